@@ -1,0 +1,41 @@
+# One entry point for set-up, tests and lint. PY is the project's virtual environment.
+PY ?= .venv/bin/python
+DATA ?= ../shared/data
+
+.PHONY: install demo test test-slow lint format clean
+
+.venv/bin/python:
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+
+# torch first, pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+.venv/.installed: .venv/bin/python pyproject.toml
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[service,training,dev]'
+	touch $@
+
+install: .venv/.installed
+
+demo: install
+	.venv/bin/glore tasks show --task arith --split test --n 3 --seed 1
+	@if [ -f $(DATA)/gsm8k/test.jsonl ]; then \
+		.venv/bin/glore tasks check --task gsm8k --path $(DATA)/gsm8k/test.jsonl; \
+	else echo "no GSM8K copy at $(DATA)/gsm8k/test.jsonl: pass DATA=DIR to check one"; fi
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,22 @@
+"""GLoRe: when, where and how to refine an LLM's step-by-step reasoning."""
+
+from glore.errors import (
+    BackendError,
+    ConfigError,
+    DatasetError,
+    GloreError,
+    InvalidInputError,
+    ModelNotFoundError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "DatasetError",
+    "GloreError",
+    "InvalidInputError",
+    "ModelNotFoundError",
+    "__version__",
+]

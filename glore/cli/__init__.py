@@ -1,0 +1,28 @@
+"""The `glore` command. Sub-commands live in their own modules and are added here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from glore.cli.tasks import tasks_app
+from glore.errors import GloreError
+
+app = typer.Typer(
+    name="glore",
+    help="GLoRe: when, where and how to refine step-by-step reasoning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(tasks_app, name="tasks")
+
+
+def main() -> None:
+    """Entry point: a `GloreError` is printed as one line with exit code 2, not a traceback."""
+    try:
+        app()
+    except GloreError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)

@@ -1,0 +1,64 @@
+"""The one language of training, serving and evaluation.
+
+`FORMAT_VERSION` is recorded in every checkpoint; bump it when any prompt, the step
+rules or the answer rules change, since a model trained on one version misreads another.
+"""
+
+from glore.formats.answers import answers_equal, format_answer, numbers_in, parse_number
+from glore.formats.calc import (
+    Annotation,
+    check_annotation,
+    evaluate,
+    find_annotations,
+    step_value,
+    strip_annotations,
+)
+from glore.formats.positions import Encoded, step_end_tokens
+from glore.formats.prompts import (
+    ROLES,
+    Prompt,
+    Role,
+    global_prompt,
+    local_prompt,
+    scorer_prompt,
+    student_prompt,
+)
+from glore.formats.solution import (
+    ANSWER_MARKER,
+    BAD_MARKER,
+    Problem,
+    Solution,
+    parse_solution,
+    split_steps,
+)
+
+FORMAT_VERSION = "1"
+
+__all__ = [
+    "ANSWER_MARKER",
+    "BAD_MARKER",
+    "FORMAT_VERSION",
+    "ROLES",
+    "Annotation",
+    "Encoded",
+    "Problem",
+    "Prompt",
+    "Role",
+    "Solution",
+    "answers_equal",
+    "check_annotation",
+    "evaluate",
+    "find_annotations",
+    "format_answer",
+    "global_prompt",
+    "local_prompt",
+    "numbers_in",
+    "parse_number",
+    "parse_solution",
+    "scorer_prompt",
+    "split_steps",
+    "step_end_tokens",
+    "step_value",
+    "strip_annotations",
+    "student_prompt",
+]

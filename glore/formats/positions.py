@@ -1,0 +1,45 @@
+"""Step-end token positions: where the ORM and SORM are trained and queried.
+
+One function serves training and serving, for every tokenizer with offsets (all fast
+Hugging Face tokenizers): a step's end is the last token that starts inside the step, so
+the score read there has seen the whole step and nothing of the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from glore.formats.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    step_ends: list[int]
+
+
+def step_end_tokens(tokenizer: Any, prompt: Prompt, *, add_special_tokens: bool = True) -> Encoded:
+    """Tokenize `prompt.text` and return the token index of each step's end.
+
+    Raises ValueError when a step has no token starting inside it, which only happens
+    with a tokenizer that merges text across a step boundary.
+    """
+    enc = tokenizer(prompt.text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+    offsets: list[tuple[int, int]] = [tuple(o) for o in enc["offset_mapping"]]
+    ends: list[int] = []
+    token = 0
+    for start, end in prompt.step_spans:
+        last = -1
+        while token < len(offsets):
+            tok_start, tok_end = offsets[token]
+            if tok_end > tok_start:  # special tokens have empty spans
+                if tok_start >= end:
+                    break
+                if tok_start >= start or (tok_end > start and last < 0):
+                    last = token
+            token += 1
+        if last < 0:
+            raise ValueError(f"step at characters {start}-{end} has no token of its own")
+        ends.append(last)
+    return Encoded(list(enc["input_ids"]), ends)
