@@ -19,6 +19,18 @@ app = typer.Typer(
 app.add_typer(tasks_app, name="tasks")
 
 
+def _add_optional_commands() -> None:
+    """Commands of the sibling packages (`training`, later `service`), when installed."""
+    try:
+        from training.cli import train_app
+    except ImportError:  # a library-only install
+        return
+    app.add_typer(train_app, name="train")
+
+
+_add_optional_commands()
+
+
 def main() -> None:
     """Entry point: a `GloreError` is printed as one line with exit code 2, not a traceback."""
     try:

@@ -23,6 +23,7 @@ _BINOPS: dict[type[ast.operator], Callable[[Fraction, Fraction], Fraction]] = {
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
+    ast.FloorDiv: lambda a, b: Fraction(a // b),
 }
 _MAX_POWER = 64
 

@@ -97,8 +97,9 @@ def parse_solution(text: str) -> Solution:
 
 @dataclass(frozen=True)
 class Problem:
-    """A question with its exact answer. `tolerance` is set only by datasets with rounded
-    answers (SVAMP); `meta` carries task facts such as the true value after every step."""
+    """A question with its exact answer. `tolerance` (absolute) is for a dataset whose
+    answers are rounded; none of the shipped ones needs it. `meta` carries task facts such
+    as the true value after every step."""
 
     id: str
     question: str

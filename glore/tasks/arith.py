@@ -23,13 +23,44 @@ from glore.errors import ConfigError, InvalidInputError
 from glore.formats import Problem, Solution
 
 NAMES = (
-    "Mia", "Leo", "Ava", "Sam", "Zoe", "Max", "Ivy", "Ben", "Eli", "Amy",
-    "Tom", "Kim", "Ray", "Liz", "Dan", "Eva", "Jon", "Ana", "Raj", "Noa",
-)  # fmt: skip
+    "Mia",
+    "Leo",
+    "Ava",
+    "Sam",
+    "Zoe",
+    "Max",
+    "Ivy",
+    "Ben",
+    "Eli",
+    "Amy",
+    "Tom",
+    "Kim",
+    "Ray",
+    "Liz",
+    "Dan",
+    "Eva",
+    "Jon",
+    "Ana",
+    "Raj",
+    "Noa",
+)
 ITEMS = (
-    "apples", "pencils", "stickers", "marbles", "cookies", "books", "shells",
-    "cards", "coins", "stamps", "eggs", "beads", "toys", "plums", "cups",
-)  # fmt: skip
+    "apples",
+    "pencils",
+    "stickers",
+    "marbles",
+    "cookies",
+    "books",
+    "shells",
+    "cards",
+    "coins",
+    "stamps",
+    "eggs",
+    "beads",
+    "toys",
+    "plums",
+    "cups",
+)
 BOXES = (("box", "boxes"), ("bag", "bags"), ("pack", "packs"), ("crate", "crates"), ("jar", "jars"))
 OPS = ("add", "sub", "mul", "div", "group", "transfer")
 SPLITS = ("train", "validation", "test", "hard")
@@ -285,9 +316,14 @@ class ArithTask:
                 continue
             seen.add(problem.question)
             yield Problem(
-                f"arith-{split}-{index}", problem.question, problem.answer, problem.solution,
-                problem.source, None, problem.meta,
-            )  # fmt: skip
+                f"arith-{split}-{index}",
+                problem.question,
+                problem.answer,
+                problem.solution,
+                problem.source,
+                None,
+                problem.meta,
+            )
             index += 1
 
     def load(self, split: str, n: int | None = None) -> list[Problem]:

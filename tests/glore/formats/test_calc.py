@@ -2,7 +2,13 @@ from fractions import Fraction
 
 import pytest
 
-from glore.formats import check_annotation, evaluate, find_annotations, step_value, strip_annotations
+from glore.formats import (
+    check_annotation,
+    evaluate,
+    find_annotations,
+    step_value,
+    strip_annotations,
+)
 
 
 @pytest.mark.parametrize(

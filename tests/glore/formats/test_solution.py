@@ -22,7 +22,9 @@ def test_parse_gsm8k_reference() -> None:
 
 
 def test_messy_model_output() -> None:
-    messy = "  Step one 2+2 = 4.   \n\n\n  Then 4*3 = 12 \r\n#### $1,200.50  \nTrailing chatter 99\n"
+    messy = (
+        "  Step one 2+2 = 4.   \n\n\n  Then 4*3 = 12 \r\n#### $1,200.50  \nTrailing chatter 99\n"
+    )
     s = parse_solution(messy)
     assert s.steps == ("Step one 2+2 = 4.", "Then 4*3 = 12", "#### $1,200.50")
     assert s.answer == Fraction("1200.5")
@@ -81,8 +83,11 @@ def test_render_parse_round_trip_on_messy_text(text: str) -> None:
     assert all(step and "\n" not in step and step == step.strip() for step in s.steps)
 
 
-_step = st.text(st.characters(whitelist_categories=("L", "N", "Zs"), whitelist_characters="+-*/=.<>"),
-                min_size=1, max_size=40).filter(lambda t: t.strip() and "####" not in t)
+_step = st.text(
+    st.characters(whitelist_categories=("L", "N", "Zs"), whitelist_characters="+-*/=.<>"),
+    min_size=1,
+    max_size=40,
+).filter(lambda t: t.strip() and "####" not in t)
 
 
 @given(st.lists(_step, min_size=1, max_size=6), st.fractions(max_denominator=1000))

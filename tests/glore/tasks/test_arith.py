@@ -10,7 +10,9 @@ from glore.tasks.arith import ArithConfig, ArithTask, split_of
 
 
 def _digest(problems: list) -> str:  # type: ignore[type-arg]
-    return hashlib.sha256("\n".join(p.question + p.solution.text for p in problems).encode()).hexdigest()
+    return hashlib.sha256(
+        "\n".join(p.question + p.solution.text for p in problems).encode()
+    ).hexdigest()
 
 
 def test_deterministic_by_seed() -> None:
@@ -22,7 +24,9 @@ def test_deterministic_by_seed() -> None:
 
 def test_splits_are_disjoint_by_question_hash() -> None:
     task = ArithTask(seed=0)
-    questions = {s: {p.question for p in task.load(s, 1000)} for s in ("train", "validation", "test")}
+    questions = {
+        s: {p.question for p in task.load(s, 1000)} for s in ("train", "validation", "test")
+    }
     assert not questions["train"] & questions["validation"]
     assert not questions["train"] & questions["test"]
     assert not questions["validation"] & questions["test"]

@@ -1,0 +1,111 @@
+"""Embedded generation: a Hugging Face causal LM in this process (CPU or GPU).
+
+Prompts are sorted by length and cut into batches of at most `max_batch_size` sequences,
+left-padded, and decoded with the KV cache. Sorting keeps padding low; the order is a
+function of the prompts alone, so a seed gives the same output every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from glore.backends.base import Completion, SamplingParams
+from glore.errors import BackendError, ModelNotFoundError
+
+
+def _pick_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class EmbeddedGenerator:
+    """A `Generator` over a local causal LM. Calls are serialised: one batch at a time."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 64) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_batch_size = max_batch_size
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, *, device: str | None = None, max_batch_size: int = 64
+    ) -> EmbeddedGenerator:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not (Path(path) / "config.json").is_file():
+            raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
+        dev = _pick_device(device)
+        # fp16 weights are stored to stay small; CPUs compute them slowly, so upcast there.
+        dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
+        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = model.to(dev)
+        return cls(model, AutoTokenizer.from_pretrained(path), max_batch_size=max_batch_size)
+
+    async def generate(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        async with self._lock:
+            return await asyncio.to_thread(self.generate_sync, prompts, params)
+
+    def generate_sync(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        """The blocking form of `generate`, for scripts and training stages."""
+        expanded = [p for p in prompts for _ in range(params.n)]
+        order = sorted(range(len(expanded)), key=lambda j: (len(expanded[j]), j))
+        results: list[Completion | None] = [None] * len(expanded)
+        for chunk, start in enumerate(range(0, len(order), self.max_batch_size)):
+            idx = order[start : start + self.max_batch_size]
+            seed = None if params.seed is None else params.seed + chunk
+            batch = self._batch([expanded[j] for j in idx], params, seed)
+            for j, completion in zip(idx, batch, strict=True):
+                results[j] = completion
+        done = [c for c in results if c is not None]
+        return [done[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+
+    @torch.no_grad()
+    def _batch(
+        self, prompts: list[str], params: SamplingParams, seed: int | None
+    ) -> list[Completion]:
+        tok = self.tokenizer
+        enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left").to(
+            self.model.device
+        )
+        room = self.model.config.max_position_embeddings - enc["input_ids"].shape[1]
+        if room < 1:
+            raise BackendError(
+                f"prompt of {enc['input_ids'].shape[1]} tokens fills the context", retryable=False
+            )
+        if seed is not None:
+            torch.manual_seed(seed)
+        sample = params.temperature > 0
+        out = self.model.generate(
+            **enc,
+            do_sample=sample,
+            temperature=params.temperature if sample else None,
+            top_p=params.top_p if sample else None,
+            top_k=None,
+            max_new_tokens=min(params.max_tokens, room),
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        return [self._completion(ids, params) for ids in new]
+
+    def _completion(self, ids: list[int], params: SamplingParams) -> Completion:
+        eos = self.tokenizer.eos_token_id
+        finish = "length"
+        if eos in ids:
+            ids, finish = ids[: ids.index(eos)], "stop"
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        for stop in params.stop:
+            if stop in text:
+                text, finish = text[: text.index(stop)], "stop"
+        return Completion(text, len(ids), finish)  # type: ignore[arg-type]

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from glore.errors import ConfigError
+from training.recipe import Recipe, load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["smoke.yaml", "tiny.yaml"])
+def test_shipped_recipes_load(name: str) -> None:
+    recipe = load_recipe(ROOT / "recipes" / name)
+    assert isinstance(recipe, Recipe)
+    assert recipe.sorm_label.k >= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("studnet: {}", "'studnet' is unknown; allowed:"),
+        ("student: {train: {stepz: 3}}", "'student.train.stepz' is unknown"),
+        ("sorm_label: {k: 0}", "'sorm_label.k': must be in 1..256"),
+        ("model: {base: /no/such/model}", "'model.base': must be a directory holding"),
+        ("model: {preset: huge}", "'model.preset': must be one of"),
+        ("task: {arith: {max_stepz: 3}}", "'task.arith.max_stepz': must be one of"),
+        ("seed: abc", "'seed': must be int"),
+        ("- a list", "must be a mapping"),
+    ],
+)
+def test_bad_recipes_fail_before_work(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_recipe(_write(tmp_path, text))
+
+
+def test_missing_recipe_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_digest_changes_with_content(tmp_path: Path) -> None:
+    a = load_recipe(_write(tmp_path, "seed: 1"))
+    b = load_recipe(_write(tmp_path, "seed: 2"))
+    assert (
+        a.digest() != b.digest() and a.digest() == load_recipe(_write(tmp_path, "seed: 1")).digest()
+    )

@@ -1,0 +1,66 @@
+"""The stages in order, and the runner that skips the complete ones."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from glore.errors import ConfigError
+from training.context import Context
+from training.recipe import Recipe
+from training.rundir import RunDir
+
+STAGES: tuple[str, ...] = (
+    "tokenizer",
+    "student",
+    "sample",
+    "sorm-label",
+    "orm",
+    "sorm",
+    "refine-data",
+    "global",
+    "local",
+    "export",
+)
+_MODULES = {
+    "sorm-label": "sorm_label",
+    "refine-data": "refine_data",
+    "global": "refiners",
+    "local": "refiners",
+    "orm": "reward_models",
+    "sorm": "reward_models",
+}
+
+
+def stage_fn(name: str) -> Callable[[Context], dict[str, Any]]:
+    if name not in STAGES:
+        raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    module = importlib.import_module(f"training.stages.{_MODULES.get(name, name)}")
+    fn: Callable[[Context], dict[str, Any]] = (
+        getattr(module, f"run_{name}".replace("-", "_"), None) or module.run
+    )
+    return fn
+
+
+def run_stages(
+    recipe: Recipe, out: Path, names: tuple[str, ...] = STAGES, log: Callable[[str], None] = print
+) -> list[dict[str, Any]]:
+    """Run `names` in pipeline order, skipping complete stages; earlier stages must be done."""
+    ctx = Context(recipe, RunDir(out, recipe.digest()))
+    results = []
+    for name in STAGES:
+        if name not in names:
+            if not ctx.run.done(name) and STAGES.index(name) < max(STAGES.index(n) for n in names):
+                raise ConfigError(f"stage {name!r} must run first (glore train {name})")
+            continue
+        if ctx.run.done(name):
+            log(f"[{name}] complete, skipped")
+            results.append(ctx.run.summary(name))
+            continue
+        log(f"[{name}] running")
+        summary = stage_fn(name)(ctx)
+        log(f"[{name}] done in {summary['seconds']} s")
+        results.append(summary)
+    return results

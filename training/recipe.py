@@ -1,0 +1,291 @@
+"""Training recipes: typed, validated before any work starts, loaded from YAML.
+
+Every field has a default and a bound, written beside it. An unknown key or a value out of
+bounds raises `ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from glore.errors import ConfigError
+from glore.modeling.presets import PRESETS
+
+
+def _need(ok: bool, key: str, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"recipe key {key!r}: must be {allowed}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str = "arith"
+    """Training task; only `arith` is generated here ("arith")."""
+    seed: int = 0
+    """Generator seed (0)."""
+    arith: dict[str, Any] = field(default_factory=dict)
+    """Overrides of `glore.tasks.arith.ArithConfig` fields ({})."""
+
+    def check(self) -> None:
+        _need(self.name == "arith", "task.name", "'arith'")
+        from glore.tasks.arith import ArithConfig
+
+        known = {f.name for f in dataclasses.fields(ArithConfig)}
+        for key in self.arith:
+            _need(key in known, f"task.arith.{key}", f"one of {sorted(known)}")
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    r: int = 16
+    """LoRA rank (16; >= 1)."""
+    alpha: int = 32
+    """LoRA alpha (32; >= 1)."""
+    dropout: float = 0.05
+    """LoRA dropout (0.05; 0..1)."""
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    """Modules to adapt (attention projections)."""
+
+    def check(self) -> None:
+        _need(self.r >= 1, "model.lora.r", ">= 1")
+        _need(self.alpha >= 1, "model.lora.alpha", ">= 1")
+        _need(0 <= self.dropout < 1, "model.lora.dropout", "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    preset: str = "tiny"
+    """Size preset for a from-scratch model ("tiny"; a name in glore.modeling.PRESETS)."""
+    base: str | None = None
+    """A Hugging Face causal LM directory to start from instead of a preset (None)."""
+    vocab_size: int = 512
+    """Tokenizer vocabulary for a from-scratch model (512; 300..65536)."""
+    lora: LoraSpec | None = None
+    """Train adapters instead of full weights (None: full fine-tuning)."""
+    bf16: bool = False
+    """Train in bf16 (False; needs a GPU)."""
+
+    def check(self) -> None:
+        if self.base is None:
+            _need(self.preset in PRESETS, "model.preset", f"one of {sorted(PRESETS)}")
+        else:
+            _need(
+                (Path(self.base) / "config.json").is_file(),
+                "model.base",
+                "a directory holding a Hugging Face model (config.json)",
+            )
+        _need(300 <= self.vocab_size <= 65536, "model.vocab_size", "in 300..65536")
+        if self.lora is not None:
+            self.lora.check()
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """One supervised training run (used by every model)."""
+
+    steps: int = 300
+    """Optimizer steps; the schedule decays to the end (300; >= 1)."""
+    batch_size: int = 32
+    """Sequences per step (32; >= 1)."""
+    lr: float = 1e-3
+    """Peak learning rate (1e-3; (0, 1))."""
+    warmup: float = 0.05
+    """Share of steps spent warming up (0.05; [0, 0.5])."""
+    weight_decay: float = 0.0
+    """AdamW weight decay (0.0; [0, 1])."""
+
+    def check(self, key: str) -> None:
+        _need(self.steps >= 1, f"{key}.steps", ">= 1")
+        _need(self.batch_size >= 1, f"{key}.batch_size", ">= 1")
+        _need(0 < self.lr < 1, f"{key}.lr", "in (0, 1)")
+        _need(0 <= self.warmup <= 0.5, f"{key}.warmup", "in [0, 0.5]")
+        _need(0 <= self.weight_decay <= 1, f"{key}.weight_decay", "in [0, 1]")
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=600, lr=3e-3))
+    """From-scratch (or base) fine-tuning on the train split's reference solutions."""
+    problems: int = 19200
+    """Train-split problems for supervised training (19200; >= 1)."""
+    ei_rounds: int = 0
+    """Expert-iteration rounds (0; 0..10)."""
+    ei_questions: int = 2000
+    """Questions sampled per round (2000; >= 1)."""
+    ei_samples: int = 4
+    """Samples per question per round, at temperature 1 (4; >= 1)."""
+    ei_train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=150, lr=5e-4))
+    """Fine-tuning on the kept correct samples each round."""
+
+    def check(self) -> None:
+        self.train.check("student.train")
+        self.ei_train.check("student.ei_train")
+        _need(self.problems >= 1, "student.problems", ">= 1")
+        _need(0 <= self.ei_rounds <= 10, "student.ei_rounds", "in 0..10")
+        _need(self.ei_questions >= 1, "student.ei_questions", ">= 1")
+        _need(self.ei_samples >= 1, "student.ei_samples", ">= 1")
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    questions: int = 2000
+    """Train questions to sample (2000; >= 1); taken after the student's problems."""
+    samples: int = 4
+    """Samples per question, S (4; 1..64)."""
+    temperature: float = 1.0
+    """Sampling temperature (1.0; (0, 2])."""
+    max_tokens: int = 160
+    """Token budget per solution (160; 8..4096)."""
+
+    def check(self) -> None:
+        _need(self.questions >= 1, "sample.questions", ">= 1")
+        _need(1 <= self.samples <= 64, "sample.samples", "in 1..64")
+        _need(0 < self.temperature <= 2, "sample.temperature", "in (0, 2]")
+        _need(8 <= self.max_tokens <= 4096, "sample.max_tokens", "in 8..4096")
+
+
+@dataclass(frozen=True)
+class SormLabelSpec:
+    questions: int = 400
+    """Sampled questions whose prefixes are rolled out (400; >= 1)."""
+    k: int = 8
+    """Rollouts per prefix, as in the paper (8; 1..256)."""
+    balance: bool = True
+    """Balance positives and negatives at each step position (True)."""
+    noise_prefixes: int = 64
+    """Prefixes relabelled with `noise_k` rollouts to estimate label noise (64; >= 0)."""
+    noise_k: int = 32
+    """Rollouts per prefix for the noise estimate (32; > k)."""
+    bench_prefixes: int = 16
+    """Prefixes timed batched and one call per prefix, side by side (16; >= 0)."""
+
+    def check(self) -> None:
+        _need(self.questions >= 1, "sorm_label.questions", ">= 1")
+        _need(1 <= self.k <= 256, "sorm_label.k", "in 1..256")
+        _need(self.noise_prefixes >= 0, "sorm_label.noise_prefixes", ">= 0")
+        _need(self.noise_k > self.k, "sorm_label.noise_k", f"> k ({self.k})")
+        _need(self.bench_prefixes >= 0, "sorm_label.bench_prefixes", ">= 0")
+
+
+@dataclass(frozen=True)
+class RefineDataSpec:
+    cap_per_question: int = 4
+    """Most pairs of each kind per question (4; >= 1)."""
+
+    def check(self) -> None:
+        _need(self.cap_per_question >= 1, "refine_data.cap_per_question", ">= 1")
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    name: str = "default"
+    """Store name under `store` ("default")."""
+    store: str = "model_store"
+    """Folder of model stores ("model_store")."""
+    eval_questions: int = 500
+    """arith test questions for the held-out numbers (500; >= 1)."""
+    eval_samples: int = 2
+    """Samples per test question for ORM/SORM accuracy and AUROC (2; >= 1)."""
+
+    def check(self) -> None:
+        _need(bool(self.name) and "/" not in self.name, "export.name", "a plain folder name")
+        _need(self.eval_questions >= 1, "export.eval_questions", ">= 1")
+        _need(self.eval_samples >= 1, "export.eval_samples", ">= 1")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    seed: int = 0
+    """Seed of model initialisation, sampling and data order (0)."""
+    threads: int = 2
+    """CPU threads for torch (2; >= 1)."""
+    gen_batch: int = 64
+    """Sequences per generation batch (64; >= 1)."""
+    task: TaskSpec = field(default_factory=TaskSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    student: StudentSpec = field(default_factory=StudentSpec)
+    sample: SampleSpec = field(default_factory=SampleSpec)
+    sorm_label: SormLabelSpec = field(default_factory=SormLabelSpec)
+    orm: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
+    sorm: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
+    refine_data: RefineDataSpec = field(default_factory=RefineDataSpec)
+    global_refiner: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
+    local_refiner: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
+    export: ExportSpec = field(default_factory=ExportSpec)
+
+    def check(self) -> None:
+        _need(self.threads >= 1, "threads", ">= 1")
+        _need(self.gen_batch >= 1, "gen_batch", ">= 1")
+        for part in (
+            self.task,
+            self.model,
+            self.student,
+            self.sample,
+            self.sorm_label,
+            self.refine_data,
+            self.export,
+        ):
+            part.check()
+        for key in ("orm", "sorm", "global_refiner", "local_refiner"):
+            getattr(self, key).check(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _build(cls: type[Any], data: Any, key: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe key {key or 'top level'!r}: must be a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        path = f"{key}.{name}" if key else str(name)
+        if name not in fields:
+            raise ConfigError(
+                f"recipe key {path!r} is unknown; allowed: {', '.join(sorted(fields))}"
+            )
+        kwargs[name] = _convert(hints[name], value, path)
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if isinstance(hint, types.UnionType) and value is None:
+        return None
+    target = args[0] if isinstance(hint, types.UnionType) else hint
+    if dataclasses.is_dataclass(target):
+        return _build(target, value, path)  # type: ignore[arg-type]
+    if typing.get_origin(target) is tuple:
+        return tuple(value)
+    if target is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if target in (int, str, bool) and not isinstance(value, target):
+        raise ConfigError(f"recipe key {path!r}: must be {target.__name__}, got {value!r}")
+    return value
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a YAML recipe; nothing runs before this succeeds."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"recipe {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {p} is not valid YAML: {exc}") from None
+    recipe: Recipe = _build(Recipe, data, "")
+    recipe.check()
+    return recipe

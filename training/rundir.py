@@ -1,0 +1,77 @@
+"""A run directory: one folder per stage, complete once its `summary.json` exists.
+
+A stage writes its artifacts first and its summary last, so an interrupted stage has no
+summary and runs again (resuming what it can); a complete one is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from glore.errors import ConfigError
+
+SUMMARY = "summary.json"
+
+
+class RunDir:
+    def __init__(self, root: str | Path, recipe_digest: str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = self.root / "recipe.digest"
+        if stamp.exists() and stamp.read_text().strip() != recipe_digest:
+            raise ConfigError(
+                f"{self.root} was made by another recipe; use a new --out or delete it"
+            )
+        stamp.write_text(recipe_digest + "\n")
+
+    def stage(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(exist_ok=True)
+        return path
+
+    def done(self, name: str) -> bool:
+        return (self.root / name / SUMMARY).is_file()
+
+    def summary(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.root / name / SUMMARY).read_text())
+        return data
+
+    def finish(self, name: str, summary: dict[str, Any], started: float) -> dict[str, Any]:
+        summary = {"stage": name, "seconds": round(time.time() - started, 1), **summary}
+        tmp = self.stage(name) / (SUMMARY + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.stage(name) / SUMMARY)
+        return summary
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows atomically (a temp file renamed), so a crash leaves no half file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    count = 0
+    with tmp.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+            count += 1
+    tmp.replace(path)
+    return count
+
+
+def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("a") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a JSONL file; a torn last line (from a kill mid-write) is ignored."""
+    if not path.exists():
+        return
+    with path.open() as f:
+        for line in f:
+            if line.endswith("\n"):
+                yield json.loads(line)

@@ -1,0 +1,109 @@
+"""Stage `export`: the five models into `model_store/NAME/` (fp16 safetensors, config,
+tokenizer) with `manifest.json`: how they were made and how they scored on held-out data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import glore
+from glore.backends.base import SamplingParams
+from glore.backends.embedded import EmbeddedGenerator
+from glore.backends.scorer import EmbeddedScorer
+from glore.formats import FORMAT_VERSION
+from training.context import Context
+from training.evaluate import auroc, greedy_accuracy, solve_all
+from training.pipeline import STAGES
+
+NAME = "export"
+ROLES = {"student": "student", "orm": "orm", "sorm": "sorm", "global": "global", "local": "local"}
+MAX_TOKENS = 160
+
+
+def _source_commit() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+
+
+def _copy_fp16(src: Path, dst: Path, token_classifier: bool) -> int:
+    from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+
+    cls = AutoModelForTokenClassification if token_classifier else AutoModelForCausalLM
+    model = cls.from_pretrained(src, dtype=torch.float16)
+    shutil.rmtree(dst, ignore_errors=True)
+    model.save_pretrained(dst)
+    AutoTokenizer.from_pretrained(src).save_pretrained(dst)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _heldout(ctx: Context, store: Path) -> dict[str, Any]:
+    spec = ctx.recipe.export
+    test = ctx.task.load("test", spec.eval_questions)
+    gen = EmbeddedGenerator.from_pretrained(store / "student", max_batch_size=ctx.recipe.gen_batch)
+    out: dict[str, Any] = {
+        "student_greedy_accuracy": round(greedy_accuracy(gen, test, MAX_TOKENS), 4)
+    }
+    params = SamplingParams(
+        n=spec.eval_samples, temperature=1.0, max_tokens=MAX_TOKENS, seed=ctx.recipe.seed
+    )
+    items, labels = [], []
+    for p, sols in zip(test, solve_all(gen, test, params), strict=True):
+        for s in sols:
+            if s.steps:
+                items.append((p.question, list(s.steps)))
+                labels.append(p.check(s))
+    out["eval_samples"] = len(items)
+    out["sample_accuracy"] = round(sum(labels) / max(1, len(labels)), 4)
+    for role in ("orm", "sorm"):
+        final = [
+            probs[-1] for probs in EmbeddedScorer.from_pretrained(store / role).score_sync(items)
+        ]
+        acc = sum((f >= 0.5) == y for f, y in zip(final, labels, strict=True)) / max(1, len(labels))
+        area = auroc(final, labels)
+        out[role] = {
+            "final_answer_accuracy": round(acc, 4),
+            "auroc": None if area is None else round(area, 4),
+        }
+    return out
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    started = time.time()
+    store = Path(ctx.recipe.export.store) / ctx.recipe.export.name
+    store.mkdir(parents=True, exist_ok=True)
+    sizes = {
+        role: _copy_fp16(ctx.run.stage(stage) / "model", store / role, role in ("orm", "sorm"))
+        for role, stage in ROLES.items()
+    }
+    summaries = {s: ctx.run.summary(s) for s in STAGES if s != NAME and ctx.run.done(s)}
+    manifest = {
+        "name": ctx.recipe.export.name,
+        "glore_version": glore.__version__,
+        "format_version": FORMAT_VERSION,
+        "source": _source_commit(),
+        "recipe": ctx.recipe.to_dict(),
+        "seed": ctx.recipe.seed,
+        "parameters": sizes,
+        "init": {
+            "student": ctx.recipe.model.base or f"scratch ({ctx.recipe.model.preset})",
+            "orm": "student",
+            "sorm": "student",
+            "global": "student",
+            "local": "student",
+        },
+        "stage_seconds": {s: v.get("seconds") for s, v in summaries.items()},
+        "stages": summaries,
+        "heldout": _heldout(ctx, store),
+    }
+    (store / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return ctx.run.finish(NAME, {"store": str(store), "heldout": manifest["heldout"]}, started)

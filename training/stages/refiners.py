@@ -1,0 +1,58 @@
+"""Stages `global` and `local`: the refiners, fine-tuned from the student on their pairs
+(loss on the target only), reading exactly the prompts serving builds."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from glore.formats import global_prompt, local_prompt
+from training.context import MAX_LEN, Context
+from training.recipe import TrainSpec
+from training.records import RefinePair
+from training.sft import PadCollator, sft_examples
+from training.stages.refine_data import load_pairs
+from training.trainer import fit
+
+
+def pair_text(pair: RefinePair) -> tuple[str, str]:
+    """(prompt, target) of a pair; a local target continues after the kept steps."""
+    if pair.kind == "local":
+        assert pair.first_error is not None
+        prompt = local_prompt(pair.question, pair.draft, pair.first_error).text
+    else:
+        prompt = global_prompt(pair.question, pair.draft).text
+    return prompt, "\n".join(pair.target)
+
+
+def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
+    from transformers import AutoModelForCausalLM
+
+    started = time.time()
+    tok = ctx.tokenizer()
+    pairs = load_pairs(ctx, kind)
+    examples, dropped = sft_examples(tok, [pair_text(p) for p in pairs], MAX_LEN)
+    work = ctx.run.stage(kind)
+    model, summary = fit(
+        AutoModelForCausalLM.from_pretrained(ctx.student_dir),
+        examples,
+        PadCollator(tok.pad_token_id),
+        spec,
+        work,
+        seed=ctx.recipe.seed,
+        bf16=ctx.recipe.model.bf16,
+        lora=ctx.recipe.model.lora,
+    )
+    model.save_pretrained(work / "model")
+    tok.save_pretrained(work / "model")
+    return ctx.run.finish(
+        kind, {**summary, "init": "student", "dropped_too_long": dropped}, started
+    )
+
+
+def run_global(ctx: Context) -> dict[str, Any]:
+    return _train(ctx, "global", ctx.recipe.global_refiner)
+
+
+def run_local(ctx: Context) -> dict[str, Any]:
+    return _train(ctx, "local", ctx.recipe.local_refiner)

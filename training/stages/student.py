@@ -1,0 +1,108 @@
+"""Stage `student`: supervised training on reference solutions, then expert iteration.
+
+Expert iteration (as in the paper): sample k solutions per training question at
+temperature 1, keep the distinct correct ones, fine-tune on them; `ei_rounds` times.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from glore.backends.base import SamplingParams
+from glore.backends.embedded import EmbeddedGenerator
+from glore.formats import student_prompt
+from glore.modeling.presets import new_causal_lm
+from training.context import MAX_LEN, Context
+from training.evaluate import greedy_accuracy, solve_all
+from training.sft import PadCollator, sft_examples
+from training.trainer import fit
+
+NAME = "student"
+VALIDATION = 200
+MAX_TOKENS = 160
+
+
+def _fresh(ctx: Context, tok: Any) -> Any:
+    spec = ctx.recipe.model
+    if spec.base is None:
+        return new_causal_lm(spec.preset, tok, ctx.recipe.seed)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(spec.base)
+    model.resize_token_embeddings(len(tok))
+    return model
+
+
+def _train_once(
+    ctx: Context, work: Path, model: Any, pairs: list[tuple[str, str]], which: str
+) -> tuple[Any, dict[str, Any]]:
+    """Train and save under `work/model`, or load what an earlier run saved there."""
+    from transformers import AutoModelForCausalLM
+
+    tok = ctx.tokenizer()
+    if (work / "model" / "config.json").is_file():
+        return AutoModelForCausalLM.from_pretrained(work / "model"), {"reused": True}
+    examples, dropped = sft_examples(tok, pairs, MAX_LEN)
+    spec = getattr(ctx.recipe.student, which)
+    model, summary = fit(
+        model,
+        examples,
+        PadCollator(tok.pad_token_id),
+        spec,
+        work,
+        seed=ctx.recipe.seed,
+        bf16=ctx.recipe.model.bf16,
+        lora=ctx.recipe.model.lora,
+    )
+    model.save_pretrained(work / "model")
+    tok.save_pretrained(work / "model")
+    return model, {**summary, "dropped_too_long": dropped}
+
+
+def _expert_round(ctx: Context, model: Any, tok: Any, r: int) -> tuple[Any, dict[str, Any]]:
+    spec = ctx.recipe.student
+    problems = ctx.train_problems(spec.problems + r * spec.ei_questions, spec.ei_questions)
+    params = SamplingParams(
+        n=spec.ei_samples,
+        temperature=1.0,
+        max_tokens=MAX_TOKENS,
+        seed=ctx.recipe.seed + 1000 * (r + 1),
+    )
+    gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
+    pairs = []
+    for p, sols in zip(problems, solve_all(gen, problems, params), strict=True):
+        kept = {s.text for s in sols if p.check(s)}
+        pairs += [(student_prompt(p.question).text, text) for text in sorted(kept)]
+    work = ctx.run.stage(NAME) / f"ei-{r}"
+    model, summary = _train_once(ctx, work, model, pairs, "ei_train")
+    return model, {"round": r, "kept_pairs": len(pairs), **summary}
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    started = time.time()
+    spec, tok = ctx.recipe.student, ctx.tokenizer()
+    problems = ctx.train_problems(0, spec.problems)
+    pairs = []
+    for p in problems:
+        assert p.solution is not None
+        pairs.append((student_prompt(p.question).text, p.solution.text))
+    model, sft = _train_once(ctx, ctx.run.stage(NAME) / "sft", _fresh(ctx, tok), pairs, "train")
+    rounds = []
+    for r in range(spec.ei_rounds):
+        model, summary = _expert_round(ctx, model, tok, r)
+        rounds.append(summary)
+    model.save_pretrained(ctx.student_dir)
+    tok.save_pretrained(ctx.student_dir)
+    gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
+    validation = ctx.task.load("validation", VALIDATION)
+    acc = greedy_accuracy(gen, validation, MAX_TOKENS)
+    params = sum(p.numel() for p in model.parameters())
+    summary = {
+        "parameters": params,
+        "sft": sft,
+        "expert_iteration": rounds,
+        "validation_greedy_accuracy": round(acc, 4),
+    }
+    return ctx.run.finish(NAME, summary, started)

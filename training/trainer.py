@@ -1,0 +1,108 @@
+"""One wrapper over `transformers.Trainer` for every model GLoRe trains.
+
+It gives each run a decaying schedule that ends at `steps`, checkpoints that let an
+interrupted run resume, optional LoRA adapters (merged before saving), and the loss curve.
+The same code runs under `accelerate launch` on several GPUs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.recipe import LoraSpec, TrainSpec
+
+
+def _with_lora(model: Any, lora: LoraSpec | None, task_type: str) -> Any:
+    if lora is None:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type=task_type,
+    )
+    if task_type == "TOKEN_CLS":
+        config.modules_to_save = ["score"]
+    return get_peft_model(model, config)
+
+
+def fit(
+    model: Any,
+    examples: list[dict[str, Any]],
+    collator: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]],
+    spec: TrainSpec,
+    work_dir: Path,
+    *,
+    seed: int,
+    bf16: bool = False,
+    lora: LoraSpec | None = None,
+    task_type: str = "CAUSAL_LM",
+    compute_loss_func: Callable[..., torch.Tensor] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Train `model` on `examples` for `spec.steps` steps; return it (adapters merged) and
+    a summary with the loss curve. Resumes from the last checkpoint in `work_dir`. With no
+    examples it trains nothing and says so in the summary."""
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not examples:
+        # A weak student can leave a stage with nothing to learn from (no correct sample to
+        # pair with); the model stays as initialised and the summary says so.
+        return model, {
+            "steps": 0,
+            "examples": 0,
+            "losses": [],
+            "final_loss": None,
+            "skipped": "no training examples",
+        }
+    ckpt_dir = work_dir / "checkpoints"
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        max_steps=spec.steps,
+        per_device_train_batch_size=spec.batch_size,
+        learning_rate=spec.lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=spec.warmup,
+        weight_decay=spec.weight_decay,
+        logging_steps=max(1, spec.steps // 20),
+        save_strategy="steps",
+        save_steps=max(10, spec.steps // 4),
+        save_total_limit=1,
+        seed=seed,
+        data_seed=seed,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=_with_lora(model, lora, task_type),
+        args=args,
+        train_dataset=examples,
+        data_collator=collator,
+        compute_loss_func=compute_loss_func,
+    )
+    last: Any = get_last_checkpoint
+    resume = last(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    trainer.train(resume_from_checkpoint=resume)
+    trained: Any = trainer.model
+    if lora is not None:
+        trained = trained.merge_and_unload()
+    losses = [(h["step"], round(h["loss"], 4)) for h in trainer.state.log_history if "loss" in h]
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return trained, {
+        "steps": spec.steps,
+        "examples": len(examples),
+        "losses": losses,
+        "final_loss": losses[-1][1] if losses else None,
+        "resumed": resume is not None,
+    }
