@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from glore.cli.solve import critique, solve
 from glore.cli.tasks import tasks_app
 from glore.errors import GloreError
 
@@ -17,6 +18,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(tasks_app, name="tasks")
+app.command("solve")(solve)
+app.command("critique")(critique)
 
 
 def _add_optional_commands() -> None:

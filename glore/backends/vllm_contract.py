@@ -1,0 +1,199 @@
+"""The request and response shapes of a vLLM server, as `glore.backends.remote` uses them.
+
+Shapes are those of vLLM 0.26 (docs `stable` = v0.26.0; code read on `main`, 2026):
+
+* Completions, `POST /v1/completions` (OpenAI-compatible):
+  https://docs.vllm.ai/en/stable/serving/openai_compatible_server/ (Completions API and its
+  extra parameters). Request: `model`, `prompt` (str or list[str]), `n`, `temperature`,
+  `top_p`, `max_tokens`, `stop` (list[str]), `seed`, and the vLLM extra `return_token_ids`
+  (vLLM >= 0.10.2, PR #22587), which adds each choice's generated `token_ids`. Response:
+  `choices: [{index, text, finish_reason ("stop" | "length" | "abort"), token_ids?}]`,
+  `usage: {prompt_tokens, completion_tokens, total_tokens}`. With a list of prompts, vLLM's
+  `serving_completion.py` appends choices prompt by prompt with `index=len(choices)`, so
+  the choices of prompt i are indices `i*n .. i*n+n-1`; `usage.completion_tokens` is the
+  total over all choices.
+* LoRA adapters: https://docs.vllm.ai/en/stable/features/lora/ . `vllm serve BASE
+  --enable-lora --lora-modules NAME=PATH`; a request picks the adapter by `model: NAME`.
+* Errors: vLLM's `ErrorResponse` is `{"error": {"message", "type", "param", "code"}}`
+  (releases before the 2025 refactor sent the flat `{"object": "error", "message", "type",
+  "param", "code"}`; both are read). An unknown model or adapter gives HTTP 404 with
+  `type: "NotFoundError"` and the message "The model `NAME` does not exist."; a request
+  that fails validation gives HTTP 400 (`BadRequestError`).
+* Pooling, `POST /pooling` on `vllm serve MODEL --runner pooling`:
+  https://docs.vllm.ai/en/stable/models/pooling_models/ and the online example
+  https://docs.vllm.ai/en/stable/examples/pooling/pooling/ ; fields from
+  `vllm/entrypoints/pooling/pooling/protocol.py` and `.../pooling/base/protocol.py`.
+  Request: `model`, `input` (str | list[str] | list[int] | list[list[int]]), `task`
+  (`"token_classify"`), `use_activation` (bool | None; None = the pooler's default).
+  Token-id input is used as given: no tokenization, no special tokens added. Response:
+  `data: [{index, object: "pooling", data: [[label values] per token]}]`, `usage`.
+  `task: "encode"` was removed in favour of `token_embed` / `token_classify`; the old
+  per-request `softmax` / `activation` / `normalize` fields were replaced by
+  `use_activation`.
+* Activation for `token_classify`: the token classifier head applies `PoolerClassify`
+  when `use_activation` is true (the default), which is sigmoid for fewer than 2 labels and
+  softmax otherwise (`vllm/model_executor/layers/pool/activations.py`). So a 1-label ORM/SORM
+  head returns probabilities by default and raw logits with `use_activation: false`.
+
+Assumptions where the docs are silent: a 1-label row may come as `[v]` or as a bare `v`
+(both are read); a server that ignores `use_activation` (one older than the field) applies
+its own default, which for a 1-label classifier is sigmoid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+COMPLETIONS_PATH = "/v1/completions"
+POOLING_PATH = "/pooling"
+TOKEN_CLASSIFY = "token_classify"
+
+
+class ContractError(ValueError):
+    """A response body does not have the documented shape."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One choice of a completions response."""
+
+    index: int
+    text: str
+    finish_reason: str | None
+    token_count: int | None
+    """`len(token_ids)` when the server returned them, else None."""
+
+
+@dataclass(frozen=True)
+class CompletionResponse:
+    choices: list[Choice]
+    """In the order the server listed them."""
+    completion_tokens: int | None
+    """`usage.completion_tokens`: generated tokens over all choices; None when absent."""
+
+
+def completion_request(
+    model: str,
+    prompts: Sequence[str],
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    stop: Sequence[str],
+    seed: int | None,
+    return_token_ids: bool,
+) -> dict[str, Any]:
+    """The JSON body of `POST /v1/completions` for a batch of prompts."""
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": list(prompts),
+        "n": n,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_tokens": max_tokens,
+    }
+    if stop:
+        body["stop"] = list(stop)
+    if seed is not None:
+        body["seed"] = seed
+    if return_token_ids:
+        body["return_token_ids"] = True
+    return body
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(f"{what} must be an integer, got {value!r}")
+    return value
+
+
+def parse_completion(body: Any) -> CompletionResponse:
+    """Read a completions response; raises ContractError when its shape is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        raise ContractError("a completions response needs a `choices` list")
+    choices: list[Choice] = []
+    for raw in body["choices"]:
+        if not isinstance(raw, dict):
+            raise ContractError(f"a choice must be an object, got {raw!r}")
+        text = raw.get("text")
+        if not isinstance(text, str):
+            raise ContractError(f"a choice needs a string `text`, got {text!r}")
+        reason = raw.get("finish_reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ContractError(f"`finish_reason` must be a string, got {reason!r}")
+        ids = raw.get("token_ids")
+        count = len(ids) if isinstance(ids, list) else None
+        choices.append(Choice(_int(raw.get("index"), "choice `index`"), text, reason, count))
+    usage = body.get("usage")
+    used: int | None = None
+    if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+        used = _int(usage["completion_tokens"], "`usage.completion_tokens`")
+    return CompletionResponse(choices, used)
+
+
+def pooling_request(
+    model: str, inputs: Sequence[Sequence[int]], *, use_activation: bool
+) -> dict[str, Any]:
+    """The JSON body of `POST /pooling` for per-token classification of token-id inputs."""
+    return {
+        "model": model,
+        "input": [list(ids) for ids in inputs],
+        "task": TOKEN_CLASSIFY,
+        "use_activation": use_activation,
+    }
+
+
+def _label_value(row: Any) -> float:
+    if isinstance(row, list):
+        if len(row) != 1:
+            raise ContractError(f"expected one label per token, got a row of {len(row)}")
+        row = row[0]
+    if isinstance(row, bool) or not isinstance(row, int | float):
+        raise ContractError(f"a per-token value must be a number, got {row!r}")
+    value = float(row)
+    if not math.isfinite(value):
+        raise ContractError(f"a per-token value is not finite: {value}")
+    return value
+
+
+def parse_pooling(body: Any, expected: int) -> list[list[float]]:
+    """Read a `token_classify` pooling response: one value per token for each input, in
+    input order (by `index`). Raises ContractError when the shape is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise ContractError("a pooling response needs a `data` list")
+    out: list[list[float] | None] = [None] * expected
+    for item in body["data"]:
+        if not isinstance(item, dict):
+            raise ContractError(f"a pooling item must be an object, got {item!r}")
+        index = _int(item.get("index"), "pooling item `index`")
+        rows = item.get("data")
+        if not 0 <= index < expected or out[index] is not None:
+            raise ContractError(f"pooling item index {index} is out of range or repeated")
+        if not isinstance(rows, list):
+            raise ContractError("a pooling item needs a `data` list (encoding_format float)")
+        out[index] = [_label_value(row) for row in rows]
+    missing = [i for i, values in enumerate(out) if values is None]
+    if missing:
+        raise ContractError(f"the pooling response lacks inputs {missing}")
+    return [values for values in out if values is not None]
+
+
+def error_detail(body: Any) -> tuple[str, str | None]:
+    """(message, type) of an error body: vLLM's nested or flat `ErrorResponse`, FastAPI's
+    `{"detail": ...}`, or whatever text the body holds."""
+    if isinstance(body, dict):
+        inner = body.get("error")
+        src = inner if isinstance(inner, dict) else body
+        message = src.get("message")
+        kind = src.get("type")
+        if isinstance(message, str):
+            return message, kind if isinstance(kind, str) else None
+        if isinstance(inner, str):
+            return inner, None
+        if "detail" in body:
+            return str(body["detail"]), None
+    return str(body), None

@@ -1,0 +1,68 @@
+"""`glore solve` and `glore critique`: the pipeline from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glore.engine.critique import REVEALS
+from glore.engine.result import SolveResult
+from glore.engine.strategies import STRATEGIES
+
+DEFAULT_STORE = Path("model_store/default")
+StoreOpt = Annotated[Path, typer.Option("--store", help="Model store folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")]
+
+
+def _trace(result: SolveResult) -> None:
+    for c in result.candidates:
+        mark = "*" if c.name == result.winner else " "
+        typer.echo(f"{mark} [{c.name}] ORM {c.orm_score:.3f}  answer {c.answer}")
+        for i, step in enumerate(c.steps):
+            value = f"{c.sorm_values[i]:.2f}" if c.sorm_values else "  - "
+            flag = "  <- first error" if c.first_error == i and c.name == "draft" else ""
+            typer.echo(f"    {value}  {step}{flag}")
+    typer.echo(f"winner: {result.winner} ({result.reason})")
+    if result.degraded:
+        typer.echo(f"degraded: {result.degraded_reason}")
+    for stage, cost in result.stages.items():
+        typer.echo(f"  {stage:>7}: {cost.seconds * 1000:7.1f} ms  {cost.tokens} tokens")
+
+
+def solve(
+    question: Annotated[str, typer.Argument(help="The question to solve.")],
+    *,
+    store: StoreOpt = DEFAULT_STORE,
+    strategy: Annotated[str, typer.Option(help=f"One of: {', '.join(STRATEGIES)}.")] = "glore",
+    mode: Annotated[str, typer.Option(help="always or gated.")] = "always",
+    trace: Annotated[
+        bool, typer.Option("--trace", help="Show candidates and step values.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Solve a question: draft, find the first error, refine, rerank; print the answer."""
+    from glore.engine.glore import GLoRe
+
+    result = GLoRe.from_pretrained(store).solve(question, strategy=strategy, mode=mode)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    if trace:
+        _trace(result)
+    typer.echo(f"answer: {result.answer}")
+
+
+def critique(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    solution: Annotated[str, typer.Argument(help="The working to check, one step per line.")],
+    store: StoreOpt = DEFAULT_STORE,
+    reveal: Annotated[str, typer.Option(help=f"One of: {', '.join(REVEALS)}.")] = "full",
+) -> None:
+    """Find where a worked solution first goes wrong, and correct it as far as --reveal allows."""
+    from glore.engine.glore import GLoRe
+
+    result = GLoRe.from_pretrained(store).critique(question, solution, reveal=reveal)
+    typer.echo(json.dumps(result.to_json(), indent=2))

@@ -1,0 +1,53 @@
+"""The pipeline's settings: when to refine, where the first error is, limits on input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from glore.errors import InvalidInputError
+
+Mode = Literal["always", "gated"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Each field: default, then bound."""
+
+    mode: Mode = "always"
+    """`always` refines every draft then reranks (the paper's main setting); `gated` returns
+    the draft when the ORM trusts it (always)."""
+    tau_when: float = 0.5
+    """`gated`: the draft is kept when its ORM score is at least this (0.5; [0, 1])."""
+    tau_where: float = 0.5
+    """The first step whose SORM value falls below this is the first error (0.5; [0, 1])."""
+    max_tokens: int = 256
+    """New tokens per generated solution (256; 1..4096)."""
+    max_question_chars: int = 2000
+    """Longest question accepted (2000; 1..100000)."""
+    max_solution_steps: int = 64
+    """Most steps in a solution given to critique (64; 1..1000)."""
+    best_of: int = 3
+    """Samples for the best-of-n strategy (3; 1..64)."""
+    temperature: float = 1.0
+    """Temperature of best-of-n samples (1.0; (0, 2])."""
+    rounds: int = 2
+    """Most refinement rounds for the multi-round strategy (2; 1..8)."""
+    seed: int = 0
+    """Seed for sampled strategies (0)."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.mode in ("always", "gated"), "mode must be 'always' or 'gated'"),
+            (0.0 <= self.tau_when <= 1.0, "tau_when must be in [0, 1]"),
+            (0.0 <= self.tau_where <= 1.0, "tau_where must be in [0, 1]"),
+            (1 <= self.max_tokens <= 4096, "max_tokens must be in 1..4096"),
+            (1 <= self.max_question_chars <= 100_000, "max_question_chars must be in 1..100000"),
+            (1 <= self.max_solution_steps <= 1000, "max_solution_steps must be in 1..1000"),
+            (1 <= self.best_of <= 64, "best_of must be in 1..64"),
+            (0.0 < self.temperature <= 2.0, "temperature must be in (0, 2]"),
+            (1 <= self.rounds <= 8, "rounds must be in 1..8"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidInputError(f"{message}; got {self!r}")

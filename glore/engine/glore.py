@@ -1,0 +1,140 @@
+"""`GLoRe`: the library's front door. Solve, solve in batches, critique; sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from glore.engine.config import EngineConfig
+from glore.engine.critique import Critique, critique
+from glore.engine.result import SolveResult
+from glore.engine.steps import Models
+from glore.engine.strategies import get_strategy
+from glore.errors import InvalidInputError, ModelNotFoundError
+
+T = TypeVar("T")
+ROLES = ("student", "orm", "sorm", "global", "local")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise InvalidInputError("called a sync GLoRe method inside an event loop; await the a-method")
+
+
+class GLoRe:
+    """Draft, decide when and where to refine, refine globally and locally, rerank."""
+
+    def __init__(self, models: Models, config: EngineConfig | None = None) -> None:
+        self.models = models
+        self.config = config or EngineConfig()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        device: str | None = None,
+        config: EngineConfig | None = None,
+        max_batch_size: int = 64,
+    ) -> GLoRe:
+        """Load a model store folder (`student/`, `orm/`, `sorm/`, `global/`, `local/`)."""
+        from glore.backends.embedded import EmbeddedGenerator
+        from glore.backends.scorer import EmbeddedScorer
+
+        store = Path(path)
+        missing = [r for r in ROLES if not (store / r / "config.json").is_file()]
+        if missing:
+            raise ModelNotFoundError(
+                f"model store {store} lacks {', '.join(missing)}; a store holds {', '.join(ROLES)}"
+            )
+
+        def gen(role: str) -> EmbeddedGenerator:
+            return EmbeddedGenerator.from_pretrained(
+                store / role, device=device, max_batch_size=max_batch_size
+            )
+
+        def scorer(role: str) -> EmbeddedScorer:
+            return EmbeddedScorer.from_pretrained(
+                store / role, device=device, max_batch_size=max_batch_size
+            )
+
+        models = Models(
+            gen("student"),
+            scorer("orm"),
+            scorer("sorm"),
+            gen("global"),
+            gen("local"),
+            versions=_versions(store),
+        )
+        return cls(models, config)
+
+    def _config(self, options: dict[str, Any]) -> EngineConfig:
+        fields = {f.name for f in dataclasses.fields(EngineConfig)}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown options {unknown}; options: {', '.join(sorted(fields))}"
+            )
+        return dataclasses.replace(self.config, **options) if options else self.config
+
+    def _check(self, questions: Sequence[str], cfg: EngineConfig) -> None:
+        if not questions:
+            raise InvalidInputError("no questions given; pass at least one")
+        for q in questions:
+            if not isinstance(q, str) or not q.strip():
+                raise InvalidInputError("a question must be non-empty text")
+            if len(q) > cfg.max_question_chars:
+                raise InvalidInputError(
+                    f"question of {len(q)} characters; at most {cfg.max_question_chars} allowed"
+                )
+
+    async def asolve_batch(
+        self, questions: Sequence[str], strategy: str = "glore", **options: Any
+    ) -> list[SolveResult]:
+        cfg = self._config(options)
+        run = get_strategy(strategy)
+        self._check(questions, cfg)
+        return await run(self.models, list(questions), cfg)
+
+    async def asolve(self, question: str, strategy: str = "glore", **options: Any) -> SolveResult:
+        return (await self.asolve_batch([question], strategy, **options))[0]
+
+    def solve_batch(
+        self, questions: Sequence[str], strategy: str = "glore", **options: Any
+    ) -> list[SolveResult]:
+        return _run(self.asolve_batch(questions, strategy, **options))
+
+    def solve(self, question: str, strategy: str = "glore", **options: Any) -> SolveResult:
+        return _run(self.asolve(question, strategy, **options))
+
+    async def acritique(
+        self, question: str, solution: str, reveal: str = "full", **options: Any
+    ) -> Critique:
+        """Where `solution` (anyone's working) first goes wrong, and a local correction as
+        far as `reveal` allows (`location`, `step` or `full`)."""
+        cfg = self._config(options)
+        self._check([question], cfg)
+        return await critique(self.models, question, solution, reveal, cfg)
+
+    def critique(
+        self, question: str, solution: str, reveal: str = "full", **options: Any
+    ) -> Critique:
+        return _run(self.acritique(question, solution, reveal, **options))
+
+
+def _versions(store: Path) -> dict[str, str]:
+    manifest = store / "manifest.json"
+    name = store.name
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        commit = (data.get("source") or {}).get("commit") or "unknown"
+        return {r: f"{data.get('name', name)}/{r}@{str(commit)[:12]}" for r in ROLES}
+    return {r: f"{name}/{r}" for r in ROLES}

@@ -1,0 +1,91 @@
+"""One refinement round: global and local refinements of the current best candidates,
+run concurrently, then scored by the ORM (for the rerank) and the SORM (for the evidence)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from glore.engine.config import EngineConfig
+from glore.engine.result import Candidate
+from glore.engine.rules import first_error, rerank
+from glore.engine.steps import Costs, Models, global_refine, local_refine, score
+
+
+async def score_all(
+    models: Models,
+    questions: Sequence[str],
+    cands: Sequence[tuple[int, Candidate]],
+    costs: Costs,
+    tau_where: float,
+) -> None:
+    """ORM and SORM for every candidate, concurrently; fills `orm_score` and `sorm_values`.
+
+    The ORM's score of a solution is its value at the last step (the answer line)."""
+    items = [(i, questions[i], c) for i, c in cands]
+    orm, sorm = await asyncio.gather(
+        score(models.orm, items, costs, "orm"), score(models.sorm, items, costs, "sorm")
+    )
+    for (_, c), o, s in zip(cands, orm, sorm, strict=True):
+        c.orm_score = o[-1] if o else 0.0
+        c.sorm_values = s
+        c.orm_values = o
+        c.first_error = first_error(s, tau_where) if s else None
+
+
+def best(pool: list[Candidate]) -> Candidate:
+    return pool[rerank([c.name for c in pool], [c.orm_score or 0.0 for c in pool]).index]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which refiners a strategy uses, and whose per-step values place the local one."""
+
+    use_global: bool
+    use_local: bool
+    critic: str  # "sorm" or "orm"
+
+
+async def refine_round(
+    models: Models,
+    questions: Sequence[str],
+    pools: list[list[Candidate]],
+    todo: list[int],
+    *,
+    cfg: EngineConfig,
+    costs: Costs,
+    plan: Plan,
+    r: int,
+    degraded: dict[int, str],
+) -> None:
+    """Add this round's refinements to `pools[i]` for each i in `todo`. A backend failure
+    marks those questions degraded (their pools keep what they had) instead of raising."""
+    suffix = "" if r == 0 else f"-{r + 1}"
+    bases = {i: best(pools[i]) for i in todo}
+    g_items = [(i, questions[i], bases[i]) for i in todo] if plan.use_global else []
+    l_items = []
+    for i in todo if plan.use_local else []:
+        values = bases[i].sorm_values if plan.critic == "sorm" else bases[i].orm_values
+        if values:
+            l_items.append((i, questions[i], bases[i], first_error(values, cfg.tau_where)))
+    try:
+        g, loc = await asyncio.gather(
+            global_refine(models, g_items, cfg.max_tokens, costs) if g_items else _none(),
+            local_refine(models, l_items, cfg.max_tokens, costs) if l_items else _none(),
+        )
+        new = [(it[0], c) for it, c in zip(g_items, g, strict=True)]
+        new += [(it[0], c) for it, c in zip(l_items, loc, strict=True)]
+        for _, c in new:
+            c.name += suffix
+        await score_all(models, questions, new, costs, cfg.tau_where)
+    except Exception as exc:  # any backend failure: keep the draft, say why
+        for i in todo:
+            degraded[i] = f"refinement failed: {type(exc).__name__}: {exc}"
+        return
+    for i, c in new:
+        pools[i].append(c)
+
+
+async def _none() -> list[Candidate]:
+    return []

@@ -1,0 +1,148 @@
+"""The pipeline's stages as batch operations on candidates: draft, score, refine.
+
+Each takes and returns lists aligned with the questions, so one backend call serves the
+whole batch, and records its time and tokens in the results' stage costs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from glore.backends.base import Generator, SamplingParams, StepScorer
+from glore.engine.result import Candidate, StageCost
+from glore.formats import global_prompt, local_prompt, parse_solution, student_prompt
+
+
+@dataclass
+class Models:
+    """The five models behind the pipeline, each reached through a backend interface."""
+
+    student: Generator
+    orm: StepScorer
+    sorm: StepScorer
+    global_refiner: Generator
+    local_refiner: Generator
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+class Costs:
+    """Per question and stage: tokens generated for it, and the wall time of the batched
+    stage it took part in (questions of one batch share that time)."""
+
+    def __init__(self, n: int) -> None:
+        self.per_question: list[dict[str, StageCost]] = [{} for _ in range(n)]
+
+    def add(self, stage: str, seconds: float, tokens: dict[int, int]) -> None:
+        for q, count in tokens.items():
+            cost = self.per_question[q].setdefault(stage, StageCost())
+            cost.seconds += seconds
+            cost.tokens += count
+
+
+async def generate(
+    gen: Generator,
+    prompts: Sequence[str],
+    params: SamplingParams,
+    *,
+    names: Sequence[str],
+    costs: Costs,
+    stage: str,
+    qidx: Sequence[int],
+    prefixes: Sequence[Sequence[str]] | None = None,
+) -> list[list[Candidate]]:
+    """`params.n` candidates per prompt; a prefix (local refinement) is prepended to each."""
+    started = time.perf_counter()
+    outs = await gen.generate(prompts, params)
+    result = []
+    for i, completions in enumerate(outs):
+        kept = list(prefixes[i]) if prefixes is not None else []
+        row = []
+        for j, c in enumerate(completions):
+            solution = parse_solution("\n".join([*kept, c.text]))
+            name = names[i] if params.n == 1 else f"{names[i]}-{j}"
+            row.append(Candidate.from_solution(name, solution, c.tokens))
+        result.append(row)
+    tokens = {q: sum(c.tokens for c in cs) for q, cs in zip(qidx, outs, strict=True)}
+    costs.add(stage, time.perf_counter() - started, tokens)
+    return result
+
+
+async def draft(
+    models: Models,
+    questions: Sequence[str],
+    params: SamplingParams,
+    costs: Costs,
+    name: str = "draft",
+) -> list[list[Candidate]]:
+    """Student solutions for every question (`params.n` each)."""
+    prompts = [student_prompt(q).text for q in questions]
+    names = [name] * len(questions)
+    return await generate(
+        models.student,
+        prompts,
+        params,
+        names=names,
+        costs=costs,
+        stage="draft",
+        qidx=range(len(questions)),
+    )
+
+
+async def score(
+    scorer: StepScorer, items: Sequence[tuple[int, str, Candidate]], costs: Costs, stage: str
+) -> list[list[float] | None]:
+    """Per-step probabilities for each (question index, question, candidate); None for a
+    candidate with no steps."""
+    started = time.perf_counter()
+    idx = [i for i, (_, _, c) in enumerate(items) if c.steps]
+    values = await scorer.score([(items[i][1], items[i][2].steps) for i in idx]) if idx else []
+    out: list[list[float] | None] = [None] * len(items)
+    for i, v in zip(idx, values, strict=True):
+        out[i] = v
+    costs.add(stage, time.perf_counter() - started, {q: 0 for q, _, _ in items})
+    return out
+
+
+async def global_refine(
+    models: Models, items: Sequence[tuple[int, str, Candidate]], max_tokens: int, costs: Costs
+) -> list[Candidate]:
+    """A new solution for each (question index, question, draft), written from scratch."""
+    prompts = [global_prompt(q, d.steps).text for _, q, d in items]
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+    out = await generate(
+        models.global_refiner,
+        prompts,
+        params,
+        names=["global"] * len(prompts),
+        costs=costs,
+        stage="global",
+        qidx=[i for i, _, _ in items],
+    )
+    return [row[0] for row in out]
+
+
+async def local_refine(
+    models: Models,
+    items: Sequence[tuple[int, str, Candidate, int]],
+    max_tokens: int,
+    costs: Costs,
+    name: str = "local",
+) -> list[Candidate]:
+    """Refine each (question index, question, draft, first error) from its first error;
+    the steps before it are kept verbatim."""
+    prompts = [local_prompt(q, d.steps, e).text for _, q, d, e in items]
+    prefixes = [d.steps[:e] for _, _, d, e in items]
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+    out = await generate(
+        models.local_refiner,
+        prompts,
+        params,
+        names=[name] * len(prompts),
+        costs=costs,
+        stage="local",
+        qidx=[i for i, _, _, _ in items],
+        prefixes=prefixes,
+    )
+    return [row[0] for row in out]

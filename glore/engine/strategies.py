@@ -1,0 +1,148 @@
+"""Strategies: one signature, `(models, questions, config) -> results`, batch-first.
+
+`glore` is the paper's method (draft; ORM says when; SORM says where; global and local
+refinements run concurrently; the ORM reranks). The others are its comparisons, built from
+the same stages so their costs compare fairly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from glore.backends.base import SamplingParams
+from glore.engine.config import EngineConfig
+from glore.engine.refine import Plan, best, refine_round, score_all
+from glore.engine.result import Candidate, SolveResult
+from glore.engine.rules import rerank, should_refine
+from glore.engine.steps import Costs, Models, draft
+from glore.errors import InvalidInputError
+
+Strategy = Callable[[Models, Sequence[str], EngineConfig], Awaitable[list[SolveResult]]]
+
+
+def _greedy(cfg: EngineConfig) -> SamplingParams:
+    return SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens)
+
+
+def _result(
+    question: str,
+    strategy: str,
+    cands: list[Candidate],
+    *,
+    refined: bool,
+    costs: Costs,
+    i: int,
+    models: Models,
+) -> SolveResult:
+    choice = rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands])
+    win = cands[choice.index]
+    return SolveResult(
+        question,
+        strategy,
+        win.answer,
+        win.name,
+        choice.reason,
+        cands,
+        refined,
+        stages=costs.per_question[i],
+        models=dict(models.versions),
+    )
+
+
+async def greedy(models: Models, questions: Sequence[str], cfg: EngineConfig) -> list[SolveResult]:
+    """The student's greedy draft, scored for evidence, never refined."""
+    costs = Costs(len(questions))
+    drafts = [row[0] for row in await draft(models, questions, _greedy(cfg), costs)]
+    await score_all(models, questions, list(enumerate(drafts)), costs, cfg.tau_where)
+    return [
+        _result(q, "greedy", [d], refined=False, costs=costs, i=i, models=models)
+        for i, (q, d) in enumerate(zip(questions, drafts, strict=True))
+    ]
+
+
+async def best_of_n(
+    models: Models, questions: Sequence[str], cfg: EngineConfig
+) -> list[SolveResult]:
+    """`best_of` samples at `temperature`, reranked by the ORM."""
+    costs = Costs(len(questions))
+    params = SamplingParams(
+        n=cfg.best_of, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed
+    )
+    rows = await draft(models, questions, params, costs, name="sample")
+    await score_all(
+        models, questions, [(i, c) for i, row in enumerate(rows) for c in row], costs, cfg.tau_where
+    )
+    return [
+        _result(q, "best_of_n", row, refined=False, costs=costs, i=i, models=models)
+        for i, (q, row) in enumerate(zip(questions, rows, strict=True))
+    ]
+
+
+def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strategy:
+    """A refining strategy: draft, score, then rounds of `plan` while the ORM says wrong."""
+
+    async def run(models: Models, questions: Sequence[str], cfg: EngineConfig) -> list[SolveResult]:
+        costs = Costs(len(questions))
+        drafts = [row[0] for row in await draft(models, questions, _greedy(cfg), costs)]
+        await score_all(models, questions, list(enumerate(drafts)), costs, cfg.tau_where)
+        pools = [[d] for d in drafts]
+        rounds = cfg.rounds if multi_round else 1
+        degraded: dict[int, str] = {}
+        for r in range(rounds):
+            # Round 1 follows the mode; later rounds go on only while the ORM says wrong.
+            mode = cfg.mode if r == 0 else "gated"
+            todo = [
+                i
+                for i, pool in enumerate(pools)
+                if i not in degraded
+                and should_refine(best(pool).orm_score or 0.0, mode, cfg.tau_when)
+            ]
+            if not todo:
+                break
+            await refine_round(
+                models,
+                questions,
+                pools,
+                todo,
+                cfg=cfg,
+                costs=costs,
+                plan=plan,
+                r=r,
+                degraded=degraded,
+            )
+        return [
+            _degrade(
+                _result(q, name, pool, refined=len(pool) > 1, costs=costs, i=i, models=models),
+                degraded.get(i),
+            )
+            for i, (q, pool) in enumerate(zip(questions, pools, strict=True))
+        ]
+
+    run.__name__ = name
+    return run
+
+
+def _degrade(result: SolveResult, reason: str | None) -> SolveResult:
+    if reason is not None:
+        result.degraded, result.degraded_reason = True, reason
+    return result
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "greedy": greedy,
+    "best_of_n": best_of_n,
+    "global": _make_refiner(Plan(True, False, "sorm"), "global"),
+    "local": _make_refiner(Plan(False, True, "sorm"), "local"),
+    "local_orm": _make_refiner(Plan(False, True, "orm"), "local_orm"),
+    "glore": _make_refiner(Plan(True, True, "sorm"), "glore"),
+    "multi_round": _make_refiner(Plan(True, True, "sorm"), "multi_round", multi_round=True),
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise InvalidInputError(f"unknown strategy {name!r}; strategies: {', '.join(STRATEGIES)}")
+    return STRATEGIES[name]
+
+
+__all__ = ["STRATEGIES", "Strategy", "get_strategy"]

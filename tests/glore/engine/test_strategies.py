@@ -1,0 +1,169 @@
+"""The pipeline's logic on hand-made scores: when, where, how, rerank, degradation."""
+
+from collections.abc import Sequence
+
+import pytest
+
+from glore.engine.glore import GLoRe
+from glore.engine.steps import Models
+from glore.errors import InvalidInputError
+from tests.glore.engine.scripted import FailingGenerator, ScriptedGenerator, ScriptedScorer
+
+Q = "Mia has 3 apples. Mia buys 4 more apples. Mia eats 2 apples. How many apples does Mia have now?"
+GOOD1 = "Mia now has 3 + 4 = <<3+4=7>>7 apples."
+BAD2 = "Mia now has 7 - 2 = <<7-2=4>>4 apples."
+GOOD2 = "Mia now has 7 - 2 = <<7-2=5>>5 apples."
+DRAFT = f"{GOOD1}\n{BAD2}\n#### 4"
+
+
+def sorm(_: str, steps: Sequence[str]) -> list[float]:
+    """High until a wrong step, then low: what a perfect SORM would say."""
+    ok, out = True, []
+    for s in steps:
+        ok = ok and "=4>>" not in s and s != "#### 4" and "=9>>" not in s
+        out.append(0.9 if ok else 0.1)
+    return out
+
+
+def orm(_: str, steps: Sequence[str]) -> list[float]:
+    right = steps[-1] == "#### 5"
+    return [0.8 if right else 0.3] * len(steps)
+
+
+def models(global_text: str = f"{GOOD1}\n{BAD2}\n#### 4", local_text: str = f"{GOOD2}\n#### 5",
+           local_gen: object = None) -> Models:  # fmt: skip
+    student = ScriptedGenerator(lambda p: DRAFT)
+    return Models(
+        student, ScriptedScorer(orm), ScriptedScorer(sorm),
+        ScriptedGenerator(lambda p: global_text),
+        local_gen or ScriptedGenerator(lambda p: local_text),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_glore_refines_where_the_sorm_says_and_reranks() -> None:
+    m = models()
+    result = GLoRe(m).solve(Q)
+    assert [c.name for c in result.candidates] == ["draft", "global", "local"]
+    draft = result.candidate("draft")
+    assert draft.first_error == 1 and draft.sorm_values == [0.9, 0.1, 0.1]
+    local = result.candidate("local")
+    assert local.steps[0] == GOOD1  # the good prefix is kept verbatim
+    assert result.winner == "local" and result.answer == "5" and result.refined
+    (prompt,) = m.local_refiner.prompts  # type: ignore[attr-defined]
+    assert f"[BAD] {BAD2}" in prompt and prompt.endswith(f"Revised answer:\n{GOOD1}\n")
+    assert set(result.stages) >= {"draft", "orm", "sorm", "global", "local"}
+    assert result.stages["draft"].tokens == 5
+
+
+def test_gated_mode_keeps_a_trusted_draft() -> None:
+    def confident(_: str, steps: Sequence[str]) -> list[float]:
+        return [0.95] * len(steps)
+
+    m = models()
+    m.orm = ScriptedScorer(confident)
+    result = GLoRe(m).solve(Q, mode="gated", tau_when=0.9)
+    assert [c.name for c in result.candidates] == ["draft"] and not result.refined
+    assert GLoRe(m).solve(Q, mode="always").refined
+
+
+def test_a_tie_keeps_the_draft() -> None:
+    result = GLoRe(models(local_text=DRAFT)).solve(Q, strategy="local")
+    assert result.winner == "draft"
+
+
+def test_local_orm_uses_the_orms_steps_as_critique() -> None:
+    m = models()
+    result = GLoRe(m).solve(Q, strategy="local_orm")
+    (prompt,) = m.local_refiner.prompts  # type: ignore[attr-defined]
+    # Every ORM value is 0.3 < 0.5, so its first low step is the first step.
+    assert f"[BAD] {GOOD1}" in prompt
+    assert [c.name for c in result.candidates] == ["draft", "local"]
+
+
+def test_refiner_failure_returns_the_draft_degraded() -> None:
+    result = GLoRe(models(local_gen=FailingGenerator())).solve(Q)
+    assert result.degraded and "refiner is down" in (result.degraded_reason or "")
+    assert result.winner == "draft" and result.answer == "4"
+
+
+def test_draft_failure_raises() -> None:
+    m = models()
+    m.student = FailingGenerator()
+    with pytest.raises(ConnectionError):
+        GLoRe(m).solve(Q)
+
+
+def test_multi_round_refines_while_the_orm_says_wrong() -> None:
+    m = models(local_text=f"{BAD2}\n#### 9")
+    result = GLoRe(m).solve(Q, strategy="multi_round", rounds=3)
+    names = [c.name for c in result.candidates]
+    assert names == ["draft", "global", "local", "global-2", "local-2", "global-3", "local-3"]
+    one = GLoRe(models()).solve(Q, strategy="multi_round", rounds=3)
+    assert [c.name for c in one.candidates] == ["draft", "global", "local"]  # ORM satisfied
+
+
+def test_best_of_n_and_greedy() -> None:
+    result = GLoRe(models()).solve(Q, strategy="best_of_n", best_of=3)
+    assert [c.name for c in result.candidates] == ["sample-0", "sample-1", "sample-2"]
+    greedy = GLoRe(models()).solve(Q, strategy="greedy")
+    assert greedy.winner == "draft" and not greedy.refined and greedy.answer == "4"
+
+
+def test_batch_results_follow_question_order() -> None:
+    qs = [Q, Q + " ", "Another question?"]
+    results = GLoRe(models()).solve_batch(qs)
+    assert [r.question for r in results] == qs
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda g: g.solve(""), "non-empty"),
+        (lambda g: g.solve("x" * 3000), "at most 2000"),
+        (lambda g: g.solve(Q, strategy="magic"), "unknown strategy 'magic'; strategies: greedy"),
+        (lambda g: g.solve(Q, colour="red"), "unknown options \\['colour'\\]"),
+        (lambda g: g.solve(Q, tau_where=2.0), "tau_where must be in \\[0, 1\\]"),
+        (lambda g: g.solve(Q, best_of=0), "best_of must be in 1..64"),
+        (lambda g: g.solve_batch([]), "at least one"),
+    ],
+)
+def test_bad_input_says_what_is_allowed(call: object, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        call(GLoRe(models()))  # type: ignore[operator]
+
+
+def test_result_serialises() -> None:
+    import json
+
+    data = GLoRe(models()).solve(Q).to_json()
+    assert json.loads(json.dumps(data))["winner"] == "local"
+
+
+def test_critique_finds_the_first_wrong_step_of_free_text() -> None:
+    working = "First she has 3 + 4 = 7 apples\nthen 7 - 2 = 4 =4>> left"
+    m = models(local_text="Mia now has 7 - 2 = <<7-2=5>>5 apples.\n#### 5")
+    full = GLoRe(m).critique(Q, working, reveal="full")
+    assert full.steps == ["First she has 3 + 4 = 7 apples", "then 7 - 2 = 4 =4>> left"]
+    assert full.first_error == 1 and full.first_error_text == full.steps[1]
+    assert full.confidence == pytest.approx(0.9)
+    assert full.corrected_step == "Mia now has 7 - 2 = <<7-2=5>>5 apples."
+    assert full.corrected_solution is not None and full.corrected_solution[0] == full.steps[0]
+    assert full.corrected_answer == "5"
+    step = GLoRe(m).critique(Q, working, reveal="step")
+    assert step.corrected_step and step.corrected_solution is None and step.corrected_answer is None
+    loc = GLoRe(m).critique(Q, working, reveal="location")
+    assert loc.first_error == 1 and loc.corrected_step is None and loc.corrected_solution is None
+
+
+def test_critique_of_right_working_flags_nothing() -> None:
+    c = GLoRe(models()).critique(Q, f"{GOOD1}\n{GOOD2}")
+    assert c.first_error is None and c.corrected_solution is None
+
+
+@pytest.mark.parametrize(
+    ("solution", "reveal", "message"),
+    [("  \n ", "full", "no steps"), ("a", "answer", "reveal must be one of location, step, full")],
+)
+def test_critique_bad_input(solution: str, reveal: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        GLoRe(models()).critique(Q, solution, reveal=reveal)

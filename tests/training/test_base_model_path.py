@@ -1,0 +1,61 @@
+"""The real-model path: a recipe names a Hugging Face causal LM on disk (here a second tiny
+model the test saves, with a tokenizer that lacks `[BAD]` and a pad token) and trains it
+with LoRA adapters, merged before saving."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+from glore.formats import BAD_MARKER
+from glore.tasks.arith import ArithTask
+from training.pipeline import run_stages
+from training.recipe import load_recipe
+
+
+def _base_model(folder: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    texts = [p.question + "\n" + p.solution.text for p in ArithTask().load("train", 200)]
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<s>", "</s>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    from tokenizers import decoders
+
+    backend.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>")
+    tok.save_pretrained(folder)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         bos_token_id=0, eos_token_id=1, max_position_embeddings=1024)  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(folder)
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_recipe_trains_a_base_model_from_disk(tmp_path: Path, lora: bool) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = tmp_path / "base"
+    _base_model(base)
+    recipe = {
+        "model": {"base": str(base), **({"lora": {"r": 4, "alpha": 8}} if lora else {})},
+        "student": {"problems": 64, "train": {"steps": 3, "batch_size": 4}},
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "run"
+    summaries = run_stages(load_recipe(path), out, ("tokenizer", "student"))
+    assert summaries[1]["sft"]["steps"] == 3
+    tok = AutoTokenizer.from_pretrained(out / "student" / "model")
+    assert BAD_MARKER in tok.all_special_tokens and tok.pad_token is not None
+    model = AutoModelForCausalLM.from_pretrained(out / "student" / "model")
+    assert model.get_input_embeddings().weight.shape[0] == len(tok)
+    assert not any("lora" in name for name, _ in model.named_parameters())
