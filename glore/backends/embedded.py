@@ -1,20 +1,21 @@
 """Embedded generation: a Hugging Face causal LM in this process (CPU or GPU).
 
 Prompts are sorted by length and cut into batches of at most `max_batch_size` sequences,
-left-padded, and decoded with the KV cache. Sorting keeps padding low; the order is a
+left-padded, and decoded with the KV cache by `glore.backends.decode`. Sorting keeps padding low; the order is a
 function of the prompts alone, so a seed gives the same output every time.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from glore.backends.base import Completion, SamplingParams
+from glore.backends.batcher import MicroBatcher
+from glore.backends.decode import decode
 from glore.errors import BackendError, ModelNotFoundError
 
 
@@ -25,13 +26,27 @@ def _pick_device(device: str | None) -> torch.device:
 
 
 class EmbeddedGenerator:
-    """A `Generator` over a local causal LM. Calls are serialised: one batch at a time."""
+    """A `Generator` over a local causal LM.
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 64) -> None:
+    Concurrent `generate` calls with the same sampling parameters are merged by a
+    micro-batcher (up to `max_batch_size` prompts, waiting at most `max_wait_ms` for
+    company); one batch runs at a time. With a seed, outputs depend on the batch a call
+    lands in; `generate_sync` on the same prompts is reproducible.
+    """
+
+    def __init__(
+        self, model: Any, tokenizer: Any, *, max_batch_size: int = 64, max_wait_ms: float = 5.0
+    ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
-        self._lock = asyncio.Lock()
+        self.batcher: MicroBatcher[str, list[Completion]] = MicroBatcher(
+            self._run_key, max_batch=max_batch_size, max_wait_s=max_wait_ms / 1000
+        )
+
+    def _run_key(self, key: Hashable, prompts: list[str]) -> list[list[Completion]]:
+        assert isinstance(key, SamplingParams)
+        return self.generate_sync(prompts, key)
 
     @classmethod
     def from_pretrained(
@@ -51,8 +66,7 @@ class EmbeddedGenerator:
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
-        async with self._lock:
-            return await asyncio.to_thread(self.generate_sync, prompts, params)
+        return await self.batcher.submit(params, list(prompts))
 
     def generate_sync(
         self, prompts: Sequence[str], params: SamplingParams
@@ -80,23 +94,24 @@ class EmbeddedGenerator:
         )
         room = self.model.config.max_position_embeddings - enc["input_ids"].shape[1]
         if room < 1:
+            limit = self.model.config.max_position_embeddings
             raise BackendError(
-                f"prompt of {enc['input_ids'].shape[1]} tokens fills the context", retryable=False
+                f"a prompt of {enc['input_ids'].shape[1]} tokens leaves no room to answer; "
+                f"the model's context is {limit} tokens",
+                retryable=False,
             )
-        if seed is not None:
-            torch.manual_seed(seed)
-        sample = params.temperature > 0
-        out = self.model.generate(
-            **enc,
-            do_sample=sample,
-            temperature=params.temperature if sample else None,
-            top_p=params.top_p if sample else None,
-            top_k=None,
+        out = decode(
+            self.model,
+            enc["input_ids"],
+            enc["attention_mask"],
             max_new_tokens=min(params.max_tokens, room),
-            pad_token_id=tok.pad_token_id,
-            eos_token_id=tok.eos_token_id,
+            eos_id=tok.eos_token_id,
+            pad_id=tok.pad_token_id,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=seed,
         )
-        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        new = out.tolist()
         return [self._completion(ids, params) for ids in new]
 
     def _completion(self, ids: list[int], params: SamplingParams) -> Completion:

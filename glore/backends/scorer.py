@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from glore.backends.batcher import MicroBatcher
 from glore.backends.embedded import _pick_device
 from glore.errors import InvalidInputError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens
@@ -17,11 +17,17 @@ from glore.formats import scorer_prompt, step_end_tokens
 class EmbeddedScorer:
     """A `StepScorer` over a local token-classification model with one logit."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 64) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, *, max_batch_size: int = 64, max_wait_ms: float = 5.0
+    ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
-        self._lock = asyncio.Lock()
+        self.batcher: MicroBatcher[tuple[str, Sequence[str]], list[float]] = MicroBatcher(
+            lambda _key, items: self.score_sync(items),
+            max_batch=max_batch_size,
+            max_wait_s=max_wait_ms / 1000,
+        )
 
     @classmethod
     def from_pretrained(
@@ -38,8 +44,7 @@ class EmbeddedScorer:
         return cls(model, AutoTokenizer.from_pretrained(path), max_batch_size=max_batch_size)
 
     async def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
-        async with self._lock:
-            return await asyncio.to_thread(self.score_sync, items)
+        return await self.batcher.submit(None, items)
 
     def score_sync(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         """The blocking form of `score`."""

@@ -12,20 +12,22 @@ Shapes are those of vLLM 0.26 (docs `stable` = v0.26.0; code read on `main`, 202
   `serving_completion.py` appends choices prompt by prompt with `index=len(choices)`, so
   the choices of prompt i are indices `i*n .. i*n+n-1`; `usage.completion_tokens` is the
   total over all choices.
-* LoRA adapters: https://docs.vllm.ai/en/stable/features/lora/ . `vllm serve BASE
-  --enable-lora --lora-modules NAME=PATH`; a request picks the adapter by `model: NAME`.
+* LoRA adapters: https://docs.vllm.ai/en/stable/features/lora/ (read at
+  https://docs.vllm.ai/en/v0.8.5/features/lora.html). `vllm serve BASE --enable-lora
+  --lora-modules NAME=PATH`; a request picks the adapter by `model: NAME`.
 * Errors: vLLM's `ErrorResponse` is `{"error": {"message", "type", "param", "code"}}`
-  (releases before the 2025 refactor sent the flat `{"object": "error", "message", "type",
-  "param", "code"}`; both are read). An unknown model or adapter gives HTTP 404 with
+  (older releases sent the flat `{"object": "error", "message", "type", "param", "code"}`;
+  both are read). An unknown model or adapter gives HTTP 404 with
   `type: "NotFoundError"` and the message "The model `NAME` does not exist."; a request
   that fails validation gives HTTP 400 (`BadRequestError`).
 * Pooling, `POST /pooling` on `vllm serve MODEL --runner pooling`:
-  https://docs.vllm.ai/en/stable/models/pooling_models/ and the online example
-  https://docs.vllm.ai/en/stable/examples/pooling/pooling/ ; fields from
+  https://docs.vllm.ai/en/stable/models/pooling_models/ , the online example
+  https://docs.vllm.ai/en/v0.18.1/examples/pooling/pooling/ and the token_classify example
+  https://docs.vllm.ai/en/v0.14.0/examples/pooling/token_classify/ ; fields from
   `vllm/entrypoints/pooling/pooling/protocol.py` and `.../pooling/base/protocol.py`.
   Request: `model`, `input` (str | list[str] | list[int] | list[list[int]]), `task`
   (`"token_classify"`), `use_activation` (bool | None; None = the pooler's default).
-  Token-id input is used as given: no tokenization, no special tokens added. Response:
+  Response:
   `data: [{index, object: "pooling", data: [[label values] per token]}]`, `usage`.
   `task: "encode"` was removed in favour of `token_embed` / `token_classify`; the old
   per-request `softmax` / `activation` / `normalize` fields were replaced by
@@ -35,9 +37,10 @@ Shapes are those of vLLM 0.26 (docs `stable` = v0.26.0; code read on `main`, 202
   softmax otherwise (`vllm/model_executor/layers/pool/activations.py`). So a 1-label ORM/SORM
   head returns probabilities by default and raw logits with `use_activation: false`.
 
-Assumptions where the docs are silent: a 1-label row may come as `[v]` or as a bare `v`
-(both are read); a server that ignores `use_activation` (one older than the field) applies
-its own default, which for a 1-label classifier is sigmoid.
+Assumptions where the docs are silent: token-id input is used as given (no tokenization, no
+special tokens added; `add_special_tokens` applies to text input only); a 1-label row may
+come as `[v]` or as a bare `v` (both are read); a server that ignores `use_activation` (one
+older than the field) applies its own default, which for a 1-label classifier is sigmoid.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from glore.cli.bench import bench_app
 from glore.cli.solve import critique, solve
 from glore.cli.tasks import tasks_app
 from glore.errors import GloreError
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(tasks_app, name="tasks")
 app.command("solve")(solve)
+app.add_typer(bench_app, name="bench")
 app.command("critique")(critique)
 
 

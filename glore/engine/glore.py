@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,10 +13,9 @@ from glore.engine.critique import Critique, critique
 from glore.engine.result import SolveResult
 from glore.engine.steps import Models
 from glore.engine.strategies import get_strategy
-from glore.errors import InvalidInputError, ModelNotFoundError
+from glore.errors import InvalidInputError
 
 T = TypeVar("T")
-ROLES = ("student", "orm", "sorm", "global", "local")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -45,36 +43,11 @@ class GLoRe:
         config: EngineConfig | None = None,
         max_batch_size: int = 64,
     ) -> GLoRe:
-        """Load a model store folder (`student/`, `orm/`, `sorm/`, `global/`, `local/`)."""
-        from glore.backends.embedded import EmbeddedGenerator
-        from glore.backends.scorer import EmbeddedScorer
+        """Load a model store folder (`student/`, `orm/`, `sorm/`, `global/`, `local/`), or a
+        spec file naming each role's local folder or vLLM server (`glore.engine.loading`)."""
+        from glore.engine.loading import load_models
 
-        store = Path(path)
-        missing = [r for r in ROLES if not (store / r / "config.json").is_file()]
-        if missing:
-            raise ModelNotFoundError(
-                f"model store {store} lacks {', '.join(missing)}; a store holds {', '.join(ROLES)}"
-            )
-
-        def gen(role: str) -> EmbeddedGenerator:
-            return EmbeddedGenerator.from_pretrained(
-                store / role, device=device, max_batch_size=max_batch_size
-            )
-
-        def scorer(role: str) -> EmbeddedScorer:
-            return EmbeddedScorer.from_pretrained(
-                store / role, device=device, max_batch_size=max_batch_size
-            )
-
-        models = Models(
-            gen("student"),
-            scorer("orm"),
-            scorer("sorm"),
-            gen("global"),
-            gen("local"),
-            versions=_versions(store),
-        )
-        return cls(models, config)
+        return cls(load_models(path, device=device, batch=max_batch_size), config)
 
     def _config(self, options: dict[str, Any]) -> EngineConfig:
         fields = {f.name for f in dataclasses.fields(EngineConfig)}
@@ -128,13 +101,3 @@ class GLoRe:
         self, question: str, solution: str, reveal: str = "full", **options: Any
     ) -> Critique:
         return _run(self.acritique(question, solution, reveal, **options))
-
-
-def _versions(store: Path) -> dict[str, str]:
-    manifest = store / "manifest.json"
-    name = store.name
-    if manifest.is_file():
-        data = json.loads(manifest.read_text())
-        commit = (data.get("source") or {}).get("commit") or "unknown"
-        return {r: f"{data.get('name', name)}/{r}@{str(commit)[:12]}" for r in ROLES}
-    return {r: f"{name}/{r}" for r in ROLES}

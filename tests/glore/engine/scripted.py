@@ -14,7 +14,9 @@ class ScriptedGenerator:
         self.answer = answer
         self.prompts: list[str] = []
 
-    async def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
+    async def generate(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
         self.prompts += prompts
         return [[Completion(self.answer(p), 5, "stop") for _ in range(params.n)] for p in prompts]
 
@@ -28,7 +30,9 @@ class ScriptedScorer:
 
 
 class FailingGenerator:
-    async def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Completion]]:
+    async def generate(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
         raise ConnectionError("refiner is down")
 
 

@@ -9,7 +9,10 @@ from glore.engine.steps import Models
 from glore.errors import InvalidInputError
 from tests.glore.engine.scripted import FailingGenerator, ScriptedGenerator, ScriptedScorer
 
-Q = "Mia has 3 apples. Mia buys 4 more apples. Mia eats 2 apples. How many apples does Mia have now?"
+Q = (
+    "Mia has 3 apples. Mia buys 4 more apples. Mia eats 2 apples. "
+    "How many apples does Mia have now?"
+)
 GOOD1 = "Mia now has 3 + 4 = <<3+4=7>>7 apples."
 BAD2 = "Mia now has 7 - 2 = <<7-2=4>>4 apples."
 GOOD2 = "Mia now has 7 - 2 = <<7-2=5>>5 apples."

@@ -1,0 +1,115 @@
+"""An asyncio micro-batcher: concurrent calls merged into one model batch.
+
+Calls that share a batching key (for generation: the sampling parameters) wait up to
+`max_wait_s` for company, then run together, at most `max_batch` items at a time, in a
+worker thread. Each caller gets back exactly its own results. If a merged batch fails,
+its calls are run one by one, so one bad request does not fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Out = TypeVar("Out")
+
+
+@dataclass
+class _Call(Generic[Item, Out]):
+    items: Sequence[Item]
+    future: asyncio.Future[list[Out]]
+
+
+@dataclass
+class _Queue(Generic[Item, Out]):
+    calls: list[_Call[Item, Out]] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class MicroBatcher(Generic[Item, Out]):
+    """Merge concurrent `submit(key, items)` calls into `run(key, items)` batches."""
+
+    def __init__(
+        self,
+        run: Callable[[Hashable, list[Item]], list[Out]],
+        *,
+        max_batch: int = 64,
+        max_wait_s: float = 0.01,
+    ) -> None:
+        if max_batch < 1 or max_wait_s < 0:
+            raise ValueError("max_batch must be >= 1 and max_wait_s >= 0")
+        self.run = run
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queues: dict[Hashable, _Queue[Item, Out]] = {}
+        self._lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches = 0
+        """How many model batches ran (for tests and benchmarks)."""
+
+    async def submit(self, key: Hashable, items: Sequence[Item]) -> list[Out]:
+        loop = asyncio.get_running_loop()
+        call: _Call[Item, Out] = _Call(items, loop.create_future())
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _Queue()
+            queue.calls.append(call)
+            task = loop.create_task(self._drain(key, queue))
+            self._tasks.add(task)  # a task only weakly referenced may be collected mid-run
+            task.add_done_callback(self._tasks.discard)
+        else:
+            queue.calls.append(call)
+            if sum(len(c.items) for c in queue.calls) >= self.max_batch:
+                queue.wakeup.set()
+        return await call.future
+
+    async def _drain(self, key: Hashable, queue: _Queue[Item, Out]) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(queue.wakeup.wait(), self.max_wait_s)
+        del self._queues[key]  # later calls start a new queue while this one runs
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # one model batch at a time
+            for group in self._groups(queue.calls):
+                await self._run_group(key, group)
+
+    def _groups(self, calls: list[_Call[Item, Out]]) -> list[list[_Call[Item, Out]]]:
+        groups: list[list[_Call[Item, Out]]] = [[]]
+        size = 0
+        for call in calls:
+            if groups[-1] and size + len(call.items) > self.max_batch:
+                groups.append([])
+                size = 0
+            groups[-1].append(call)
+            size += len(call.items)
+        return groups
+
+    async def _run_group(self, key: Hashable, group: list[_Call[Item, Out]]) -> None:
+        items = [item for call in group for item in call.items]
+        try:
+            self.batches += 1
+            outs = await asyncio.to_thread(self.run, key, items)
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0], exc)
+                return
+            for call in group:  # isolate the failing call
+                await self._run_group(key, [call])
+            return
+        start = 0
+        for call in group:
+            _settle(call, outs[start : start + len(call.items)])
+            start += len(call.items)
+
+
+def _settle(call: _Call[Item, Out], result: list[Out] | BaseException) -> None:
+    if call.future.done():  # the caller was cancelled
+        return
+    if isinstance(result, BaseException):
+        call.future.set_exception(result)
+    else:
+        call.future.set_result(result)

@@ -1,0 +1,159 @@
+"""`glore bench engine`: the engine's speed, measured side by side in one run.
+
+(a) 64 concurrent `solve` calls (micro-batched) against the same 64 one at a time;
+(b) wall time and tokens per question of `gated` and `always` against the draft alone;
+(c) the share of pipeline time spent in ORM and SORM scoring;
+(d) decode tokens per second at several batch sizes, for the lean decode loop and for
+    `model.generate`, each as a fraction of this machine's matmul FLOP rate.
+Ratios are what to read: absolute numbers move with the machine's load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from glore.engine.glore import GLoRe
+from glore.engine.result import SolveResult
+from glore.formats import student_prompt
+from glore.tasks.arith import ArithTask
+
+
+def matmul_flops(size: int = 1024, repeats: int = 20) -> float:
+    """FLOP/s of a float32 square matmul on this machine now: the physical ceiling."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def _concurrency(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
+    async def together() -> list[SolveResult]:
+        return list(await asyncio.gather(*(engine.asolve(q) for q in questions)))
+
+    async def one_by_one() -> list[SolveResult]:
+        return [await engine.asolve(q) for q in questions]
+
+    t0 = time.perf_counter()
+    asyncio.run(together())
+    merged = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    asyncio.run(one_by_one())
+    serial = time.perf_counter() - t0
+    n = len(questions)
+    return {
+        "questions": n,
+        "concurrent_qps": round(n / merged, 2),
+        "sequential_qps": round(n / serial, 2),
+        "speedup": round(serial / merged, 2),
+    }
+
+
+def _modes(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    runs = {
+        "draft_only": ("greedy", {}),
+        "gated": ("glore", {"mode": "gated"}),
+        "always": ("glore", {"mode": "always"}),
+    }
+    for name, (strategy, options) in runs.items():
+        t0 = time.perf_counter()
+        results = engine.solve_batch(list(questions), strategy, **options)
+        wall = time.perf_counter() - t0
+        tokens = sum(r.total_tokens for r in results) / len(results)
+        out[name] = {
+            "wall_s": round(wall, 3),
+            "tokens_per_question": round(tokens, 1),
+            "refined": sum(r.refined for r in results),
+        }
+        if name == "always":
+            out["scoring_share"] = _scoring_share(results)
+    base = out["draft_only"]["wall_s"]
+    for name in ("gated", "always"):
+        out[name]["wall_vs_draft"] = round(out[name]["wall_s"] / base, 2)
+    return out
+
+
+def _scoring_share(results: Sequence[SolveResult]) -> float:
+    """ORM + SORM seconds over all stage seconds (each batch stage counted once)."""
+    stages = results[0].stages
+    scoring = sum(c.seconds for s, c in stages.items() if s in ("orm", "sorm"))
+    return round(scoring / max(1e-9, sum(c.seconds for c in stages.values())), 4)
+
+
+def _flops_per_token(model: Any, context: int) -> float:
+    """Multiply-adds of one decode step (x2 for FLOPs): every weight once, the output
+    projection over the vocabulary, and attention reading `context` cached keys and values."""
+    cfg = model.config
+    weights = sum(int(p.numel()) for n, p in model.named_parameters() if "embed" not in n)
+    weights += int(cfg.vocab_size) * int(cfg.hidden_size)  # the (tied) output projection
+    attention = 2 * int(cfg.num_hidden_layers) * context * int(cfg.hidden_size)
+    return 2.0 * weights + 2.0 * attention
+
+
+def _decode_speed(
+    engine: GLoRe, questions: Sequence[str], sizes: Sequence[int], peak: float
+) -> list[dict[str, Any]]:
+    from glore.backends.decode import decode
+
+    gen: Any = engine.models.student
+    model, tok = gen.model, gen.tokenizer
+    rows = []
+    for size in sizes:
+        prompts = [student_prompt(q).text for q in (list(questions) * 64)[:size]]
+        enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left")
+        row: dict[str, Any] = {"batch": size}
+        for name in ("lean", "hf_generate"):
+            t0 = time.perf_counter()
+            if name == "lean":
+                new = decode(
+                    model,
+                    enc["input_ids"],
+                    enc["attention_mask"],
+                    max_new_tokens=96,
+                    eos_id=tok.eos_token_id,
+                    pad_id=tok.pad_token_id,
+                )
+            else:
+                with torch.inference_mode():
+                    out = model.generate(
+                        **enc,
+                        do_sample=False,
+                        max_new_tokens=96,
+                        pad_token_id=tok.pad_token_id,
+                        eos_token_id=tok.eos_token_id,
+                    )
+                new = out[:, enc["input_ids"].shape[1] :]
+            seconds = time.perf_counter() - t0
+            tokens = int((new != tok.pad_token_id).sum())
+            rate = tokens / seconds
+            flops = rate * _flops_per_token(model, enc["input_ids"].shape[1] + new.shape[1] // 2)
+            row[name] = {
+                "tokens_per_s": round(rate, 1),
+                "fraction_of_matmul_peak": round(flops / peak, 4),
+            }
+        row["lean_vs_hf"] = round(
+            row["lean"]["tokens_per_s"] / row["hf_generate"]["tokens_per_s"], 2
+        )
+        rows.append(row)
+    return rows
+
+
+def bench_engine(store: str, n: int = 64, sizes: Sequence[int] = (1, 8, 32, 64)) -> dict[str, Any]:
+    torch.manual_seed(0)
+    engine = GLoRe.from_pretrained(store)
+    questions = [p.question for p in ArithTask().load("validation", n)]
+    engine.solve(questions[0])  # warm up: first calls pay one-off costs
+    peak = matmul_flops()
+    return {
+        "machine": {"threads": torch.get_num_threads(), "matmul_gflops": round(peak / 1e9, 1)},
+        "concurrency": _concurrency(engine, questions),
+        "modes": _modes(engine, questions),
+        "decode": _decode_speed(engine, questions, sizes, peak),
+    }

@@ -1,0 +1,97 @@
+"""Build the five models from a model store folder or from a spec naming each role's
+backend: a local Hugging Face folder (`path`) or a vLLM server (`url` + `model`).
+
+A spec file (JSON or YAML)::
+
+    student: {url: http://gpu:8000, model: student}
+    global:  {url: http://gpu:8000, model: global}     # a LoRA adapter on the same server
+    local:   {url: http://gpu:8000, model: local}
+    orm:     {url: http://gpu:8001, model: orm, tokenizer: model_store/default/orm}
+    sorm:    {path: model_store/default/sorm}          # roles may mix backends
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from glore.backends.base import Generator, StepScorer
+from glore.engine.steps import Models
+from glore.errors import ConfigError, ModelNotFoundError
+
+ROLES = ("student", "orm", "sorm", "global", "local")
+SCORERS = ("orm", "sorm")
+_KEYS = {"path", "url", "model", "tokenizer", "timeout_s", "max_retries"}
+
+
+def _backend(role: str, spec: Mapping[str, Any], device: str | None, batch: int) -> Any:
+    unknown = set(spec) - _KEYS
+    if unknown:
+        raise ConfigError(f"role {role!r}: unknown keys {sorted(unknown)}; allowed {sorted(_KEYS)}")
+    if "path" in spec:
+        from glore.backends.embedded import EmbeddedGenerator
+        from glore.backends.scorer import EmbeddedScorer
+
+        cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
+        return cls.from_pretrained(spec["path"], device=device, max_batch_size=batch)
+    if "url" not in spec or "model" not in spec:
+        raise ConfigError(f"role {role!r} needs either 'path' or both 'url' and 'model'")
+    from glore.backends.remote import RemoteGenerator, RemoteScorer
+
+    extra = {k: spec[k] for k in ("timeout_s", "max_retries") if k in spec}
+    if role in SCORERS:
+        if "tokenizer" not in spec:
+            raise ConfigError(f"role {role!r}: a remote scorer needs 'tokenizer' (its model's)")
+        return RemoteScorer.from_pretrained(spec["url"], spec["model"], spec["tokenizer"], **extra)
+    return RemoteGenerator(spec["url"], spec["model"], **extra)
+
+
+def store_spec(store: Path) -> dict[str, dict[str, Any]]:
+    missing = [r for r in ROLES if not (store / r / "config.json").is_file()]
+    if missing:
+        raise ModelNotFoundError(
+            f"model store {store} lacks {', '.join(missing)}; a store holds {', '.join(ROLES)}"
+        )
+    return {r: {"path": str(store / r)} for r in ROLES}
+
+
+def read_spec(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        return store_spec(path)
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path} is neither a model store folder nor a spec file")
+    import yaml
+
+    data = (
+        json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    )
+    if not isinstance(data, dict) or sorted(data) != sorted(ROLES):
+        raise ConfigError(f"{path}: a spec maps exactly the roles {', '.join(ROLES)}")
+    return data
+
+
+def load_models(path: str | Path, *, device: str | None = None, batch: int = 64) -> Models:
+    source = Path(path)
+    spec = read_spec(source)
+    built = {role: _backend(role, spec[role], device, batch) for role in ROLES}
+    gens: dict[str, Generator] = {r: built[r] for r in ROLES if r not in SCORERS}
+    scorers: dict[str, StepScorer] = {r: built[r] for r in SCORERS}
+    return Models(
+        gens["student"],
+        scorers["orm"],
+        scorers["sorm"],
+        gens["global"],
+        gens["local"],
+        versions=_versions(source, spec),
+    )
+
+
+def _versions(source: Path, spec: Mapping[str, Any]) -> dict[str, str]:
+    manifest = source / "manifest.json"
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        commit = str((data.get("source") or {}).get("commit") or "unknown")[:12]
+        return {r: f"{data.get('name', source.name)}/{r}@{commit}" for r in ROLES}
+    return {r: spec[r].get("model") or str(spec[r].get("path")) for r in ROLES}
