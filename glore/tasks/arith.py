@@ -78,14 +78,14 @@ class ArithConfig:
     """Most reasoning steps in train/validation/test (4; min_steps..12)."""
     hard_steps: tuple[int, int] = (5, 7)
     """Step range of the `hard` split ((5, 7); must start above max_steps)."""
-    max_start: int = 30
-    """Largest starting quantity (30; >= 2)."""
-    max_operand: int = 20
-    """Largest number added, taken away, or given by another person (20; >= 1)."""
-    max_factor: int = 5
-    """Largest multiplier, divisor, box count and box size is 2..max_factor*2 (5; >= 2)."""
-    max_value: int = 500
-    """Largest value any step may reach (500; >= 10)."""
+    max_start: int = 20
+    """Largest starting quantity (20; >= 2)."""
+    max_operand: int = 12
+    """Largest number added, taken away, or given by another person (12; >= 1)."""
+    max_factor: int = 4
+    """Largest multiplier, divisor and box count; box sizes go to twice this (4; >= 2)."""
+    max_value: int = 150
+    """Largest value any step may reach (150; >= 10)."""
     ops: tuple[str, ...] = OPS
     """Allowed events, a subset of add, sub, mul, div, group, transfer (all)."""
     max_distractors: int = 2
