@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glore.errors import ConfigError
+from training import dist
 from training.context import Context
 from training.recipe import Recipe
 from training.rundir import RunDir
@@ -24,6 +25,8 @@ STAGES: tuple[str, ...] = (
     "local",
     "export",
 )
+TRAINING_STAGES = frozenset({"student", "orm", "sorm", "global", "local"})
+"""Stages every process runs under `accelerate launch`; the rest run on the main one."""
 _MODULES = {
     "sorm-label": "sorm_label",
     "refine-data": "refine_data",
@@ -60,7 +63,10 @@ def run_stages(
             results.append(ctx.run.summary(name))
             continue
         log(f"[{name}] running")
-        summary = stage_fn(name)(ctx)
+        if name in TRAINING_STAGES or dist.is_main():
+            stage_fn(name)(ctx)
+        dist.barrier()
+        summary = ctx.run.summary(name)
         log(f"[{name}] done in {summary['seconds']} s")
         results.append(summary)
     return results

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glore.errors import ConfigError
+from training import dist
 
 SUMMARY = "summary.json"
 
@@ -42,6 +43,8 @@ class RunDir:
 
     def finish(self, name: str, summary: dict[str, Any], started: float) -> dict[str, Any]:
         summary = {"stage": name, "seconds": round(time.time() - started, 1), **summary}
+        if not dist.is_main():  # one process writes; the others' summaries are the same
+            return summary
         tmp = self.stage(name) / (SUMMARY + ".tmp")
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.stage(name) / SUMMARY)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from training import dist
 from training.recipe import LoraSpec, TrainSpec
 
 
@@ -106,3 +107,11 @@ def fit(
         "final_loss": losses[-1][1] if losses else None,
         "resumed": resume is not None,
     }
+
+
+def save_model(model: Any, tokenizer: Any, path: Path) -> None:
+    """Save on the main process only; the others wait until the files exist."""
+    if dist.is_main():
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+    dist.barrier()

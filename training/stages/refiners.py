@@ -12,7 +12,7 @@ from training.recipe import TrainSpec
 from training.records import RefinePair
 from training.sft import PadCollator, sft_examples
 from training.stages.refine_data import load_pairs
-from training.trainer import fit
+from training.trainer import fit, save_model
 
 
 def pair_text(pair: RefinePair) -> tuple[str, str]:
@@ -43,8 +43,7 @@ def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
         bf16=ctx.recipe.model.bf16,
         lora=ctx.recipe.model.lora,
     )
-    model.save_pretrained(work / "model")
-    tok.save_pretrained(work / "model")
+    save_model(model, tok, work / "model")
     return ctx.run.finish(
         kind, {**summary, "init": "student", "dropped_too_long": dropped}, started
     )

@@ -21,7 +21,7 @@ from training.reward import reward_examples, step_bce_loss
 from training.rundir import read_jsonl
 from training.sft import PadCollator
 from training.stages.sample import load_samples
-from training.trainer import fit
+from training.trainer import fit, save_model
 
 
 def _classifier_from_student(ctx: Context) -> Any:
@@ -49,8 +49,7 @@ def _train(ctx: Context, name: str, items: list[StepLabels], spec: TrainSpec) ->
         task_type="TOKEN_CLS",
         compute_loss_func=step_bce_loss,
     )
-    model.save_pretrained(work / "model")
-    tok.save_pretrained(work / "model")
+    save_model(model, tok, work / "model")
     labelled = sum(v is not None for x in items for v in x.labels)
     summary = {**summary, "init": "student", "labelled_steps": labelled}
     return ctx.run.finish(name, summary, started)

@@ -6,6 +6,7 @@ temperature 1, keep the distinct correct ones, fine-tune on them; `ei_rounds` ti
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from glore.backends.base import SamplingParams
 from glore.backends.embedded import EmbeddedGenerator
 from glore.formats import student_prompt
 from glore.modeling.presets import new_causal_lm
+from training import dist
 from training.context import MAX_LEN, Context
 from training.evaluate import greedy_accuracy, solve_all
 from training.sft import PadCollator, sft_examples
-from training.trainer import fit
+from training.trainer import fit, save_model
 
 NAME = "student"
 VALIDATION = 200
@@ -56,8 +58,7 @@ def _train_once(
         bf16=ctx.recipe.model.bf16,
         lora=ctx.recipe.model.lora,
     )
-    model.save_pretrained(work / "model")
-    tok.save_pretrained(work / "model")
+    save_model(model, tok, work / "model")
     return model, {**summary, "dropped_too_long": dropped}
 
 
@@ -70,12 +71,18 @@ def _expert_round(ctx: Context, model: Any, tok: Any, r: int) -> tuple[Any, dict
         max_tokens=MAX_TOKENS,
         seed=ctx.recipe.seed + 1000 * (r + 1),
     )
-    gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
-    pairs = []
-    for p, sols in zip(problems, solve_all(gen, problems, params), strict=True):
-        kept = {s.text for s in sols if p.check(s)}
-        pairs += [(student_prompt(p.question).text, text) for text in sorted(kept)]
     work = ctx.run.stage(NAME) / f"ei-{r}"
+    work.mkdir(parents=True, exist_ok=True)
+    pairs_file = work / "pairs.json"
+    if dist.is_main() and not pairs_file.exists():  # sampling runs once, on the main process
+        gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
+        pairs = []
+        for p, sols in zip(problems, solve_all(gen, problems, params), strict=True):
+            kept = {s.text for s in sols if p.check(s)}
+            pairs += [(student_prompt(p.question).text, text) for text in sorted(kept)]
+        pairs_file.write_text(json.dumps(pairs))
+    dist.barrier()
+    pairs = [(a, b) for a, b in json.loads(pairs_file.read_text())]
     model, summary = _train_once(ctx, work, model, pairs, "ei_train")
     return model, {"round": r, "kept_pairs": len(pairs), **summary}
 
@@ -93,11 +100,11 @@ def run(ctx: Context) -> dict[str, Any]:
     for r in range(spec.ei_rounds):
         model, summary = _expert_round(ctx, model, tok, r)
         rounds.append(summary)
-    model.save_pretrained(ctx.student_dir)
-    tok.save_pretrained(ctx.student_dir)
-    gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
-    validation = ctx.task.load("validation", VALIDATION)
-    acc = greedy_accuracy(gen, validation, MAX_TOKENS)
+    save_model(model, tok, ctx.student_dir)
+    acc = 0.0
+    if dist.is_main():
+        gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
+        acc = greedy_accuracy(gen, ctx.task.load("validation", VALIDATION), MAX_TOKENS)
     params = sum(p.numel() for p in model.parameters())
     summary = {
         "parameters": params,
