@@ -1,0 +1,62 @@
+"""The whole pipeline on the committed embedded default, `model_store/default`."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from glore import GLoRe
+from glore.engine.strategies import STRATEGIES
+from glore.tasks.arith import ArithTask
+
+STORE = Path(__file__).resolve().parents[3] / "model_store" / "default"
+QUESTIONS = [p.question for p in ArithTask().load("validation", 6)]
+
+
+@pytest.fixture(scope="module")
+def engine() -> GLoRe:
+    return GLoRe.from_pretrained(STORE)
+
+
+def test_glore_on_the_default_store(engine: GLoRe) -> None:
+    result = engine.solve(QUESTIONS[0])
+    names = [c.name for c in result.candidates]
+    assert names[0] == "draft" and set(names) <= {"draft", "global", "local"}
+    draft = result.candidate("draft")
+    assert draft.sorm_values is not None and len(draft.sorm_values) == len(draft.steps)
+    assert all(0.0 <= v <= 1.0 for v in draft.sorm_values)
+    assert draft.first_error is not None and 0 <= draft.first_error < len(draft.steps)
+    if "local" in names:  # the local refinement keeps the draft's steps before the error
+        local = result.candidate("local")
+        assert local.steps[: draft.first_error] == draft.steps[: draft.first_error]
+    assert result.winner in names and result.answer == result.candidate(result.winner).answer
+    assert result.models["student"].startswith("default/student")
+    assert {"draft", "orm", "sorm"} <= set(result.stages)
+    json.dumps(result.to_json())
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_strategy_runs_a_batch(engine: GLoRe, strategy: str) -> None:
+    results = engine.solve_batch(QUESTIONS[:3], strategy, best_of=2, rounds=2)
+    assert [r.question for r in results] == QUESTIONS[:3]
+    assert all(r.strategy == strategy and r.candidates for r in results)
+
+
+def test_gated_mode_refines_no_more_than_always(engine: GLoRe) -> None:
+    gated = engine.solve_batch(QUESTIONS, mode="gated", tau_when=0.5)
+    for r in gated:
+        assert r.refined == (r.candidate("draft").orm_score < 0.5)
+
+
+def test_critique_of_a_students_free_text(engine: GLoRe) -> None:
+    problem = ArithTask().load("validation", 1)[0]
+    steps = [s.replace("<<", "").split("=")[0] for s in problem.solution.reasoning]
+    working = "\n".join([*steps[:-1], "so the answer is 1234"])
+    for reveal in ("location", "step", "full"):
+        c = engine.critique(problem.question, working, reveal=reveal)
+        assert len(c.step_values) == len(c.steps) == len(steps)
+        assert 0.0 <= c.orm_confidence <= 1.0
+        if reveal == "location":
+            assert c.corrected_step is None and c.corrected_solution is None
+        if reveal != "full":
+            assert c.corrected_answer is None and c.corrected_solution is None
