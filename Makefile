@@ -16,11 +16,10 @@ DATA ?= ../shared/data
 
 install: .venv/.installed
 
+QUESTION ?= Mia has 12 apples. Each bag holds 6 apples. Mia buys 3 bags of apples. Mia gives 5 apples to Leo. How many apples does Mia have now?
+
 demo: install
-	.venv/bin/glore tasks show --task arith --split test --n 3 --seed 1
-	@if [ -f $(DATA)/gsm8k/test.jsonl ]; then \
-		.venv/bin/glore tasks check --task gsm8k --path $(DATA)/gsm8k/test.jsonl; \
-	else echo "no GSM8K copy at $(DATA)/gsm8k/test.jsonl: pass DATA=DIR to check one"; fi
+	.venv/bin/glore solve "$(QUESTION)" --trace
 
 test: install
 	$(PY) -m pytest -q

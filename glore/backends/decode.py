@@ -12,6 +12,9 @@ from typing import Any
 
 import torch
 
+_COMPACT_EVERY = 8
+"""Steps between drops of finished rows (each drop copies the KV cache)."""
+
 
 def _pick(
     logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None
@@ -60,19 +63,29 @@ def decode(
         use_cache=True,
     )
     batch = input_ids.shape[0]
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    out_tokens = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    rows = torch.arange(batch, device=device)  # which original row each live row is
     pos = positions[:, -1:]
     mask = attention_mask
-    new: list[torch.Tensor] = []
-    for _ in range(max_new_tokens):
-        token = _pick(out.logits[:, -1, :], temperature, top_p, gen)
-        token = token.masked_fill(finished, pad_id)
-        new.append(token)
+    logits = out.logits[:, -1, :]
+    steps = 0
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    for step in range(max_new_tokens):
+        token = _pick(logits, temperature, top_p, gen)
+        out_tokens[rows, step] = token
+        steps = step + 1
         finished |= token == eos_id
         if bool(finished.all()):
             break
+        if step % _COMPACT_EVERY == 0 and bool(finished.any()):
+            # Finished rows leave the batch, so the rest decode at the cost of their number.
+            keep = (~finished).nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            rows, token, pos, mask = rows[keep], token[keep], pos[keep], mask[keep]
+            finished = finished[keep]
         pos = pos + 1
-        mask = torch.cat([mask, torch.ones((batch, 1), dtype=mask.dtype, device=device)], dim=1)
+        ones = torch.ones((mask.shape[0], 1), dtype=mask.dtype, device=device)
+        mask = torch.cat([mask, ones], dim=1)
         out = model(
             input_ids=token[:, None],
             attention_mask=mask,
@@ -80,6 +93,13 @@ def decode(
             cache=cache,
             use_cache=True,
         )
-    if not new:
-        return torch.empty((batch, 0), dtype=torch.long, device=device)
-    return torch.stack(new, dim=1)
+        logits = out.logits[:, -1, :]
+    return _after_eos_to_pad(out_tokens[:, :steps], eos_id, pad_id)
+
+
+def _after_eos_to_pad(tokens: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
+    """Everything after a row's first EOS becomes pad (rows that finished between two
+    compactions kept decoding until they were dropped)."""
+    seen = (tokens == eos_id).long().cumsum(dim=1)
+    after = (seen - (tokens == eos_id).long()) > 0
+    return tokens.masked_fill(after, pad_id)

@@ -1,8 +1,9 @@
 """Embedded generation: a Hugging Face causal LM in this process (CPU or GPU).
 
 Prompts are sorted by length and cut into batches of at most `max_batch_size` sequences,
-left-padded, and decoded with the KV cache by `glore.backends.decode`. Sorting keeps padding low; the order is a
-function of the prompts alone, so a seed gives the same output every time.
+left-padded, and decoded with the KV cache by `glore.backends.decode`. Sorting keeps
+padding low; the order is a function of the prompts alone, so a seed gives the same output
+every time.
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ class EmbeddedGenerator:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, *, device: str | None = None, max_batch_size: int = 64
+        cls,
+        path: str | Path,
+        *,
+        device: str | None = None,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
     ) -> EmbeddedGenerator:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -61,7 +67,12 @@ class EmbeddedGenerator:
         dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
         model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         model = model.to(dev)
-        return cls(model, AutoTokenizer.from_pretrained(path), max_batch_size=max_batch_size)
+        return cls(
+            model,
+            AutoTokenizer.from_pretrained(path),
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+        )
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams

@@ -31,7 +31,12 @@ class EmbeddedScorer:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, *, device: str | None = None, max_batch_size: int = 64
+        cls,
+        path: str | Path,
+        *,
+        device: str | None = None,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
     ) -> EmbeddedScorer:
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
@@ -41,7 +46,12 @@ class EmbeddedScorer:
         dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
         model: Any = AutoModelForTokenClassification.from_pretrained(path, dtype=dtype)
         model = model.to(dev)
-        return cls(model, AutoTokenizer.from_pretrained(path), max_batch_size=max_batch_size)
+        return cls(
+            model,
+            AutoTokenizer.from_pretrained(path),
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+        )
 
     async def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         return await self.batcher.submit(None, items)

@@ -25,12 +25,21 @@ app.command("critique")(critique)
 
 
 def _add_optional_commands() -> None:
-    """Commands of the sibling packages (`training`, later `service`), when installed."""
+    """Commands of the sibling packages (`training`, `service`), when installed."""
     try:
         from training.cli import train_app
     except ImportError:  # a library-only install
-        return
-    app.add_typer(train_app, name="train")
+        pass
+    else:
+        app.add_typer(train_app, name="train")
+    try:
+        from service.cli import serve
+        from service.jobs.cli import worker
+    except ImportError:  # installed without the `service` extra
+        pass
+    else:
+        app.command("serve")(serve)
+        app.command("worker")(worker)
 
 
 _add_optional_commands()

@@ -3,6 +3,7 @@
 from glore.engine.config import EngineConfig
 from glore.engine.critique import Critique
 from glore.engine.glore import GLoRe
+from glore.engine.hooks import StageHook
 from glore.engine.result import Candidate, SolveResult, StageCost
 from glore.engine.steps import Models
 from glore.engine.strategies import STRATEGIES
@@ -16,4 +17,5 @@ __all__ = [
     "Models",
     "SolveResult",
     "StageCost",
+    "StageHook",
 ]

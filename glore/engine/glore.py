@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from glore.engine.config import EngineConfig
 from glore.engine.critique import Critique, critique
+from glore.engine.hooks import StageHook, emit
 from glore.engine.result import SolveResult
 from glore.engine.steps import Models
 from glore.engine.strategies import get_strategy
@@ -42,12 +43,14 @@ class GLoRe:
         device: str | None = None,
         config: EngineConfig | None = None,
         max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
     ) -> GLoRe:
         """Load a model store folder (`student/`, `orm/`, `sorm/`, `global/`, `local/`), or a
         spec file naming each role's local folder or vLLM server (`glore.engine.loading`)."""
         from glore.engine.loading import load_models
 
-        return cls(load_models(path, device=device, batch=max_batch_size), config)
+        models = load_models(path, device=device, batch=max_batch_size, wait_ms=max_wait_ms)
+        return cls(models, config)
 
     def _config(self, options: dict[str, Any]) -> EngineConfig:
         fields = {f.name for f in dataclasses.fields(EngineConfig)}
@@ -70,15 +73,32 @@ class GLoRe:
                 )
 
     async def asolve_batch(
-        self, questions: Sequence[str], strategy: str = "glore", **options: Any
+        self,
+        questions: Sequence[str],
+        strategy: str = "glore",
+        *,
+        on_stage: StageHook | None = None,
+        **options: Any,
     ) -> list[SolveResult]:
+        """Solve every question in one batch. `on_stage(stage, payload)` (sync or async) is
+        called as each stage finishes, then with `final` per question (`glore.engine.hooks`)."""
         cfg = self._config(options)
         run = get_strategy(strategy)
         self._check(questions, cfg)
-        return await run(self.models, list(questions), cfg)
+        results = await run(self.models, list(questions), cfg, on_stage)
+        for i, result in enumerate(results):
+            await emit(on_stage, "final", {"index": i, "result": result.to_json()})
+        return results
 
-    async def asolve(self, question: str, strategy: str = "glore", **options: Any) -> SolveResult:
-        return (await self.asolve_batch([question], strategy, **options))[0]
+    async def asolve(
+        self,
+        question: str,
+        strategy: str = "glore",
+        *,
+        on_stage: StageHook | None = None,
+        **options: Any,
+    ) -> SolveResult:
+        return (await self.asolve_batch([question], strategy, on_stage=on_stage, **options))[0]
 
     def solve_batch(
         self, questions: Sequence[str], strategy: str = "glore", **options: Any

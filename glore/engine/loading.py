@@ -26,7 +26,9 @@ SCORERS = ("orm", "sorm")
 _KEYS = {"path", "url", "model", "tokenizer", "timeout_s", "max_retries"}
 
 
-def _backend(role: str, spec: Mapping[str, Any], device: str | None, batch: int) -> Any:
+def _backend(
+    role: str, spec: Mapping[str, Any], device: str | None, batch: int, wait_ms: float
+) -> Any:
     unknown = set(spec) - _KEYS
     if unknown:
         raise ConfigError(f"role {role!r}: unknown keys {sorted(unknown)}; allowed {sorted(_KEYS)}")
@@ -35,7 +37,9 @@ def _backend(role: str, spec: Mapping[str, Any], device: str | None, batch: int)
         from glore.backends.scorer import EmbeddedScorer
 
         cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
-        return cls.from_pretrained(spec["path"], device=device, max_batch_size=batch)
+        return cls.from_pretrained(
+            spec["path"], device=device, max_batch_size=batch, max_wait_ms=wait_ms
+        )
     if "url" not in spec or "model" not in spec:
         raise ConfigError(f"role {role!r} needs either 'path' or both 'url' and 'model'")
     from glore.backends.remote import RemoteGenerator, RemoteScorer
@@ -72,10 +76,12 @@ def read_spec(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_models(path: str | Path, *, device: str | None = None, batch: int = 64) -> Models:
+def load_models(
+    path: str | Path, *, device: str | None = None, batch: int = 64, wait_ms: float = 5.0
+) -> Models:
     source = Path(path)
     spec = read_spec(source)
-    built = {role: _backend(role, spec[role], device, batch) for role in ROLES}
+    built = {role: _backend(role, spec[role], device, batch, wait_ms) for role in ROLES}
     gens: dict[str, Generator] = {r: built[r] for r in ROLES if r not in SCORERS}
     scorers: dict[str, StepScorer] = {r: built[r] for r in SCORERS}
     return Models(

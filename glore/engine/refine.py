@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from glore.engine.config import EngineConfig
+from glore.engine.hooks import StageHook, emit
 from glore.engine.result import Candidate
 from glore.engine.rules import first_error, rerank
 from glore.engine.steps import Costs, Models, global_refine, local_refine, score
@@ -19,10 +20,13 @@ async def score_all(
     cands: Sequence[tuple[int, Candidate]],
     costs: Costs,
     tau_where: float,
+    *,
+    on_stage: StageHook | None = None,
 ) -> None:
     """ORM and SORM for every candidate, concurrently; fills `orm_score` and `sorm_values`.
 
-    The ORM's score of a solution is its value at the last step (the answer line)."""
+    The ORM's score of a solution is its value at the last step (the answer line). With
+    `on_stage`, reports an `orm` then a `sorm` event per question."""
     items = [(i, questions[i], c) for i, c in cands]
     orm, sorm = await asyncio.gather(
         score(models.orm, items, costs, "orm"), score(models.sorm, items, costs, "sorm")
@@ -32,6 +36,20 @@ async def score_all(
         c.sorm_values = s
         c.orm_values = o
         c.first_error = first_error(s, tau_where) if s else None
+    if on_stage is None:
+        return
+    by_question: dict[int, list[Candidate]] = {}
+    for i, c in cands:
+        by_question.setdefault(i, []).append(c)
+    for i, group in by_question.items():
+        orm_scores = [{"candidate": c.name, "orm_score": c.orm_score} for c in group]
+        await emit(on_stage, "orm", {"index": i, "scores": orm_scores})
+    for i, group in by_question.items():
+        sorm_scores = [
+            {"candidate": c.name, "sorm_values": c.sorm_values, "first_error": c.first_error}
+            for c in group
+        ]
+        await emit(on_stage, "sorm", {"index": i, "scores": sorm_scores})
 
 
 def best(pool: list[Candidate]) -> Candidate:
@@ -58,9 +76,11 @@ async def refine_round(
     plan: Plan,
     r: int,
     degraded: dict[int, str],
+    on_stage: StageHook | None = None,
 ) -> None:
     """Add this round's refinements to `pools[i]` for each i in `todo`. A backend failure
-    marks those questions degraded (their pools keep what they had) instead of raising."""
+    marks those questions degraded (their pools keep what they had) instead of raising.
+    With `on_stage`, reports each scored refinement as a `global` or `local` event."""
     suffix = "" if r == 0 else f"-{r + 1}"
     bases = {i: best(pools[i]) for i in todo}
     g_items = [(i, questions[i], bases[i]) for i in todo] if plan.use_global else []
@@ -85,6 +105,9 @@ async def refine_round(
         return
     for i, c in new:
         pools[i].append(c)
+    for k, (i, c) in enumerate(new):
+        stage = "global" if k < len(g_items) else "local"
+        await emit(on_stage, stage, {"index": i, "candidate": asdict(c)})
 
 
 async def _none() -> list[Candidate]:

@@ -7,21 +7,40 @@ the same stages so their costs compare fairly.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import asdict
+from typing import Protocol
 
 from glore.backends.base import SamplingParams
 from glore.engine.config import EngineConfig
+from glore.engine.hooks import StageHook, emit
 from glore.engine.refine import Plan, best, refine_round, score_all
 from glore.engine.result import Candidate, SolveResult
 from glore.engine.rules import rerank, should_refine
 from glore.engine.steps import Costs, Models, draft
 from glore.errors import InvalidInputError
 
-Strategy = Callable[[Models, Sequence[str], EngineConfig], Awaitable[list[SolveResult]]]
+
+class Strategy(Protocol):
+    """`(models, questions, config, on_stage=None) -> results`; `on_stage` hears each stage
+    as it finishes (`glore.engine.hooks`)."""
+
+    def __call__(
+        self,
+        models: Models,
+        questions: Sequence[str],
+        cfg: EngineConfig,
+        on_stage: StageHook | None = None,
+    ) -> Awaitable[list[SolveResult]]: ...
 
 
 def _greedy(cfg: EngineConfig) -> SamplingParams:
     return SamplingParams(n=1, temperature=0.0, max_tokens=cfg.max_tokens)
+
+
+async def _drafted(on_stage: StageHook | None, rows: Sequence[Sequence[Candidate]]) -> None:
+    for i, row in enumerate(rows):
+        await emit(on_stage, "draft", {"index": i, "candidates": [asdict(c) for c in row]})
 
 
 def _result(
@@ -49,11 +68,20 @@ def _result(
     )
 
 
-async def greedy(models: Models, questions: Sequence[str], cfg: EngineConfig) -> list[SolveResult]:
+async def greedy(
+    models: Models,
+    questions: Sequence[str],
+    cfg: EngineConfig,
+    on_stage: StageHook | None = None,
+) -> list[SolveResult]:
     """The student's greedy draft, scored for evidence, never refined."""
     costs = Costs(len(questions))
-    drafts = [row[0] for row in await draft(models, questions, _greedy(cfg), costs)]
-    await score_all(models, questions, list(enumerate(drafts)), costs, cfg.tau_where)
+    rows = await draft(models, questions, _greedy(cfg), costs)
+    await _drafted(on_stage, rows)
+    drafts = [row[0] for row in rows]
+    await score_all(
+        models, questions, list(enumerate(drafts)), costs, cfg.tau_where, on_stage=on_stage
+    )
     return [
         _result(q, "greedy", [d], refined=False, costs=costs, i=i, models=models)
         for i, (q, d) in enumerate(zip(questions, drafts, strict=True))
@@ -61,7 +89,10 @@ async def greedy(models: Models, questions: Sequence[str], cfg: EngineConfig) ->
 
 
 async def best_of_n(
-    models: Models, questions: Sequence[str], cfg: EngineConfig
+    models: Models,
+    questions: Sequence[str],
+    cfg: EngineConfig,
+    on_stage: StageHook | None = None,
 ) -> list[SolveResult]:
     """`best_of` samples at `temperature`, reranked by the ORM."""
     costs = Costs(len(questions))
@@ -69,9 +100,9 @@ async def best_of_n(
         n=cfg.best_of, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed
     )
     rows = await draft(models, questions, params, costs, name="sample")
-    await score_all(
-        models, questions, [(i, c) for i, row in enumerate(rows) for c in row], costs, cfg.tau_where
-    )
+    await _drafted(on_stage, rows)
+    cands = [(i, c) for i, row in enumerate(rows) for c in row]
+    await score_all(models, questions, cands, costs, cfg.tau_where, on_stage=on_stage)
     return [
         _result(q, "best_of_n", row, refined=False, costs=costs, i=i, models=models)
         for i, (q, row) in enumerate(zip(questions, rows, strict=True))
@@ -81,10 +112,19 @@ async def best_of_n(
 def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strategy:
     """A refining strategy: draft, score, then rounds of `plan` while the ORM says wrong."""
 
-    async def run(models: Models, questions: Sequence[str], cfg: EngineConfig) -> list[SolveResult]:
+    async def run(
+        models: Models,
+        questions: Sequence[str],
+        cfg: EngineConfig,
+        on_stage: StageHook | None = None,
+    ) -> list[SolveResult]:
         costs = Costs(len(questions))
-        drafts = [row[0] for row in await draft(models, questions, _greedy(cfg), costs)]
-        await score_all(models, questions, list(enumerate(drafts)), costs, cfg.tau_where)
+        rows = await draft(models, questions, _greedy(cfg), costs)
+        await _drafted(on_stage, rows)
+        drafts = [row[0] for row in rows]
+        await score_all(
+            models, questions, list(enumerate(drafts)), costs, cfg.tau_where, on_stage=on_stage
+        )
         pools = [[d] for d in drafts]
         rounds = cfg.rounds if multi_round else 1
         degraded: dict[int, str] = {}
@@ -109,6 +149,7 @@ def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strate
                 plan=plan,
                 r=r,
                 degraded=degraded,
+                on_stage=on_stage,
             )
         return [
             _degrade(

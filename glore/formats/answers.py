@@ -14,6 +14,11 @@ NUMBER_RE = re.compile(
 )
 
 
+_MAX_DIGITS = 1000
+"""Longer digit runs are not read as numbers: Python refuses to convert ones over 4300
+digits, and an answer's text must stay convertible (`format_answer`)."""
+
+
 def _to_fraction(digits: str) -> Fraction:
     return Fraction(digits.replace(",", ""))
 
@@ -21,6 +26,8 @@ def _to_fraction(digits: str) -> Fraction:
 def _match_value(m: re.Match[str]) -> Fraction | None:
     num = m.group("num") or m.group("bare")
     den = m.group("den") or m.group("bden")
+    if len(num) > _MAX_DIGITS or (den is not None and len(den) > _MAX_DIGITS):
+        return None
     value = _to_fraction(num)
     if den is not None:
         denominator = _to_fraction(den)

@@ -54,3 +54,12 @@ def test_answers_equal_exact_unless_tolerance() -> None:
     assert not answers_equal(Fraction("0.3333"), third)
     assert answers_equal(Fraction("0.3333"), third, tolerance=Fraction(1, 1000))
     assert not answers_equal(None, third)
+
+
+def test_a_digit_run_too_long_to_convert_is_not_a_number() -> None:
+    # Found by the gateway's schemathesis run: parse_solution must never raise.
+    from glore.formats import parse_solution
+
+    assert numbers_in("9" * 8000) == [] and numbers_in("1/" + "3" * 5000) == []
+    assert numbers_in("2 and " + "7" * 1000) == [2, int("7" * 1000)]
+    assert parse_solution("step\n#### " + "9" * 8000).answer is None

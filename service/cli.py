@@ -1,0 +1,41 @@
+"""`glore serve`: the HTTP gateway under uvicorn (added to the `glore` command when the
+service's dependencies are installed)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes; each loads its own models.")
+    ] = 1,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="Model store folder or spec file (default: GLORE_MODELS, else "
+            "model_store/default)."
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (/v1/solve, /v1/critique, /healthz, /readyz, /metrics, /docs).
+
+    Settings come from GLORE_* variables (see service/settings.py). Redis is optional: without
+    it the pipeline routes still serve and /readyz reports the failing check."""
+    if models is not None:
+        os.environ["GLORE_MODELS"] = models  # the workers read it too
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )

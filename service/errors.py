@@ -1,0 +1,153 @@
+"""Every failure as `application/problem+json`: the exception handlers of the app.
+
+Request validation -> 422 listing each field (loc, msg, what is allowed); `InvalidInputError`
+-> 422; `ModelNotFoundError` -> 503; `BackendError` -> 503 when retryable, else 502;
+`HTTPException` -> its status; anything else -> 500 without internals (they go to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from glore.errors import BackendError, GloreError, InvalidInputError, ModelNotFoundError
+from service.problems import problem, problem_body
+
+log = logging.getLogger("glore.service")
+
+
+class ProblemError(Exception):
+    """Raised anywhere in a request to answer with one problem+json response."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return problem_body(self.status, self.title, self.detail, **self.extra)
+
+    def response(self) -> Response:
+        return problem(self.status, self.title, self.detail, headers=self.headers, **self.extra)
+
+
+def limit_error(
+    loc: Sequence[str | int], kind: str, msg: str, **ctx: Any
+) -> RequestValidationError:
+    """A runtime limit (a setting) broken by a field, in the shape pydantic reports."""
+    return RequestValidationError([{"type": kind, "loc": tuple(loc), "msg": msg, "ctx": ctx}])
+
+
+_TYPES = {
+    "missing": "a value is required",
+    "extra_forbidden": "no such field: remove it",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+    "dict_type": "a JSON object",
+    "json_invalid": "a valid JSON body",
+    "finite_number": "a finite number",
+}
+_BOUNDS = {
+    "string_too_long": ("max_length", "at most {} characters"),
+    "string_too_short": ("min_length", "at least {} characters"),
+    "too_long": ("max_length", "at most {} items"),
+    "less_than_equal": ("le", "at most {}"),
+    "less_than": ("lt", "less than {}"),
+    "greater_than_equal": ("ge", "at least {}"),
+    "greater_than": ("gt", "more than {}"),
+    "literal_error": ("expected", "one of {}"),
+    "too_many_steps": ("max_steps", "at most {} steps"),
+}
+
+
+def _allowed(kind: str, ctx: Mapping[str, Any]) -> str | None:
+    if kind in _BOUNDS:
+        key, text = _BOUNDS[kind]
+        return text.format(ctx[key]) if key in ctx else None
+    return _TYPES.get(kind)
+
+
+def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each validation error as {loc, msg, type, allowed}; the input is never echoed."""
+    out = []
+    for e in errors:
+        kind = str(e.get("type", "invalid"))
+        out.append(
+            {
+                "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "invalid value")),
+                "type": kind,
+                "allowed": _allowed(kind, e.get("ctx") or {}),
+            }
+        )
+    return out
+
+
+def to_problem(exc: BaseException) -> ProblemError:
+    """The problem any exception is answered with; unexpected ones are logged, not shown."""
+    if isinstance(exc, ProblemError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        errors = field_errors(exc.errors())
+        where = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
+        n = len(errors)
+        detail = f"{n} invalid field{'s' if n != 1 else ''}: {where}"
+        return ProblemError(422, "Invalid request", detail, errors=errors)
+    if isinstance(exc, InvalidInputError):
+        return ProblemError(422, "Invalid input", exc.message)
+    if isinstance(exc, ModelNotFoundError):
+        log.error("model not found: %s", exc.message)
+        return ProblemError(503, "Models unavailable", exc.message, headers={"Retry-After": "30"})
+    if isinstance(exc, BackendError):
+        log.warning("backend failed (retryable=%s): %s", exc.retryable, exc.message)
+        if exc.retryable:
+            return ProblemError(
+                503, "Backend unavailable", exc.message, headers={"Retry-After": "1"}
+            )
+        return ProblemError(502, "Backend failed", exc.message)
+    if isinstance(exc, HTTPException):
+        try:
+            title = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            title = "Error"
+        return ProblemError(exc.status_code, title, str(exc.detail), headers=exc.headers)
+    log.error("unhandled error", exc_info=exc)
+    return ProblemError(
+        500, "Internal server error", "the server failed to answer; the error is in its log"
+    )
+
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    return to_problem(exc).response()
+
+
+def install_handlers(app: FastAPI) -> None:
+    for kind in (RequestValidationError, ProblemError, GloreError, HTTPException, Exception):
+        app.add_exception_handler(kind, _handle)
+
+
+__all__ = ["ProblemError", "field_errors", "install_handlers", "limit_error", "to_problem"]

@@ -1,0 +1,317 @@
+"""The job routes: submit (202 + Location), status, results (pages or NDJSON), cancel.
+
+Every error is problem+json, whatever app includes the router: the routes' own route class
+turns validation errors (422, in the gateway's `errors` shape), unknown jobs (404), reused
+idempotency keys (409) and a missing or unreachable Redis (503) into `problem()` answers.
+Without Redis only these routes answer 503; the rest of the app is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+from redis.exceptions import RedisError
+
+from service.errors import field_errors
+from service.jobs.protocol import JobAccepted, JobRequest, JobStatus, ResultsPage
+from service.jobs.queue import IdempotencyConflictError, JobQueue, check_request
+from service.jobs.store import Record
+from service.problems import problem
+from service.protocol import Problem
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("glore.jobs")
+
+NDJSON = "application/x-ndjson"
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
+
+
+class JobRouteError(Exception):
+    """Answer the request with one problem+json response."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.headers = headers
+        self.extra = extra
+
+    def response(self) -> Response:
+        return problem(self.status, self.title, self.detail, headers=self.headers, **self.extra)
+
+
+def _invalid(errors: list[Any]) -> Response:
+    fields = field_errors(errors)
+    where = ", ".join(".".join(str(p) for p in e["loc"]) for e in fields)
+    n = len(fields)
+    detail = f"{n} invalid field{'s' if n != 1 else ''}: {where}"
+    return problem(422, "Invalid request", detail, errors=fields)
+
+
+class _JobsRoute(APIRoute):
+    """Turns the routes' errors into problem+json, independent of the app's handlers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _invalid(list(exc.errors()))
+            except JobRouteError as exc:
+                return exc.response()
+            except RedisError as exc:
+                log.warning("Redis unreachable: %s", exc)
+                return problem(
+                    503,
+                    "Redis unreachable",
+                    "the job store (Redis) does not answer; try again later",
+                    headers={"Retry-After": "5"},
+                )
+
+        return handle
+
+
+def jobs_settings(request: Request) -> Settings:
+    """The app's settings (`app.state.glore.settings` in the gateway), else GLORE_* ones."""
+    settings = getattr(getattr(request.app.state, "glore", None), "settings", None)
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(jobs_settings)]
+
+
+async def job_queue(request: Request, settings: SettingsDep) -> JobQueue:
+    """The app's `JobQueue` (made on first use, kept in `app.state.glore_jobs`); 503 when
+    `GLORE_REDIS_URL` is empty."""
+    queue: JobQueue | None = getattr(request.app.state, "glore_jobs", None)
+    if queue is not None and queue.settings is settings:
+        return queue
+    if not settings.redis_url:
+        raise JobRouteError(
+            503,
+            "Redis not configured",
+            "jobs need Redis: set GLORE_REDIS_URL (the other routes work without it)",
+        )
+    if queue is not None:
+        await queue.aclose()
+    queue = JobQueue.from_settings(settings)
+    request.app.state.glore_jobs = queue
+    assert queue is not None
+    return queue
+
+
+QueueDep = Annotated[JobQueue, Depends(job_queue)]
+
+
+async def close_jobs(app: Any) -> None:
+    """Close the app's Redis connections of the job routes (call it in the lifespan's end)."""
+    queue: JobQueue | None = getattr(app.state, "glore_jobs", None)
+    if queue is not None:
+        app.state.glore_jobs = None
+        await queue.aclose()
+
+
+def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "No API key, or not a valid one (when GLORE_API_KEYS is set).",
+        404: "No such job: unknown, or its records expired (GLORE_RESULT_TTL_S).",
+        409: "The idempotency key was used for a job with other items or options.",
+        413: "The request body is over GLORE_MAX_BODY_BYTES.",
+        422: "A field is invalid or over a limit; `errors` lists each.",
+        429: "Over GLORE_RATE_LIMIT_PER_MINUTE for this key; see Retry-After.",
+        503: "Redis is not configured (GLORE_REDIS_URL) or does not answer.",
+    }
+    return {s: {"model": Problem, "description": text[s]} for s in statuses}
+
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=_JobsRoute)
+
+
+async def _record(queue: JobQueue, job_id: str) -> Record:
+    record = await queue.record(job_id)
+    if record is None:
+        raise JobRouteError(
+            404,
+            "Job not found",
+            f"no job {job_id!r}: unknown, or its records expired",
+            kind="job-not-found",
+        )
+    return record
+
+
+async def _status(queue: JobQueue, record: Record, request: Request) -> JobStatus:
+    url = str(request.url_for("glore_job_results", job_id=record.job_id))
+    return await queue.status(record, url)
+
+
+@router.post(
+    "",
+    status_code=202,
+    name="glore_submit_job",
+    response_model=JobAccepted,
+    summary="Queue a batch of questions; poll the job, then read its results.",
+    responses=_docs(401, 409, 413, 422, 429, 503),
+)
+async def submit_job(
+    body: JobRequest,
+    request: Request,
+    queue: QueueDep,
+    settings: SettingsDep,
+    idempotency_header: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Same as the body's `idempotency_key`.",
+        ),
+    ] = None,
+) -> Response:
+    """202 with the job's status and a `Location` header (the job's URL). With an
+    idempotency key, a repeat returns the first job (`replayed: true`) and queues nothing."""
+    errors = check_request(body, settings)
+    key = body.idempotency_key or idempotency_header
+    if body.idempotency_key and idempotency_header and body.idempotency_key != idempotency_header:
+        errors.append(
+            {
+                "type": "value_error",
+                "loc": ("header", "Idempotency-Key"),
+                "msg": "the Idempotency-Key header and the body's idempotency_key differ",
+                "ctx": {},
+            }
+        )
+    if errors:
+        return _invalid(errors)
+    try:
+        job_id, replayed = await queue.submit(body, key)
+    except IdempotencyConflictError as exc:
+        raise JobRouteError(
+            409,
+            "Idempotency key reused",
+            f"the idempotency key was used for job {exc.job_id} with other items or options",
+            kind="idempotency-key-reused",
+            job_id=exc.job_id,
+        ) from None
+    record = await _record(queue, job_id)
+    status = await _status(queue, record, request)
+    accepted = JobAccepted(**status.model_dump(), replayed=replayed)
+    location = str(request.url_for("glore_job_status", job_id=job_id))
+    return JSONResponse(
+        accepted.model_dump(mode="json"), status_code=202, headers={"Location": location}
+    )
+
+
+@router.get(
+    "/{job_id}",
+    name="glore_job_status",
+    response_model=JobStatus,
+    summary="A job's state, progress (done/total), timestamps and failed items.",
+    responses=_docs(401, 404, 429, 503),
+)
+async def job_status(job_id: str, request: Request, queue: QueueDep) -> Response:
+    status = await _status(queue, await _record(queue, job_id), request)
+    return JSONResponse(status.model_dump(mode="json"))
+
+
+@router.get(
+    "/{job_id}/results",
+    name="glore_job_results",
+    response_model=ResultsPage,
+    summary="The job's result lines by item index: a JSON page, or an NDJSON stream.",
+    responses={
+        200: {
+            "description": "A page (application/json), or with `Accept: application/x-ndjson`"
+            " or `format=ndjson` one `ResultLine` per line.",
+            "content": {NDJSON: {"schema": {"type": "string"}}},
+        },
+        **_docs(401, 404, 422, 429, 503),
+    },
+)
+async def job_results(
+    job_id: str,
+    *,
+    request: Request,
+    queue: QueueDep,
+    offset: Annotated[int, Query(ge=0, description="First item index.")] = 0,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1_000_000,
+            description=f"Items covered: a page holds at most {PAGE_MAX} (default "
+            f"{PAGE_DEFAULT}); a stream runs to the last item by default.",
+        ),
+    ] = None,
+    format: Annotated[
+        Literal["json", "ndjson"] | None,
+        Query(description="ndjson streams; the default follows the Accept header."),
+    ] = None,
+) -> Response:
+    """Items without a result yet (a running job) are left out; `next_offset` pages on."""
+    record = await _record(queue, job_id)
+    ndjson = format == "ndjson" or (format is None and NDJSON in request.headers.get("accept", ""))
+    if ndjson:
+        return StreamingResponse(_ndjson(queue, record, offset, limit), media_type=NDJSON)
+    size = min(limit or PAGE_DEFAULT, PAGE_MAX)
+    lines = await queue.page(record, offset, size)
+    following = offset + size
+    page = {
+        "job_id": record.job_id,
+        "state": record.state,
+        "offset": offset,
+        "limit": size,
+        "total": record.total,
+        "next_offset": following if following < record.total else None,
+        "results": [json.loads(line) for line in lines],
+    }
+    return JSONResponse(page)
+
+
+async def _ndjson(
+    queue: JobQueue, record: Record, offset: int, limit: int | None
+) -> AsyncIterator[str]:
+    try:
+        async for line in queue.stream(record, offset, limit):
+            yield line + "\n"
+    except RedisError as exc:  # the status line is sent: the stream just ends short
+        log.warning("job %s: results stream cut: %s", record.job_id, exc)
+
+
+@router.delete(
+    "/{job_id}",
+    name="glore_cancel_job",
+    response_model=JobStatus,
+    summary="Cancel a job: 202 while its worker stops, 200 when it is already over.",
+    responses={
+        202: {"model": JobStatus, "description": "Cancel asked; its worker stops soon."},
+        **_docs(401, 404, 429, 503),
+    },
+)
+async def cancel_job(job_id: str, request: Request, queue: QueueDep) -> Response:
+    """A queued job is cancelled at once; a running one stops at its worker's next
+    heartbeat (within 2 s, or a third of GLORE_JOB_HEARTBEAT_S when less), dropping the
+    batch in flight (results written so far stay); a finished one is left as it is."""
+    outcome = await queue.cancel(job_id)
+    if outcome is None:
+        await _record(queue, job_id)  # raises 404
+    status = await _status(queue, await _record(queue, job_id), request)
+    code = 202 if outcome == "cancelling" else 200
+    return JSONResponse(status.model_dump(mode="json"), status_code=code)

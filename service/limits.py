@@ -1,0 +1,156 @@
+"""Bounds on work: in-flight requests, requests per key per minute, request body size."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import ProblemError
+from service.metrics import IN_FLIGHT
+from service.problems import problem
+
+
+class InFlight:
+    """At most `limit` pipeline runs at once; one more is refused at once (503), never queued.
+
+    `acquire()` and `release()` run on the event loop with no await between the check and
+    the count, so no lock is needed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def acquire(self) -> None:
+        if self.count >= self.limit:
+            raise ProblemError(
+                503,
+                "Overloaded",
+                f"the server is running its limit of {self.limit} requests; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        self.count += 1
+        self._idle.clear()
+        IN_FLIGHT.inc()
+
+    def release(self) -> None:
+        self.count -= 1
+        IN_FLIGHT.dec()
+        if self.count == 0:
+            self._idle.set()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until nothing is in flight (or `timeout_s`); True when drained."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+class RateLimiter:
+    """A token bucket per client: `per_minute` tokens, refilled continuously."""
+
+    MAX_CLIENTS = 10_000
+    """Buckets kept; beyond it, full (idle) buckets are dropped."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, client: str) -> float:
+        """Spend one token of `client`'s; 0 when allowed, else the seconds until one is due."""
+        now = self.clock()
+        tokens, last = self._buckets.get(client, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        if len(self._buckets) >= self.MAX_CLIENTS and client not in self._buckets:
+            self._forget_idle(now)
+        self._buckets[client] = (tokens - 1.0, now)
+        return 0.0
+
+    def check(self, client: str) -> None:
+        wait = self.take(client)
+        if wait > 0:
+            per = int(self.capacity)
+            raise ProblemError(
+                429,
+                "Too many requests",
+                f"at most {per} requests per minute per key; retry in {math.ceil(wait)} s",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+
+    def _forget_idle(self, now: float) -> None:
+        full = [
+            k for k, (t, last) in self._buckets.items()
+            if t + (now - last) * self.rate >= self.capacity
+        ]  # fmt: skip
+        for k in full:
+            del self._buckets[k]
+
+
+class BodyLimitMiddleware:
+    """Refuse a request body over `max_bytes` with 413, whether it declares its length or
+    streams in chunks (then it is read, at most `max_bytes` + 1 bytes, and replayed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message]), send)
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(body)
+            more = bool(message.get("more_body", False))
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            413,
+            "Request body too large",
+            f"the request body is over the limit of {self.max_bytes} bytes",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive

@@ -1,0 +1,117 @@
+"""Prometheus metrics of the gateway and the job worker (one registry: the default one).
+
+The job worker increments `JOB_OUTCOMES` and sets `QUEUE_DEPTH`; the gateway the rest. With
+several uvicorn workers each process counts for itself (set PROMETHEUS_MULTIPROC_DIR and a
+multiprocess collector to merge them).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from glore.engine.result import SolveResult
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+REQUESTS = Counter(
+    "glore_http_requests_total", "HTTP requests answered.", ["route", "method", "status"]
+)
+LATENCY = Histogram(
+    "glore_http_request_duration_seconds",
+    "Time to answer an HTTP request (a stream: until its last event).",
+    ["route", "method", "status"],
+    buckets=_SECONDS,
+)
+IN_FLIGHT = Gauge("glore_in_flight_requests", "Pipeline runs (solve, critique) in progress.")
+STAGE_LATENCY = Histogram(
+    "glore_stage_duration_seconds",
+    "Wall time of a pipeline stage (draft, orm, sorm, global, local) per solve.",
+    ["stage"],
+    buckets=_SECONDS,
+)
+TOKENS = Counter("glore_tokens_total", "Tokens generated, per stage.", ["stage"])
+SOLVES = Counter(
+    "glore_solves_total",
+    "Solved questions by strategy, whether refined (refine rate: refined=true / all), "
+    "and whether degraded.",
+    ["strategy", "refined", "degraded"],
+)
+WINNERS = Counter(
+    "glore_winner_total",
+    "Which candidate the ORM picked (draft, global, local, sample).",
+    ["strategy", "winner"],
+)
+CRITIQUES = Counter(
+    "glore_critiques_total", "Critiques, by reveal and whether an error was found.",
+    ["reveal", "found_error"],
+)  # fmt: skip
+JOB_OUTCOMES = Counter(
+    "glore_job_outcomes_total", "Finished jobs or items by outcome (the job worker's).",
+    ["outcome"],
+)  # fmt: skip
+QUEUE_DEPTH = Gauge("glore_queue_depth", "Jobs waiting in the queue (the job worker's).")
+
+_ROUND = re.compile(r"-\d+$")
+
+
+def record_solve(result: SolveResult) -> None:
+    for stage, cost in result.stages.items():
+        STAGE_LATENCY.labels(stage).observe(cost.seconds)
+        if cost.tokens:
+            TOKENS.labels(stage).inc(cost.tokens)
+    SOLVES.labels(result.strategy, str(result.refined).lower(), str(result.degraded).lower()).inc()
+    WINNERS.labels(result.strategy, _ROUND.sub("", result.winner)).inc()
+
+
+def record_critique(reveal: str, found_error: bool) -> None:
+    CRITIQUES.labels(reveal, str(found_error).lower()).inc()
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template (not raw path), method, status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            labels = (path, scope.get("method", ""), str(status))
+            REQUESTS.labels(*labels).inc()
+            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+
+
+__all__ = [
+    "CRITIQUES",
+    "IN_FLIGHT",
+    "JOB_OUTCOMES",
+    "LATENCY",
+    "QUEUE_DEPTH",
+    "REQUESTS",
+    "SOLVES",
+    "STAGE_LATENCY",
+    "TOKENS",
+    "WINNERS",
+    "MetricsMiddleware",
+    "record_critique",
+    "record_solve",
+]

@@ -1,0 +1,97 @@
+"""Running the engine under the service's bounds: an in-flight slot and a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from glore.formats import parse_solution
+from service.errors import ProblemError, limit_error
+from service.settings import Settings
+from service.state import ServiceState
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def deadline(seconds: float) -> AsyncIterator[None]:
+    """Cancel the body after `seconds`; answer 504."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise ProblemError(
+            504,
+            "Timed out",
+            f"the pipeline did not finish within the limit of {seconds:g} s",
+        ) from None
+
+
+async def bounded(state: ServiceState, work: Awaitable[T], *, slot_taken: bool = False) -> T:
+    """Await `work` in an in-flight slot (taken here unless `slot_taken`: 503 when none is
+    free) and under the request deadline (504); the slot is released either way."""
+    if not slot_taken:
+        try:
+            state.gate.acquire()
+        except ProblemError:
+            if asyncio.iscoroutine(work):
+                work.close()
+            raise
+    try:
+        async with deadline(state.settings.request_timeout_s):
+            return await work
+    finally:
+        state.gate.release()
+
+
+def check_question(question: str, settings: Settings) -> None:
+    if len(question) > settings.max_question_chars:
+        raise limit_error(
+            ("body", "question"),
+            "string_too_long",
+            f"the question has {len(question)} characters; at most "
+            f"{settings.max_question_chars} are allowed",
+            max_length=settings.max_question_chars,
+        )
+
+
+def check_solution(solution: str, settings: Settings) -> None:
+    if len(solution) > settings.max_solution_chars:
+        raise limit_error(
+            ("body", "solution"),
+            "string_too_long",
+            f"the solution has {len(solution)} characters; at most "
+            f"{settings.max_solution_chars} are allowed",
+            max_length=settings.max_solution_chars,
+        )
+    steps = len(parse_solution(solution).steps)
+    if steps > settings.max_solution_steps:
+        raise limit_error(
+            ("body", "solution"),
+            "too_many_steps",
+            f"the solution has {steps} steps; at most {settings.max_solution_steps} are allowed",
+            max_steps=settings.max_solution_steps,
+        )
+
+
+def engine_options(settings: Settings, given: dict[str, Any]) -> dict[str, Any]:
+    """The server's defaults and limits, overridden by what the request gave (checked)."""
+    max_tokens = given.get("max_tokens")
+    if max_tokens is not None and max_tokens > settings.max_tokens:
+        raise limit_error(
+            ("body", "options", "max_tokens"),
+            "less_than_equal",
+            f"max_tokens is {max_tokens}; at most {settings.max_tokens} are allowed",
+            le=settings.max_tokens,
+        )
+    return {
+        "mode": settings.mode,
+        "tau_when": settings.tau_when,
+        "tau_where": settings.tau_where,
+        "max_tokens": settings.max_tokens,
+        **given,
+        "max_question_chars": settings.max_question_chars,
+        "max_solution_steps": settings.max_solution_steps,
+    }

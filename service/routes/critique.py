@@ -1,0 +1,40 @@
+"""POST /v1/critique: where someone's working first goes wrong, and a fix as far as
+`reveal` allows."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from service.deps import EngineDep, StateDep, get_client
+from service.metrics import record_critique
+from service.pipeline import bounded, check_question, check_solution
+from service.protocol import CritiqueRequest, CritiqueResponse
+from service.routes.docs import PIPELINE
+
+router = APIRouter(prefix="/v1", tags=["pipeline"], dependencies=[Depends(get_client)])
+
+
+@router.post(
+    "/critique",
+    response_model=CritiqueResponse,
+    summary="Find the first wrong step of a worked solution and correct it.",
+    responses=PIPELINE,
+)
+async def critique(body: CritiqueRequest, engine: EngineDep, state: StateDep) -> CritiqueResponse:
+    s = state.settings
+    check_question(body.question, s)
+    check_solution(body.solution, s)
+    result = await bounded(
+        state,
+        engine.acritique(
+            body.question,
+            body.solution,
+            body.reveal,
+            tau_where=s.tau_where,
+            max_tokens=s.max_tokens,
+            max_question_chars=s.max_question_chars,
+            max_solution_steps=s.max_solution_steps,
+        ),
+    )
+    record_critique(result.reveal, result.first_error is not None)
+    return CritiqueResponse.model_validate(result.to_json())

@@ -1,0 +1,117 @@
+"""POST /v1/solve: one question through a strategy; `stream: true` sends each stage as a
+server-sent event as it finishes (draft, orm, sorm, global, local, final)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+
+from glore.engine.glore import GLoRe
+from glore.engine.result import SolveResult
+from service.deps import EngineDep, StateDep, get_client
+from service.errors import to_problem
+from service.metrics import record_solve
+from service.pipeline import bounded, check_question, engine_options
+from service.protocol import STAGES, SolveRequest, SolveResponse
+from service.routes.docs import PIPELINE
+from service.state import ServiceState
+
+router = APIRouter(prefix="/v1", tags=["pipeline"], dependencies=[Depends(get_client)])
+
+_STREAM_DOC = {
+    "text/event-stream": {
+        "schema": {
+            "description": "Each server-sent event: `event` names the stage, `data` is its "
+            "JSON (`final`: the SolveResponse; `error`: a Problem).",
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"type": "string", "enum": [*STAGES, "error"]},
+                "data": {"type": "string", "contentMediaType": "application/json"},
+            },
+        },
+        "example": 'event: draft\ndata: {"candidates": [...]}\n\n',
+    }
+}
+
+
+@router.post(
+    "/solve",
+    response_model=SolveResponse,
+    summary="Solve a question: draft, decide when and where to refine, refine, rerank.",
+    responses={200: {"content": _STREAM_DOC}, **PIPELINE},
+)
+async def solve(body: SolveRequest, engine: EngineDep, state: StateDep) -> Any:
+    check_question(body.question, state.settings)
+    options = engine_options(state.settings, body.options.engine_options())
+    if body.stream:
+        return _stream(engine, state, body, options)
+    result = await bounded(state, engine.asolve(body.question, body.strategy, **options))
+    record_solve(result)
+    return _response(result)
+
+
+def _response(result: SolveResult) -> SolveResponse:
+    return SolveResponse.model_validate(result.to_json())
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+_DONE = "__done__"
+_RUNNING: set[asyncio.Task[None]] = set()
+"""Streamed pipeline runs: the loop holds tasks only weakly."""
+
+
+def _stream(
+    engine: GLoRe, state: ServiceState, body: SolveRequest, options: dict[str, Any]
+) -> StreamingResponse:
+    """Take the slot now (a full server answers 503, not a stream), run the pipeline as a
+    task that owns the slot, and relay its stages. A client that goes away cancels it."""
+    state.gate.acquire()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def on_stage(stage: str, payload: dict[str, Any]) -> None:
+        if stage != "final":  # the final event is the validated response, sent below
+            queue.put_nowait((stage, {k: v for k, v in payload.items() if k != "index"}))
+
+    async def run() -> None:
+        try:
+            work = engine.asolve(body.question, body.strategy, on_stage=on_stage, **options)
+            outcome: object = await bounded(state, work, slot_taken=True)
+        except Exception as exc:
+            outcome = exc
+        queue.put_nowait((_DONE, outcome))
+
+    task = asyncio.create_task(run())
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            while True:
+                stage, data = await queue.get()
+                if stage != _DONE:
+                    yield sse(stage, data)
+                    continue
+                if isinstance(data, SolveResult):
+                    record_solve(data)
+                    yield sse("final", _response(data).model_dump(mode="json"))
+                else:
+                    yield sse("error", to_problem(data).body())
+                return
+        finally:
+            if not task.done():
+                task.cancel()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

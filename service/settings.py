@@ -1,0 +1,106 @@
+"""Service settings, read from `GLORE_*` environment variables (or a `.env` file).
+
+Every field documents its default and bound. `GLORE_MODELS` is a model store folder or a
+spec file naming each role's backend (see `glore.engine.loading`).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GLORE_", env_file=".env", extra="ignore")
+
+    # Models and the pipeline
+    models: str = "model_store/default"
+    """Model store folder or spec file (model_store/default)."""
+    device: str | None = None
+    """Torch device for embedded models; None picks CUDA when present (None)."""
+    max_batch_size: int = Field(64, ge=1, le=1024)
+    """Sequences per embedded model batch (64; 1..1024)."""
+    batch_wait_ms: float = Field(5.0, ge=0, le=1000)
+    """How long the micro-batcher waits for company (5.0; 0..1000 ms)."""
+    mode: str = Field("always", pattern="^(always|gated)$")
+    """Default refinement mode (always; always or gated)."""
+    tau_when: float = Field(0.5, ge=0, le=1)
+    """Default ORM threshold of `gated` mode (0.5; 0..1)."""
+    tau_where: float = Field(0.5, ge=0, le=1)
+    """Default SORM threshold for the first error (0.5; 0..1)."""
+
+    # Limits
+    max_body_bytes: int = Field(1_000_000, ge=1024, le=100_000_000)
+    """Largest request body (1 MB; 1 KiB..100 MB)."""
+    max_question_chars: int = Field(2000, ge=1, le=100_000)
+    """Longest question (2000; 1..100000)."""
+    max_solution_chars: int = Field(8000, ge=1, le=100_000)
+    """Longest solution sent to critique (8000; 1..100000)."""
+    max_solution_steps: int = Field(64, ge=1, le=1000)
+    """Most steps in a solution sent to critique (64; 1..1000)."""
+    max_tokens: int = Field(256, ge=1, le=4096)
+    """Most new tokens per generated solution (256; 1..4096)."""
+    max_job_items: int = Field(10_000, ge=1, le=1_000_000)
+    """Most items in one job (10000; 1..1000000)."""
+    max_in_flight: int = Field(64, ge=1, le=10_000)
+    """Requests in the pipeline at once; more get 503 at once (64; 1..10000)."""
+    request_timeout_s: float = Field(60.0, gt=0, le=3600)
+    """Per-request time limit (60; (0, 3600] s)."""
+
+    # Security
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """Bearer keys; empty means no auth (JSON list or comma-separated; none)."""
+    rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
+    """Requests per key per minute (600; 1..1000000)."""
+    ready_timeout_s: float = Field(1.0, gt=0, le=30)
+    """Time each /readyz check (Redis PING, a backend's /health) may take (1.0; (0, 30] s)."""
+
+    # Jobs
+    redis_url: str | None = "redis://127.0.0.1:6379/0"
+    """Redis for jobs; empty disables the job routes (redis://127.0.0.1:6379/0)."""
+    job_batch_size: int = Field(32, ge=1, le=1024)
+    """Items a worker solves per engine batch (32; 1..1024)."""
+    job_item_retries: int = Field(2, ge=0, le=10)
+    """Retries of a failed item, with backoff, before it is recorded failed (2; 0..10)."""
+    job_timeout_s: int = Field(3600, ge=10, le=86_400)
+    """Longest a job may run (3600; 10..86400 s)."""
+    job_heartbeat_s: int = Field(30, ge=1, le=3600)
+    """A worker's job heartbeat; a silent job is taken over after this (30; 1..3600 s)."""
+    result_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    """How long job results are kept (86400; 60..2592000 s)."""
+    job_prefix: str = Field("glore", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    """Prefix of every job key in Redis (glore; 1..64 of A-Z a-z 0-9 _ . : -)."""
+    job_retry_backoff_s: float = Field(1.0, ge=0, le=60)
+    """First retry delay of a failed item; doubles per retry, at most 300 s (1.0; 0..60 s)."""
+    job_max_takeovers: int = Field(3, ge=0, le=100)
+    """Times a job whose worker went silent is taken over before it is failed (3; 0..100)."""
+    job_poll_s: float = Field(0.5, gt=0, le=60)
+    """How often an idle worker looks for a queued job (0.5; (0, 60] s)."""
+    engine_factory: str | None = None
+    """`module:function` that builds the worker's engine from the settings, for tests and
+    custom stacks; None loads `models` with `GLoRe.from_pretrained` (None)."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        """`GLORE_API_KEYS` as a JSON list or comma-separated; blanks are dropped."""
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+            return [str(k).strip() for k in items if str(k).strip()]
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """An empty `GLORE_REDIS_URL` disables Redis."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,88 @@
+"""API keys and the per-key rate limit, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from service.limits import RateLimiter
+from service.settings import Settings
+from tests.service.gateway_live import QUESTION, LiveServer, scripted_engine
+from tests.service.test_gateway_limits import assert_problem
+
+KEYS = ["k-alpha-0123456789", "k-beta-0123456789"]
+
+
+@pytest.fixture
+def live(serve: Callable[..., LiveServer]) -> LiveServer:
+    return serve(engine=scripted_engine(), redis_url=None, api_keys=KEYS)
+
+
+def _solve(live: LiveServer, key: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(live.url + "/v1/solve", json={"question": QUESTION}, headers=headers)
+
+
+def test_no_key_or_a_wrong_key_is_401_with_www_authenticate(live: LiveServer) -> None:
+    for key in (None, "k-wrong", KEYS[0] + "x"):
+        r = _solve(live, key)
+        assert_problem(r, 401)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert KEYS[0] not in r.text
+    r = httpx.post(
+        live.url + "/v1/critique",
+        json={"question": QUESTION, "solution": "1"},
+        headers={"Authorization": f"Basic {KEYS[0]}"},
+    )
+    assert_problem(r, 401)
+
+
+def test_either_right_key_is_served(live: LiveServer) -> None:
+    for key in KEYS:
+        assert _solve(live, key).status_code == 200
+
+
+def test_health_and_metrics_need_no_key(live: LiveServer) -> None:
+    assert httpx.get(live.url + "/healthz").status_code == 200
+    assert httpx.get(live.url + "/metrics").status_code == 200
+
+
+def test_keys_come_from_the_environment_as_a_list_or_comma_separated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GLORE_API_KEYS", " a1, b2 ,")
+    assert [k.get_secret_value() for k in Settings(_env_file=None).api_keys] == ["a1", "b2"]  # type: ignore[call-arg]
+    monkeypatch.setenv("GLORE_API_KEYS", '["a1"]')
+    assert [k.get_secret_value() for k in Settings(_env_file=None).api_keys] == ["a1"]  # type: ignore[call-arg]
+    assert "a1" not in repr(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+def test_each_key_has_its_own_rate_limit_with_retry_after(
+    serve: Callable[..., LiveServer],
+) -> None:
+    live = serve(engine=scripted_engine(), redis_url=None, api_keys=KEYS, rate_limit_per_minute=2)
+    assert [_solve(live, KEYS[0]).status_code for _ in range(2)] == [200, 200]
+    r = _solve(live, KEYS[0])
+    body = assert_problem(r, 429)
+    assert 1 <= int(r.headers["retry-after"]) <= 30 and "2 requests per minute" in body["detail"]
+    assert _solve(live, KEYS[1]).status_code == 200  # another key's budget is its own
+    assert _solve(live, None).status_code == 401  # no key is refused before it is counted
+
+
+def test_without_keys_the_limit_is_per_client_address(serve: Callable[..., LiveServer]) -> None:
+    live = serve(engine=scripted_engine(), redis_url=None, rate_limit_per_minute=1)
+    assert _solve(live, None).status_code == 200
+    assert_problem(_solve(live, None), 429)
+
+
+def test_the_bucket_refills_at_the_configured_rate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])  # one token a second, 60 at most
+    assert all(limiter.take("k") == 0 for _ in range(60))
+    assert limiter.take("k") == pytest.approx(1.0)
+    now[0] += 0.5
+    assert limiter.take("k") == pytest.approx(0.5)
+    now[0] += 0.5
+    assert limiter.take("k") == 0 and limiter.take("other") == 0

@@ -1,0 +1,143 @@
+"""POST /v1/solve and /v1/critique over real HTTP: on a real model store (the served
+default when present, else the smoke recipe's), and on scripted backends where the exact
+stages and scores matter."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from service.protocol import STAGES, CritiqueResponse, SolveResponse
+from tests.service.gateway_live import QUESTION, LiveServer, scripted_engine
+
+WORKING = "Mia has 3 + 4 = <<3+4=7>>7 apples.\nMia has 7 - 2 = <<7-2=4>>4 apples.\n#### 4"
+
+
+def events(live: LiveServer, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The server-sent events of a streamed solve, as (event, data)."""
+    out = []
+    with httpx.stream("POST", live.url + "/v1/solve", json={**body, "stream": True}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                assert event is not None
+                out.append((event, json.loads(line.removeprefix("data: "))))
+    return out
+
+
+# On the real store ----------------------------------------------------------------------
+
+
+def test_solve_on_the_real_store(real_server: LiveServer) -> None:
+    r = httpx.post(real_server.url + "/v1/solve", json={"question": QUESTION}, timeout=120)
+    assert r.status_code == 200, r.text
+    result = SolveResponse.model_validate(r.json())
+    assert result.strategy == "glore" and result.question == QUESTION
+    assert result.candidates[0].name == "draft" and result.winner in {
+        c.name for c in result.candidates
+    }
+    assert {"draft", "orm", "sorm"} <= set(result.stages)
+    assert set(result.models) == {"student", "orm", "sorm", "global", "local"}
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "best_of_n", "local_orm"])
+def test_other_strategies_on_the_real_store(real_server: LiveServer, strategy: str) -> None:
+    body = {"question": QUESTION, "strategy": strategy, "options": {"best_of": 2, "max_tokens": 32}}
+    r = httpx.post(real_server.url + "/v1/solve", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.json()["strategy"] == strategy
+
+
+def test_stream_on_the_real_store_sends_the_stages_in_order(real_server: LiveServer) -> None:
+    got = events(real_server, {"question": QUESTION, "options": {"max_tokens": 48}})
+    names = [e for e, _ in got]
+    assert names[:3] == ["draft", "orm", "sorm"] and names[-1] == "final"
+    assert names == [s for s in STAGES if s in names]  # in order, each once
+    final = SolveResponse.model_validate(got[-1][1])
+    assert final.candidates[0].text == got[0][1]["candidates"][0]["text"]
+
+
+@pytest.mark.parametrize("reveal", ["location", "step", "full"])
+def test_critique_on_the_real_store(real_server: LiveServer, reveal: str) -> None:
+    body = {"question": QUESTION, "solution": WORKING, "reveal": reveal}
+    r = httpx.post(real_server.url + "/v1/critique", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    c = CritiqueResponse.model_validate(r.json())
+    assert c.steps == WORKING.splitlines() and len(c.step_values) == 3
+    assert c.reveal == reveal and 0.0 <= c.orm_confidence <= 1.0
+    if reveal == "location" or c.first_error is None:
+        assert c.corrected_step is None and c.corrected_solution is None
+    if reveal != "full":
+        assert c.corrected_solution is None and c.corrected_answer is None
+
+
+# On scripted backends -------------------------------------------------------------------
+
+
+@pytest.fixture
+def live(serve: Callable[..., LiveServer]) -> LiveServer:
+    return serve(engine=scripted_engine(), redis_url=None)
+
+
+def test_stream_sends_every_stage_in_order_with_its_evidence(live: LiveServer) -> None:
+    got = events(live, {"question": QUESTION})
+    assert [e for e, _ in got] == list(STAGES)
+    data = dict(got)
+    assert "index" not in data["draft"]
+    assert data["draft"]["candidates"][0]["name"] == "draft"
+    assert data["orm"]["scores"] == [{"candidate": "draft", "orm_score": 0.3}]
+    assert data["sorm"]["scores"][0]["first_error"] == 1
+    assert data["global"]["candidate"]["name"] == "global"
+    assert data["local"]["candidate"]["answer"] == "5"
+    final = SolveResponse.model_validate(data["final"])
+    assert final.winner == "local" and final.answer == "5" and final.refined
+
+
+def test_a_gated_stream_skips_the_refiners(live: LiveServer) -> None:
+    got = events(live, {"question": QUESTION, "options": {"mode": "gated", "tau_when": 0.2}})
+    assert [e for e, _ in got] == ["draft", "orm", "sorm", "final"]
+
+
+def test_the_json_answer_equals_the_streams_final(live: LiveServer) -> None:
+    r = httpx.post(live.url + "/v1/solve", json={"question": QUESTION})
+    streamed = events(live, {"question": QUESTION})[-1][1]
+    a, b = r.json(), streamed
+    for x in (a, b):  # wall times differ between runs
+        x["stages"] = {k: v["tokens"] for k, v in x["stages"].items()}
+    assert a == b
+
+
+def test_critique_reveals_only_what_it_is_asked(live: LiveServer) -> None:
+    body = {"question": QUESTION, "solution": WORKING}
+    full = httpx.post(live.url + "/v1/critique", json=body).json()
+    assert full["first_error"] == 1 and full["corrected_answer"] == "5"
+    loc = httpx.post(live.url + "/v1/critique", json={**body, "reveal": "location"}).json()
+    assert loc["first_error"] == 1 and loc["corrected_step"] is None
+    assert loc["corrected_answer"] is None
+
+
+def test_a_client_that_leaves_a_stream_stops_its_pipeline(
+    serve: Callable[..., LiveServer],
+) -> None:
+    live = serve(engine=scripted_engine(refine_delay=30.0), redis_url=None)
+    gate = live.app.state.glore.gate
+    body = {"question": QUESTION, "stream": True}
+    with httpx.stream("POST", live.url + "/v1/solve", json=body) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        while next(lines) != "event: sorm":
+            pass
+        assert gate.count == 1  # the global refiner is still working
+        lines.close()  # the client leaves
+    deadline = time.monotonic() + 5
+    while gate.count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate.count == 0
