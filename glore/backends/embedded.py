@@ -26,6 +26,19 @@ def _pick_device(device: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def load_hf(auto: Any, path: str | Path, device: str | None) -> tuple[Any, Any]:
+    """A model (through `auto`, an `AutoModel...` class) and its tokenizer from a folder."""
+    from transformers import AutoTokenizer
+
+    if not (Path(path) / "config.json").is_file():
+        raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
+    dev = _pick_device(device)
+    # fp16 weights are stored to stay small; CPUs compute them slowly, so upcast there.
+    dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
+    model: Any = auto.from_pretrained(path, dtype=dtype)
+    return model.to(dev), AutoTokenizer.from_pretrained(path)
+
+
 class EmbeddedGenerator:
     """A `Generator` over a local causal LM.
 
@@ -58,21 +71,10 @@ class EmbeddedGenerator:
         max_batch_size: int = 64,
         max_wait_ms: float = 5.0,
     ) -> EmbeddedGenerator:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        if not (Path(path) / "config.json").is_file():
-            raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
-        dev = _pick_device(device)
-        # fp16 weights are stored to stay small; CPUs compute them slowly, so upcast there.
-        dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
-        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        model = model.to(dev)
-        return cls(
-            model,
-            AutoTokenizer.from_pretrained(path),
-            max_batch_size=max_batch_size,
-            max_wait_ms=max_wait_ms,
-        )
+        model, tok = load_hf(AutoModelForCausalLM, path, device)
+        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from glore.backends.batcher import MicroBatcher
-from glore.backends.embedded import _pick_device
-from glore.errors import InvalidInputError, ModelNotFoundError
+from glore.backends.embedded import load_hf
+from glore.errors import InvalidInputError
 from glore.formats import scorer_prompt, step_end_tokens
 
 
@@ -38,20 +38,10 @@ class EmbeddedScorer:
         max_batch_size: int = 64,
         max_wait_ms: float = 5.0,
     ) -> EmbeddedScorer:
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoModelForTokenClassification
 
-        if not (Path(path) / "config.json").is_file():
-            raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
-        dev = _pick_device(device)
-        dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
-        model: Any = AutoModelForTokenClassification.from_pretrained(path, dtype=dtype)
-        model = model.to(dev)
-        return cls(
-            model,
-            AutoTokenizer.from_pretrained(path),
-            max_batch_size=max_batch_size,
-            max_wait_ms=max_wait_ms,
-        )
+        model, tok = load_hf(AutoModelForTokenClassification, path, device)
+        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
 
     async def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         return await self.batcher.submit(None, items)

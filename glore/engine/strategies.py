@@ -68,6 +68,24 @@ def _result(
     )
 
 
+async def _draft_and_score(
+    models: Models,
+    questions: Sequence[str],
+    params: SamplingParams,
+    *,
+    cfg: EngineConfig,
+    costs: Costs,
+    on_stage: StageHook | None,
+    name: str = "draft",
+) -> list[list[Candidate]]:
+    """`params.n` student solutions per question, each scored by the ORM and the SORM."""
+    rows = await draft(models, questions, params, costs, name=name)
+    await _drafted(on_stage, rows)
+    cands = [(i, c) for i, row in enumerate(rows) for c in row]
+    await score_all(models, questions, cands, costs, cfg.tau_where, on_stage=on_stage)
+    return rows
+
+
 async def greedy(
     models: Models,
     questions: Sequence[str],
@@ -76,15 +94,12 @@ async def greedy(
 ) -> list[SolveResult]:
     """The student's greedy draft, scored for evidence, never refined."""
     costs = Costs(len(questions))
-    rows = await draft(models, questions, _greedy(cfg), costs)
-    await _drafted(on_stage, rows)
-    drafts = [row[0] for row in rows]
-    await score_all(
-        models, questions, list(enumerate(drafts)), costs, cfg.tau_where, on_stage=on_stage
+    rows = await _draft_and_score(
+        models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage
     )
     return [
-        _result(q, "greedy", [d], refined=False, costs=costs, i=i, models=models)
-        for i, (q, d) in enumerate(zip(questions, drafts, strict=True))
+        _result(q, "greedy", row, refined=False, costs=costs, i=i, models=models)
+        for i, (q, row) in enumerate(zip(questions, rows, strict=True))
     ]
 
 
@@ -99,10 +114,9 @@ async def best_of_n(
     params = SamplingParams(
         n=cfg.best_of, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed
     )
-    rows = await draft(models, questions, params, costs, name="sample")
-    await _drafted(on_stage, rows)
-    cands = [(i, c) for i, row in enumerate(rows) for c in row]
-    await score_all(models, questions, cands, costs, cfg.tau_where, on_stage=on_stage)
+    rows = await _draft_and_score(
+        models, questions, params, cfg=cfg, costs=costs, on_stage=on_stage, name="sample"
+    )
     return [
         _result(q, "best_of_n", row, refined=False, costs=costs, i=i, models=models)
         for i, (q, row) in enumerate(zip(questions, rows, strict=True))
@@ -119,13 +133,10 @@ def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strate
         on_stage: StageHook | None = None,
     ) -> list[SolveResult]:
         costs = Costs(len(questions))
-        rows = await draft(models, questions, _greedy(cfg), costs)
-        await _drafted(on_stage, rows)
-        drafts = [row[0] for row in rows]
-        await score_all(
-            models, questions, list(enumerate(drafts)), costs, cfg.tau_where, on_stage=on_stage
+        rows = await _draft_and_score(
+            models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage
         )
-        pools = [[d] for d in drafts]
+        pools = [list(row) for row in rows]
         rounds = cfg.rounds if multi_round else 1
         degraded: dict[int, str] = {}
         for r in range(rounds):
