@@ -19,7 +19,13 @@ def is_main() -> bool:
 
 
 def barrier() -> None:
-    if world_size() > 1:
-        from accelerate import PartialState
+    """Wait for every process (a no-op in a single process). The process group is the one
+    the launcher describes in the environment; the Trainer reuses it."""
+    if world_size() == 1:
+        return
+    import torch
+    import torch.distributed as torch_dist
 
-        PartialState().wait_for_everyone()
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    torch_dist.barrier()

@@ -54,6 +54,7 @@ def run_stages(
     ctx = Context(recipe, RunDir(out, recipe.digest()))
     results = []
     for name in STAGES:
+        dist.barrier()  # every process sees the same stages complete before deciding
         if name not in names:
             if not ctx.run.done(name) and STAGES.index(name) < max(STAGES.index(n) for n in names):
                 raise ConfigError(f"stage {name!r} must run first (glore train {name})")
