@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from glore.engine.config import EngineConfig
 from glore.engine.critique import REVEALS
-from glore.engine.result import SolveResult
+from glore.engine.result import Candidate, SolveResult
 from glore.engine.strategies import STRATEGIES
 
 DEFAULT_STORE = Path("model_store/default")
@@ -17,14 +18,21 @@ StoreOpt = Annotated[Path, typer.Option("--store", help="Model store folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")]
 
 
-def _trace(result: SolveResult) -> None:
+def _flag(c: Candidate, i: int, tau_where: float) -> str:
+    if c.name != "draft" or c.first_error != i or not c.sorm_values:
+        return ""
+    if c.sorm_values[i] < tau_where:
+        return "  <- first error"
+    return f"  <- lowest step (none below {tau_where}); refined from here"
+
+
+def _trace(result: SolveResult, tau_where: float) -> None:
     for c in result.candidates:
         mark = "*" if c.name == result.winner else " "
         typer.echo(f"{mark} [{c.name}] ORM {c.orm_score:.3f}  answer {c.answer}")
         for i, step in enumerate(c.steps):
             value = f"{c.sorm_values[i]:.2f}" if c.sorm_values else "  - "
-            flag = "  <- first error" if c.first_error == i and c.name == "draft" else ""
-            typer.echo(f"    {value}  {step}{flag}")
+            typer.echo(f"    {value}  {step}{_flag(c, i, tau_where)}")
     typer.echo(f"winner: {result.winner} ({result.reason})")
     if result.degraded:
         typer.echo(f"degraded: {result.degraded_reason}")
@@ -51,7 +59,7 @@ def solve(
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
     if trace:
-        _trace(result)
+        _trace(result, EngineConfig().tau_where)
     typer.echo(f"answer: {result.answer}")
 
 
