@@ -75,3 +75,20 @@ def test_same_recipe_and_seed_give_the_same_data(
     assert (out / "sorm-label/sorm_labels.jsonl").read_bytes() == (
         again / "sorm-label/sorm_labels.jsonl"
     ).read_bytes()
+
+
+def test_an_interrupted_stage_resumes_from_its_chunks(smoke: tuple[Path, Path, Path]) -> None:
+    """What Ctrl-C leaves: finished chunk files, no summary. The rerun redoes only the
+    missing chunk and writes the same bytes."""
+    recipe_path, out, _ = smoke
+    chunks = sorted((out / "sample" / "chunks").glob("*.jsonl"))
+    assert len(chunks) >= 2
+    kept = {p: p.stat().st_mtime_ns for p in chunks[1:]}
+    lost = chunks[0].read_bytes()
+    chunks[0].unlink()
+    (out / "sample" / "summary.json").unlink()
+    logs: list[str] = []
+    run_stages(load_recipe(recipe_path), out, ("sample",), log=logs.append)
+    assert chunks[0].read_bytes() == lost
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # not redone
+    assert logs[-1].startswith("[sample] done")

@@ -15,7 +15,9 @@ from training.evaluate import solve_all
 from training.records import SampleRecord, to_json
 
 NAME = "sample"
-CHUNK = 64
+CHUNK = 16
+"""Questions per chunk file: with S samples each, about one generation batch, and one
+resume point per batch."""
 
 
 def first_question(ctx: Context) -> int:
