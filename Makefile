@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 DATA ?= ../shared/data
 
-.PHONY: install demo test test-slow lint format clean
+.PHONY: install demo serve test test-slow lint format clean
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -20,6 +20,9 @@ QUESTION ?= Mia has 12 apples. Each bag holds 6 apples. Mia buys 3 bags of apple
 
 demo: install
 	.venv/bin/glore solve "$(QUESTION)" --trace
+
+serve: install
+	.venv/bin/glore serve
 
 test: install
 	$(PY) -m pytest -q
