@@ -1,0 +1,105 @@
+"""The deployment files, checked statically (this machine cannot run docker): every
+GLORE_* variable that docker-compose.yml sets is a real setting with a valid value, the
+remote spec names each role's server as `glore.engine.loading` needs, and the Dockerfile
+runs as a non-root user with a healthcheck and the project's torch pin."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from glore.engine.loading import ROLES, SCORERS, read_spec
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # ["KEY=value", ...]
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def test_compose_has_the_services() -> None:
+    assert {"gateway", "worker", "redis", "vllm-generate", "vllm-orm", "vllm-sorm",
+            "gateway-gpu"} <= set(SERVICES)  # fmt: skip
+    for name in ("vllm-generate", "vllm-orm", "vllm-sorm", "gateway-gpu"):
+        assert SERVICES[name].get("profiles") == ["gpu"], name
+    for name in ("vllm-generate", "vllm-orm", "vllm-sorm"):
+        devices = SERVICES[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert any(d.get("driver") == "nvidia" for d in devices), name
+    assert SERVICES["worker"]["command"] == ["glore", "worker"]
+    assert "--appendonly" in SERVICES["redis"]["command"]
+    assert SERVICES["redis"].get("volumes")
+    for name in ("vllm-orm", "vllm-sorm"):
+        assert "--runner=pooling" in SERVICES[name]["command"], name
+    generate = SERVICES["vllm-generate"]["command"]
+    assert "--enable-lora" in generate and "global=/models/global" in generate
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_glore_variable_is_a_valid_setting(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = {f.lower() for f in Settings.model_fields}
+    env = {k: v for k, v in _environment(SERVICES[name]).items() if k.upper().startswith("GLORE_")}
+    for key, value in env.items():
+        field = key[len("GLORE_") :].lower()
+        assert field in fields, f"{name}: {key} is not a setting (service/settings.py)"
+        # Validated as the service reads it: from the environment, values as text.
+        for other in list(os.environ):
+            if other.upper().startswith("GLORE_"):
+                monkeypatch.delenv(other)
+        monkeypatch.setenv(key, value)
+        settings = Settings(_env_file=None)  # raises on a bad value
+        if field == "models":
+            assert settings.models == value
+
+
+def test_gateways_use_redis_from_compose() -> None:
+    for name in ("gateway", "worker", "gateway-gpu"):
+        assert _environment(SERVICES[name])["GLORE_REDIS_URL"] == "redis://redis:6379/0"
+    assert _environment(SERVICES["gateway-gpu"])["GLORE_MODELS"] == "/config/remote.yaml"
+    mounts = SERVICES["gateway-gpu"]["volumes"]
+    assert any(m.startswith("./deploy/remote.yaml:/config/remote.yaml") for m in mounts)
+
+
+def test_remote_spec_names_each_role_server() -> None:
+    spec = read_spec(ROOT / "deploy" / "remote.yaml")  # exactly the five roles, or it raises
+    assert sorted(spec) == sorted(ROLES)
+    hosts = {s.split(":", 1)[0] for s in SERVICES}
+    for role, entry in spec.items():
+        assert {"url", "model"} <= set(entry), role
+        assert "path" not in entry, role
+        host = re.match(r"https?://([^:/]+)", entry["url"])
+        assert host is not None and host.group(1) in hosts, f"{role}: {entry['url']}"
+        if role in SCORERS:
+            assert entry.get("tokenizer"), role
+            # The image holds model_store/default under /app.
+            local = ROOT / entry["tokenizer"].removeprefix("/app/")
+            assert (local / "tokenizer.json").is_file(), role
+        else:
+            assert "tokenizer" not in entry, role
+
+
+def test_dockerfile_is_non_root_with_healthcheck_and_torch_pin() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}
+    assert any(ln.startswith("HEALTHCHECK") for ln in lines)
+    assert "/healthz" in text
+    assert "torch==2.13.0" in text
+    assert "https://download.pytorch.org/whl/cpu" in text
+    assert "EXPOSE 8000" in lines
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"torch==2.13.0"' in pyproject  # the image pins what the project pins
+    assert lines[-1].startswith('CMD ["glore", "serve"')
