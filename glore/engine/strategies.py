@@ -7,7 +7,7 @@ the same stages so their costs compare fairly.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from typing import Protocol
 
@@ -86,41 +86,46 @@ async def _draft_and_score(
     return rows
 
 
-async def greedy(
-    models: Models,
-    questions: Sequence[str],
-    cfg: EngineConfig,
-    on_stage: StageHook | None = None,
-) -> list[SolveResult]:
-    """The student's greedy draft, scored for evidence, never refined."""
-    costs = Costs(len(questions))
-    rows = await _draft_and_score(
-        models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage
-    )
-    return [
-        _result(q, "greedy", row, refined=False, costs=costs, i=i, models=models)
-        for i, (q, row) in enumerate(zip(questions, rows, strict=True))
-    ]
-
-
-async def best_of_n(
-    models: Models,
-    questions: Sequence[str],
-    cfg: EngineConfig,
-    on_stage: StageHook | None = None,
-) -> list[SolveResult]:
-    """`best_of` samples at `temperature`, reranked by the ORM."""
-    costs = Costs(len(questions))
-    params = SamplingParams(
+def _best_of(cfg: EngineConfig) -> SamplingParams:
+    return SamplingParams(
         n=cfg.best_of, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed
     )
-    rows = await _draft_and_score(
-        models, questions, params, cfg=cfg, costs=costs, on_stage=on_stage, name="sample"
-    )
-    return [
-        _result(q, "best_of_n", row, refined=False, costs=costs, i=i, models=models)
-        for i, (q, row) in enumerate(zip(questions, rows, strict=True))
-    ]
+
+
+def _make_sampler(
+    name: str, params: Callable[[EngineConfig], SamplingParams], candidate: str
+) -> Strategy:
+    """A strategy that only samples the student and lets the ORM pick (never refines)."""
+
+    async def run(
+        models: Models,
+        questions: Sequence[str],
+        cfg: EngineConfig,
+        on_stage: StageHook | None = None,
+    ) -> list[SolveResult]:
+        costs = Costs(len(questions))
+        rows = await _draft_and_score(
+            models,
+            questions,
+            params(cfg),
+            cfg=cfg,
+            costs=costs,
+            on_stage=on_stage,
+            name=candidate,
+        )
+        return [
+            _result(q, name, row, refined=False, costs=costs, i=i, models=models)
+            for i, (q, row) in enumerate(zip(questions, rows, strict=True))
+        ]
+
+    run.__name__ = name
+    return run
+
+
+greedy = _make_sampler("greedy", _greedy, "draft")
+"""The student's greedy draft, scored for evidence, never refined."""
+best_of_n = _make_sampler("best_of_n", _best_of, "sample")
+"""`best_of` samples at `temperature`, reranked by the ORM."""
 
 
 def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strategy:
