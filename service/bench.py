@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 import uvicorn
 
-from glore.engine.glore import GLoRe
 from glore.errors import ConfigError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -64,46 +63,6 @@ class _Server:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout_s)
-
-
-class _WorkerThread:
-    """One `JobWorker` on its own event loop in a thread, until `stop()`."""
-
-    def __init__(self, settings: Any, engine: GLoRe) -> None:
-        self.settings, self.engine = settings, engine
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop_event: asyncio.Event | None = None
-        self.ready = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        from service.jobs.worker import JobWorker
-
-        async def run() -> None:
-            self.loop = asyncio.get_running_loop()
-            self.stop_event = asyncio.Event()
-            worker = JobWorker(self.settings, self.engine, worker_id="bench")
-            self.ready.set()
-            try:
-                await worker.run(self.stop_event)
-            finally:
-                await worker.aclose()
-
-        try:
-            asyncio.run(run())
-        except BaseException as exc:
-            self.error = exc
-            self.ready.set()
-
-    def start(self) -> None:
-        self.thread.start()
-        self.ready.wait(30)
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        if self.loop is not None and self.stop_event is not None and self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.stop_event.set)
         self.thread.join(timeout_s)
 
 
@@ -204,6 +163,7 @@ def _job_questions(n: int) -> list[str]:
 def _bench_jobs(url: str, settings: Any, questions: list[str], timeout_s: float) -> dict[str, Any]:
     """Submit one job through the gateway at `url`, run one worker in a thread until the job
     ends, then solve the same questions with the worker's engine directly."""
+    from service.jobs.thread import WorkerThread
     from service.jobs.worker import load_engine
     from service.sdk import Client
 
@@ -211,8 +171,7 @@ def _bench_jobs(url: str, settings: Any, questions: list[str], timeout_s: float)
     engine = load_engine(settings)
     load_s = time.perf_counter() - t0
     batch = settings.job_batch_size
-    worker = _WorkerThread(settings, engine)
-    worker.start()
+    worker = WorkerThread(settings, engine, worker_id="bench").start()
     try:
         with Client(url, timeout_s=60.0) as client:
             submitted = time.perf_counter()
@@ -221,8 +180,6 @@ def _bench_jobs(url: str, settings: Any, questions: list[str], timeout_s: float)
             wall_s = time.perf_counter() - submitted
     finally:
         worker.stop()
-    if worker.error is not None:
-        raise worker.error
     run_s = (
         (status.finished_at - status.started_at).total_seconds()
         if status.started_at is not None and status.finished_at is not None

@@ -13,10 +13,12 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 import uvicorn
 from fastapi import FastAPI
@@ -25,7 +27,7 @@ from glore.backends.base import Completion, SamplingParams
 from glore.engine.glore import GLoRe
 from glore.engine.steps import Models
 from glore.errors import BackendError
-from service.jobs.worker import JobWorker
+from service.jobs import thread
 from service.settings import Settings
 from tests.glore.engine.scripted import ScriptedScorer
 
@@ -126,53 +128,45 @@ def serve(app: FastAPI) -> Iterator[str]:
         thread.join(10)
 
 
-class WorkerThread:
-    """A `JobWorker` on its own event loop in a thread; `stop()` asks it to stop (it hands
-    held jobs back) and waits."""
+class WorkerThread(thread.WorkerThread):
+    """The service's worker thread, with the tests' short start-up wait and a check that
+    the worker really stopped."""
 
-    def __init__(self, settings: Settings, served: GLoRe, **kwargs: Any) -> None:
-        self.settings, self.served, self.kwargs = settings, served, kwargs
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop_event: asyncio.Event | None = None
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, daemon=True)
-        self.error: BaseException | None = None
+    def start(self, timeout_s: float = 10.0) -> WorkerThread:
+        return super().start(timeout_s)
 
-    def _main(self) -> None:
-        async def run() -> None:
-            self.loop = asyncio.get_running_loop()
-            self.stop_event = asyncio.Event()
-            worker = JobWorker(self.settings, self.served, **self.kwargs)
-            self.ready.set()
-            try:
-                await worker.run(self.stop_event)
-            finally:
-                await worker.aclose()
-
+    def stop(self, timeout_s: float = 10.0) -> None:
         try:
-            asyncio.run(run())
-        except BaseException as exc:
-            self.error = exc
-            self.ready.set()
+            super().stop(timeout_s)
+        finally:
+            assert not self.thread.is_alive(), "the worker did not stop"
 
-    def start(self) -> WorkerThread:
-        self.thread.start()
-        self.ready.wait(10)
-        return self
 
-    def stop(self) -> None:
-        if self.loop is not None and self.stop_event is not None and self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.stop_event.set)
-        self.thread.join(10)
-        assert not self.thread.is_alive(), "the worker did not stop"
-        if self.error is not None:
-            raise self.error
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
-    def __enter__(self) -> WorkerThread:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def require_redis() -> None:
+    """Skip, saying why, when the machine's Redis does not answer."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")
+
+
+@contextlib.contextmanager
+def job_settings(**overrides: Any) -> Iterator[Settings]:
+    """Settings for one test: its own key prefix (removed afterwards), fast heartbeats."""
+    prefix = f"test:jobs:{uuid.uuid4().hex[:12]}"
+    yield Settings(
+        redis_url=REDIS_URL,
+        job_prefix=prefix,
+        job_heartbeat_s=1,
+        job_poll_s=0.02,
+        job_retry_backoff_s=0.01,
+        api_keys=[],
+        **overrides,
+    )
+    clean_prefix(REDIS_URL, prefix)
 
 
 def clean_prefix(url: str, prefix: str) -> None:

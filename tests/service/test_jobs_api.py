@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -24,41 +23,28 @@ from service.jobs.routes import router
 from service.problems import PROBLEM_JSON
 from service.settings import Settings
 from tests.service.jobs_support import (
+    REDIS_URL,
     ScriptedStudent,
     WorkerThread,
-    clean_prefix,
     engine,
     free_port,
+    job_settings,
     question,
+    require_redis,
     serve,
     wait_for,
 )
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _redis_up() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")
+    require_redis()
 
 
 @pytest.fixture
 def settings() -> Iterator[Settings]:
-    prefix = f"test:jobs:{uuid.uuid4().hex[:12]}"
-    yield Settings(
-        redis_url=REDIS_URL,
-        job_prefix=prefix,
-        job_batch_size=4,
-        job_item_retries=2,
-        job_heartbeat_s=1,
-        job_poll_s=0.02,
-        job_retry_backoff_s=0.01,
-        api_keys=[],
-    )
-    clean_prefix(REDIS_URL, prefix)
+    with job_settings(job_batch_size=4, job_item_retries=2) as s:
+        yield s
 
 
 def make_app(settings: Settings) -> FastAPI:

@@ -5,44 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from service.jobs.protocol import JobRequest
 from service.jobs.queue import JobQueue
 from service.jobs.store import JobStore, connect
 from service.jobs.worker import JobWorker, backoff_s
 from service.settings import Settings
-from tests.service.jobs_support import ScriptedStudent, clean_prefix, engine, question
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.service.jobs_support import (
+    REDIS_URL,
+    ScriptedStudent,
+    engine,
+    job_settings,
+    question,
+    require_redis,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _redis_up() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL} (CI starts one)")
+    require_redis()
 
 
 @pytest.fixture
 def settings() -> Iterator[Settings]:
-    prefix = f"test:jobs:{uuid.uuid4().hex[:12]}"
-    yield Settings(
-        redis_url=REDIS_URL,
-        job_prefix=prefix,
-        job_batch_size=2,
-        job_heartbeat_s=1,
-        job_poll_s=0.02,
-        job_retry_backoff_s=0.01,
-        api_keys=[],
-    )
-    clean_prefix(REDIS_URL, prefix)
+    with job_settings(job_batch_size=2) as s:
+        yield s
 
 
 def run(coro: Any) -> Any:
