@@ -9,37 +9,16 @@ every time.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from pathlib import Path
-from typing import Any
 
 import torch
 
 from glore.backends.base import Completion, SamplingParams
-from glore.backends.batcher import MicroBatcher
 from glore.backends.decode import decode
-from glore.errors import BackendError, ModelNotFoundError
+from glore.backends.local import LocalModel
+from glore.errors import BackendError
 
 
-def _pick_device(device: str | None) -> torch.device:
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def load_hf(auto: Any, path: str | Path, device: str | None) -> tuple[Any, Any]:
-    """A model (through `auto`, an `AutoModel...` class) and its tokenizer from a folder."""
-    from transformers import AutoTokenizer
-
-    if not (Path(path) / "config.json").is_file():
-        raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
-    dev = _pick_device(device)
-    # fp16 weights are stored to stay small; CPUs compute them slowly, so upcast there.
-    dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
-    model: Any = auto.from_pretrained(path, dtype=dtype)
-    return model.to(dev), AutoTokenizer.from_pretrained(path)
-
-
-class EmbeddedGenerator:
+class EmbeddedGenerator(LocalModel[str, list[Completion]]):
     """A `Generator` over a local causal LM.
 
     Concurrent `generate` calls with the same sampling parameters are merged by a
@@ -48,33 +27,11 @@ class EmbeddedGenerator:
     lands in; `generate_sync` on the same prompts is reproducible.
     """
 
-    def __init__(
-        self, model: Any, tokenizer: Any, *, max_batch_size: int = 64, max_wait_ms: float = 5.0
-    ) -> None:
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.max_batch_size = max_batch_size
-        self.batcher: MicroBatcher[str, list[Completion]] = MicroBatcher(
-            self._run_key, max_batch=max_batch_size, max_wait_s=max_wait_ms / 1000
-        )
+    auto_class = "AutoModelForCausalLM"
 
-    def _run_key(self, key: Hashable, prompts: list[str]) -> list[list[Completion]]:
+    def run_batch(self, key: Hashable, prompts: list[str]) -> list[list[Completion]]:
         assert isinstance(key, SamplingParams)
         return self.generate_sync(prompts, key)
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path: str | Path,
-        *,
-        device: str | None = None,
-        max_batch_size: int = 64,
-        max_wait_ms: float = 5.0,
-    ) -> EmbeddedGenerator:
-        from transformers import AutoModelForCausalLM
-
-        model, tok = load_hf(AutoModelForCausalLM, path, device)
-        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams

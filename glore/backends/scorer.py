@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import torch
 
-from glore.backends.batcher import MicroBatcher
-from glore.backends.embedded import load_hf
+from glore.backends.local import LocalModel
 from glore.errors import InvalidInputError
 from glore.formats import scorer_prompt, step_end_tokens
 
 
-class EmbeddedScorer:
+class EmbeddedScorer(LocalModel[tuple[str, Sequence[str]], list[float]]):
     """A `StepScorer` over a local token-classification model with one logit."""
 
-    def __init__(
-        self, model: Any, tokenizer: Any, *, max_batch_size: int = 64, max_wait_ms: float = 5.0
-    ) -> None:
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.max_batch_size = max_batch_size
-        self.batcher: MicroBatcher[tuple[str, Sequence[str]], list[float]] = MicroBatcher(
-            lambda _key, items: self.score_sync(items),
-            max_batch=max_batch_size,
-            max_wait_s=max_wait_ms / 1000,
-        )
+    auto_class = "AutoModelForTokenClassification"
 
-    @classmethod
-    def from_pretrained(
-        cls,
-        path: str | Path,
-        *,
-        device: str | None = None,
-        max_batch_size: int = 64,
-        max_wait_ms: float = 5.0,
-    ) -> EmbeddedScorer:
-        from transformers import AutoModelForTokenClassification
-
-        model, tok = load_hf(AutoModelForTokenClassification, path, device)
-        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+    def run_batch(self, key: Hashable, items: list[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        return self.score_sync(items)
 
     async def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         return await self.batcher.submit(None, items)

@@ -1,0 +1,71 @@
+"""What the embedded backends share: a Hugging Face model in this process, loaded from a
+folder, behind a micro-batcher that merges concurrent calls."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+import torch
+
+from glore.backends.batcher import MicroBatcher
+from glore.errors import ModelNotFoundError
+
+Item = TypeVar("Item")
+Out = TypeVar("Out")
+
+
+def _pick_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_hf(auto: Any, path: str | Path, device: str | None) -> tuple[Any, Any]:
+    """A model (through `auto`, an `AutoModel...` class) and its tokenizer from a folder."""
+    from transformers import AutoTokenizer
+
+    if not (Path(path) / "config.json").is_file():
+        raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
+    dev = _pick_device(device)
+    # fp16 weights are stored to stay small; CPUs compute them slowly, so upcast there.
+    dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
+    model: Any = auto.from_pretrained(path, dtype=dtype)
+    return model.to(dev), AutoTokenizer.from_pretrained(path)
+
+
+class LocalModel(Generic[Item, Out]):
+    """A local model whose batched work is `run_batch(key, items)`; concurrent calls with
+    the same key share a batch of at most `max_batch_size` items, after waiting at most
+    `max_wait_ms` for company."""
+
+    auto_class: ClassVar[str]
+    """The `transformers` Auto class that loads this kind of model."""
+
+    def __init__(
+        self, model: Any, tokenizer: Any, *, max_batch_size: int = 64, max_wait_ms: float = 5.0
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_batch_size = max_batch_size
+        self.batcher: MicroBatcher[Item, Out] = MicroBatcher(
+            self.run_batch, max_batch=max_batch_size, max_wait_s=max_wait_ms / 1000
+        )
+
+    def run_batch(self, key: Hashable, items: list[Item]) -> list[Out]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        device: str | None = None,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
+    ) -> Self:
+        import transformers
+
+        model, tok = load_hf(getattr(transformers, cls.auto_class), path, device)
+        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
