@@ -34,7 +34,7 @@ def _stage_command(name: str) -> None:
 
 
 def _register() -> None:
-    from training.pipeline import STAGES
+    from training.stage_names import STAGES
 
     for name in STAGES:
         _stage_command(name)

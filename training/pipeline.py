@@ -1,4 +1,4 @@
-"""The stages in order, and the runner that skips the complete ones."""
+"""The runner that runs stages in order and skips the complete ones."""
 
 from __future__ import annotations
 
@@ -12,21 +12,10 @@ from training import dist
 from training.context import Context
 from training.recipe import Recipe
 from training.rundir import RunDir
+from training.stage_names import STAGES, TRAINING_STAGES
 
-STAGES: tuple[str, ...] = (
-    "tokenizer",
-    "student",
-    "sample",
-    "sorm-label",
-    "orm",
-    "sorm",
-    "refine-data",
-    "global",
-    "local",
-    "export",
-)
-TRAINING_STAGES = frozenset({"student", "orm", "sorm", "global", "local"})
-"""Stages every process runs under `accelerate launch`; the rest run on the main one."""
+__all__ = ["STAGES", "TRAINING_STAGES", "run_stages", "stage_fn"]
+
 _MODULES = {
     "sorm-label": "sorm_label",
     "refine-data": "refine_data",

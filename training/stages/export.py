@@ -19,7 +19,7 @@ from glore.backends.scorer import EmbeddedScorer
 from glore.formats import FORMAT_VERSION
 from training.context import Context
 from training.evaluate import auroc, greedy_accuracy, solve_all
-from training.pipeline import STAGES
+from training.stage_names import STAGES
 
 NAME = "export"
 ROLES = {"student": "student", "orm": "orm", "sorm": "sorm", "global": "global", "local": "local"}
