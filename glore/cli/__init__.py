@@ -25,13 +25,19 @@ app.command("critique")(critique)
 
 
 def _add_optional_commands() -> None:
-    """Commands of the sibling packages (`training`, `service`), when installed."""
+    """Commands of the sibling packages (`training`, `evaluation`, `service`), when installed."""
     try:
         from training.cli import train_app
     except ImportError:  # a library-only install
         pass
     else:
         app.add_typer(train_app, name="train")
+    try:
+        from evaluation.cli import eval_command
+    except ImportError:  # installed without the `eval` extra
+        pass
+    else:
+        app.command("eval")(eval_command)
     try:
         from service.cli import serve
         from service.jobs.cli import worker

@@ -1,0 +1,60 @@
+"""Everything a run needs, checked before any work starts: the models, the dataset, the split."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from evaluation.config import EvalConfig
+from glore.engine.loading import read_spec
+from glore.errors import DatasetError, InvalidInputError
+from glore.formats import Problem
+from glore.tasks import get_task
+
+
+@dataclass(frozen=True)
+class Inputs:
+    problems: list[Problem]
+    """The refinement report's questions (the reward report takes the first of them)."""
+    store: Path
+    store_hash: str
+    """sha256 of the store's manifest.json (or of the spec file naming remote endpoints)."""
+    task_label: str
+
+
+def store_hash(store: Path) -> str:
+    source = store / "manifest.json" if store.is_dir() else store
+    if not source.is_file():
+        return "none"
+    return hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def load_problems(cfg: EvalConfig) -> list[Problem]:
+    """The split's first `max(questions, reward_questions)` problems, or a clear error."""
+    name = "arith" if cfg.task.startswith("arith") else cfg.task
+    if cfg.task == "arith-hard" and cfg.split_name != "hard":
+        raise InvalidInputError(f"arith-hard has one split, 'hard'; got {cfg.split_name!r}")
+    if name in ("gsm8k", "svamp"):
+        if cfg.data is None:
+            raise InvalidInputError(f"task {name!r} reads a dataset: pass its path (--data)")
+        if not Path(cfg.data).exists():
+            raise DatasetError(cfg.data, None, "dataset path does not exist")
+    task = get_task(name, path=cfg.data)  # arith seed 0: the splits the store was trained on
+    if cfg.split_name not in task.splits:
+        raise InvalidInputError(
+            f"{cfg.task} has no split {cfg.split_name!r}; splits: {', '.join(task.splits)}"
+        )
+    problems = task.load(cfg.split_name, max(cfg.questions, cfg.reward_questions))
+    if not problems:
+        raise DatasetError(
+            str(cfg.data or cfg.task), None, f"split {cfg.split_name!r} holds no problems"
+        )
+    return problems
+
+
+def check_inputs(cfg: EvalConfig, store: str | Path) -> Inputs:
+    path = Path(store)
+    read_spec(path)  # raises ModelNotFoundError / ConfigError naming the missing role
+    problems = load_problems(cfg)
+    return Inputs(problems, path, store_hash(path), f"{cfg.task}/{cfg.split_name}")

@@ -1,0 +1,148 @@
+"""The run's report as markdown, and its plots as PNG (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def refine_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| strategy | accuracy % (95% CI) | vs greedy, pts (95% CI) | fix % | break % "
+        "| tokens/q | s/q |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        lo, hi = r["ci95"]
+        dlo, dhi = r["delta_ci95"]
+        lines.append(
+            f"| {r['row']} | {_pct(r['accuracy'])} ({_pct(lo)}-{_pct(hi)}) "
+            f"| {100 * r['delta_vs_greedy']:+.1f} ({100 * dlo:+.1f} to {100 * dhi:+.1f}) "
+            f"| {_pct(r['fix_rate'])} | {_pct(r['break_rate'])} "
+            f"| {r['tokens_per_question']:.0f} | {r['seconds_per_question']:.3f} |"
+        )
+    if "overlap" in report:
+        o = report["overlap"]
+        lines += [
+            "",
+            f"Of {o['wrong_drafts']} wrong drafts, the global candidate is right on "
+            f"{o['global_fixes']}, the local one on {o['local_fixes']}, both on {o['both']}, "
+            f"either on {o['either']} (before the ORM reranks).",
+        ]
+    return lines
+
+
+def reward_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| model | labels | steps | accuracy % | AUROC | final acc % | final AUROC "
+        "| first-error P % | R % | ECE |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, by_source in report["models"].items():
+        for source, m in by_source.items():
+            mid, fin, loc = m["intermediate"], m["final"], m["first_error"]
+            lines.append(
+                f"| {name} | {source} | {mid['steps']} | {_pct(mid['accuracy'])} "
+                f"| {_num(mid['auroc'])} | {_pct(fin['accuracy'])} | {_num(fin['auroc'])} "
+                f"| {_pct(loc['precision'])} | {_pct(loc['recall'])} | {_num(m['ece'])} |"
+            )
+    agree = report.get("agreement")
+    if agree:
+        lines += [
+            "",
+            f"Rollout labels (K={report['k_eval']}) agree with the exact labels on "
+            f"{_pct(agree['agreement'])}% of {agree['steps']} intermediate steps "
+            f"({agree['rollout_good_exact_bad']} called good that are wrong, "
+            f"{agree['rollout_bad_exact_good']} called bad that are right).",
+        ]
+    return lines
+
+
+def markdown(data: dict[str, Any]) -> str:
+    meta = data["meta"]
+    out = [
+        f"# GLoRe evaluation: {meta['task']}",
+        "",
+        f"Store `{meta['store']}` (manifest sha256 `{meta['store_hash'][:12]}`), "
+        f"glore {meta['glore_version']}, seed {meta['seed']}, "
+        f"{meta['seconds']:.0f} s on {meta['machine']}.",
+        "",
+        f"Command: `{meta['command']}`",
+    ]
+    if "reward" in data:
+        r = data["reward"]
+        out += [
+            "",
+            "## Reward models",
+            "",
+            f"{r['samples']} temperature-1 student samples of {r['questions']} questions "
+            f"({_pct(r['sample_accuracy'])}% right); step labels from K={r['k_eval']} "
+            f"rollouts per prefix; threshold {r['tau']}. Accuracy and AUROC on intermediate "
+            "steps; final = the last step; P/R = first-error localisation.",
+            "",
+            *reward_table(r),
+            "",
+            "![reliability](reliability.png)",
+        ]
+    if "refine" in data:
+        out += [
+            "",
+            "## Refinement",
+            "",
+            f"{data['refine']['questions']} questions; fix = right on questions whose greedy "
+            "draft is wrong; break = wrong where the draft is right.",
+            "",
+            *refine_table(data["refine"]),
+            "",
+            "![accuracy against tokens](accuracy_tokens.png)",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def plots(data: dict[str, Any], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    if "reward" in data:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
+        for name, by_source in data["reward"]["models"].items():
+            bins = by_source["rollout"]["reliability"]
+            ax.plot([b["mean_prob"] for b in bins], [b["observed"] for b in bins], "o-", label=name)
+        ax.set(xlabel="predicted value", ylabel="observed rate (rollout labels)")
+        ax.set_title("Reliability: every step")
+        ax.legend()
+        fig.savefig(out / "reliability.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append("reliability.png")
+    if "refine" in data:
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for r in data["refine"]["rows"]:
+            lo, hi = r["ci95"]
+            acc = 100 * r["accuracy"]
+            err = [[acc - 100 * lo], [100 * hi - acc]]
+            ax.errorbar(r["tokens_per_question"], acc, yerr=err, fmt="o", capsize=3)
+            ax.annotate(
+                r["row"],
+                (r["tokens_per_question"], acc),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+        ax.set(xlabel="tokens generated per question", ylabel="accuracy % (95% CI)")
+        ax.set_title(data["meta"]["task"])
+        fig.savefig(out / "accuracy_tokens.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append("accuracy_tokens.png")
+    return written

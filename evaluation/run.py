@@ -1,0 +1,68 @@
+"""One evaluation run: check inputs, load the models, run the reports, write the run folder
+(`report.json`, `report.md`, PNG plots)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from evaluation.config import EvalConfig
+from evaluation.inputs import check_inputs
+from evaluation.refine_report import refine_report
+from evaluation.render import markdown, plots
+from evaluation.reward_report import reward_report
+from glore import GLoRe, __version__
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, no GPU"
+        if not _cuda()
+        else f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, {_cuda()}"
+    )
+
+
+def _cuda() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+
+
+def evaluate(
+    cfg: EvalConfig, store: str | Path, out: str | Path, *, device: str | None = None
+) -> dict[str, Any]:
+    """Run `cfg`'s reports on the models of `store` and write them into `out`."""
+    inputs = check_inputs(cfg, store)  # before any model loads: bad input fails fast
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    engine = GLoRe.from_pretrained(inputs.store, device=device)
+    data: dict[str, Any] = {}
+    if "reward" in cfg.reports:
+        data["reward"] = reward_report(engine.models, inputs.problems, cfg)
+    if "refine" in cfg.reports:
+        data["refine"] = refine_report(engine, inputs.problems, cfg)
+    data["meta"] = {
+        "task": inputs.task_label,
+        "split": cfg.split_name,
+        "seed": cfg.seed,
+        "store": str(inputs.store),
+        "store_hash": inputs.store_hash,
+        "models": dict(engine.models.versions),
+        "glore_version": __version__,
+        "config": dataclasses.asdict(cfg),
+        "command": shlex.join(["glore", *sys.argv[1:]]) if sys.argv[1:2] == ["eval"] else "",
+        "machine": machine(),
+        "seconds": round(time.time() - started, 1),
+    }
+    data["meta"]["plots"] = plots(data, out)
+    (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    (out / "report.md").write_text(markdown(data))
+    return data
