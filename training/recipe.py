@@ -242,7 +242,10 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """What a run directory was made by: every section but `export`, which only says
+        where the finished models go (a run may be exported again under another name)."""
+        made_by = {k: v for k, v in self.to_dict().items() if k != "export"}
+        return hashlib.sha256(json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _build(cls: type[Any], data: Any, key: str) -> Any:

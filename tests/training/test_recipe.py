@@ -50,3 +50,9 @@ def test_digest_changes_with_content(tmp_path: Path) -> None:
     assert (
         a.digest() != b.digest() and a.digest() == load_recipe(_write(tmp_path, "seed: 1")).digest()
     )
+
+
+def test_digest_ignores_where_the_models_are_exported(tmp_path: Path) -> None:
+    a = load_recipe(_write(tmp_path, "seed: 1\nexport: {name: a}"))
+    b = load_recipe(_write(tmp_path, "seed: 1\nexport: {name: b, eval_questions: 9}"))
+    assert a.digest() == b.digest()
