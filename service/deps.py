@@ -5,6 +5,7 @@ thread pool, where the rate limiter's buckets would need a lock)."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated
 
@@ -81,8 +82,12 @@ async def get_client(
                 headers={"WWW-Authenticate": 'Bearer realm="glore", error="invalid_token"'},
             )
         client = f"key-{index}"
+        # Idempotency keys live in the key holder's own namespace: a fingerprint of the
+        # secret (not its index, which moves when keys are added or rotated).
+        request.state.tenant = hashlib.sha256(credentials.credentials.encode()).hexdigest()[:16]
     else:
         client = f"addr-{request.client.host if request.client else 'unknown'}"
+        request.state.tenant = "open"
     state.limiter.check(client)
     return client
 

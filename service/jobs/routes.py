@@ -186,7 +186,8 @@ async def submit_job(
     ] = None,
 ) -> Response:
     """202 with the job's status and a `Location` header (the job's URL). With an
-    idempotency key, a repeat returns the first job (`replayed: true`) and queues nothing."""
+    idempotency key, a repeat returns the first job (`replayed: true`) and queues nothing.
+    Keys are scoped to the API key that sent them: two tenants' "run-7" are two jobs."""
     errors = check_request(body, settings)
     key = body.idempotency_key or idempotency_header
     if body.idempotency_key and idempotency_header and body.idempotency_key != idempotency_header:
@@ -201,7 +202,8 @@ async def submit_job(
     if errors:
         return _invalid(errors)
     try:
-        job_id, replayed = await queue.submit(body, key)
+        scoped = None if key is None else f"{getattr(request.state, 'tenant', 'open')}:{key}"
+        job_id, replayed = await queue.submit(body, scoped)
     except IdempotencyConflictError as exc:
         raise JobRouteError(
             409,

@@ -86,3 +86,26 @@ def test_the_bucket_refills_at_the_configured_rate() -> None:
     assert limiter.take("k") == pytest.approx(0.5)
     now[0] += 0.5
     assert limiter.take("k") == 0 and limiter.take("other") == 0
+
+
+def test_idempotency_keys_are_scoped_to_the_api_key(serve: Callable[..., LiveServer]) -> None:
+    """Two tenants who pick the same idempotency key get two jobs; neither sees the other's."""
+    from tests.service.jobs_support import REDIS_URL, clean_prefix, require_redis
+
+    require_redis()
+    prefix = "test:tenants:" + KEYS[0][-6:]
+    live = serve(engine=scripted_engine(), redis_url=REDIS_URL, job_prefix=prefix, api_keys=KEYS)
+    body = {"items": [{"question": QUESTION}], "idempotency_key": "nightly-run"}
+    try:
+        ids = []
+        for key in (KEYS[0], KEYS[1], KEYS[0]):
+            r = httpx.post(
+                live.url + "/v1/jobs", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            assert r.status_code == 202, r.text
+            ids.append((r.json()["job_id"], r.json()["replayed"]))
+    finally:
+        clean_prefix(REDIS_URL, prefix)
+    (a, a_replayed), (b, b_replayed), (again, again_replayed) = ids
+    assert a != b and not a_replayed and not b_replayed
+    assert again == a and again_replayed
