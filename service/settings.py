@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     """Model store folder or spec file (model_store/default)."""
     device: str | None = None
     """Torch device for embedded models; None picks CUDA when present (None)."""
+    dtype: str = Field("auto", pattern="^(auto|float32|bfloat16|float16)$")
+    """Compute precision of embedded generators (auto: float32 on a CPU, bfloat16 on a GPU;
+    auto, float32, bfloat16 or float16)."""
+    scorer_dtype: str = Field("auto", pattern="^(auto|float32|bfloat16|float16)$")
+    """The same for the embedded ORM and SORM; bfloat16 halves scoring time on CPUs with AMX
+    (auto)."""
     max_batch_size: int = Field(64, ge=1, le=1024)
     """Sequences per embedded model batch (64; 1..1024)."""
     batch_wait_ms: float = Field(5.0, ge=0, le=1000)

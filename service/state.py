@@ -55,6 +55,8 @@ async def load_engine(state: ServiceState) -> bool:
             config=engine_config(s),
             max_batch_size=s.max_batch_size,
             max_wait_ms=s.batch_wait_ms,
+            dtype=s.dtype,
+            scorer_dtype=s.scorer_dtype,
         )
     except GloreError as exc:
         state.load_error = exc.message

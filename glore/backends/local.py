@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 import torch
 
 from glore.backends.batcher import MicroBatcher
-from glore.errors import ModelNotFoundError
+from glore.errors import ConfigError, ModelNotFoundError
 
 Item = TypeVar("Item")
 Out = TypeVar("Out")
@@ -22,16 +22,31 @@ def _pick_device(device: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_hf(auto: Any, path: str | Path, device: str | None) -> tuple[Any, Any]:
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    """`None`/"auto": float32 on a CPU, bfloat16 on an accelerator. Stored weights are fp16
+    to stay small; most CPUs compute fp16 slowly, so they upcast. A CPU with bf16 matrix
+    units (AMX) runs "bfloat16" about twice as fast; it is opt-in so results do not depend
+    on which CPU ran them."""
+    if dtype in (None, "auto"):
+        return torch.float32 if device.type == "cpu" else torch.bfloat16
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; dtypes: auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def load_hf(
+    auto: Any, path: str | Path, device: str | None, dtype: str | None = None
+) -> tuple[Any, Any]:
     """A model (through `auto`, an `AutoModel...` class) and its tokenizer from a folder."""
     from transformers import AutoTokenizer
 
     if not (Path(path) / "config.json").is_file():
         raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
     dev = _pick_device(device)
-    # fp16 weights are stored to stay small; CPUs compute them slowly, so upcast there.
-    dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
-    model: Any = auto.from_pretrained(path, dtype=dtype)
+    model: Any = auto.from_pretrained(path, dtype=pick_dtype(dtype, dev))
     return model.to(dev), AutoTokenizer.from_pretrained(path)
 
 
@@ -64,8 +79,9 @@ class LocalModel(Generic[Item, Out]):
         device: str | None = None,
         max_batch_size: int = 64,
         max_wait_ms: float = 5.0,
+        dtype: str | None = None,
     ) -> Self:
         import transformers
 
-        model, tok = load_hf(getattr(transformers, cls.auto_class), path, device)
+        model, tok = load_hf(getattr(transformers, cls.auto_class), path, device, dtype)
         return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)

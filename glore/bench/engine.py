@@ -2,7 +2,8 @@
 
 (a) 64 concurrent `solve` calls (micro-batched) against the same 64 one at a time;
 (b) wall time and tokens per question of `gated` and `always` against the draft alone;
-(c) the share of pipeline time spent in ORM and SORM scoring;
+(c) the share of pipeline time spent in ORM and SORM scoring, with the scorers in float32
+    (the default on a CPU) and in bfloat16;
 (d) decode tokens per second at several batch sizes, for the lean decode loop and for
     `model.generate`, each as a fraction of this machine's matmul FLOP rate.
 Ratios are what to read: absolute numbers move with the machine's load.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,9 +25,9 @@ from glore.formats import student_prompt
 from glore.tasks.arith import ArithTask
 
 
-def matmul_flops(size: int = 1024, repeats: int = 20) -> float:
-    """FLOP/s of a float32 square matmul on this machine now: the physical ceiling."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_flops(size: int = 1024, repeats: int = 20, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of a square matmul on this machine now: the physical ceiling."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
     started = time.perf_counter()
     for _ in range(repeats):
@@ -119,6 +121,35 @@ def _scoring_share(engine: GLoRe, questions: Sequence[str]) -> dict[str, float]:
     }
 
 
+def _scoring_bf16(engine: GLoRe, store: str, questions: Sequence[str]) -> dict[str, Any]:
+    """(c) again with the ORM and SORM computing in bfloat16 (`scorer_dtype`), and how far
+    their probabilities move from float32 on the same drafts."""
+    from glore.backends.scorer import EmbeddedScorer
+
+    fp32 = engine.models.orm, engine.models.sorm
+    if not all(isinstance(s, EmbeddedScorer) for s in fp32):
+        return {"skipped": "the scorers are not local"}
+    bf16 = [
+        EmbeddedScorer.from_pretrained(Path(store) / role, dtype="bfloat16")
+        for role in ("orm", "sorm")
+    ]
+    drafts = [r.candidates[0] for r in engine.solve_batch(list(questions), "greedy")]
+    items = [(q, d.steps) for q, d in zip(questions, drafts, strict=True) if d.steps]
+    diff = 0.0
+    for a, b in zip(fp32, bf16, strict=True):
+        pa, pb = asyncio.run(a.score(items)), asyncio.run(b.score(items))
+        deltas = [
+            abs(x - y) for ra, rb in zip(pa, pb, strict=True) for x, y in zip(ra, rb, strict=True)
+        ]
+        diff = max(diff, *deltas)
+    engine.models.orm, engine.models.sorm = bf16
+    try:
+        share = _scoring_share(engine, questions)
+    finally:
+        engine.models.orm, engine.models.sorm = fp32
+    return {**share, "max_prob_diff_vs_float32": round(diff, 4)}
+
+
 def _flops_per_token(model: Any, context: int) -> float:
     """Multiply-adds of one decode step (x2 for FLOPs): every weight once, the output
     projection over the vocabulary, and attention reading `context` cached keys and values."""
@@ -183,10 +214,16 @@ def bench_engine(store: str, n: int = 64, sizes: Sequence[int] = (1, 8, 32, 64))
     questions = [p.question for p in ArithTask().load("validation", n)]
     engine.solve(questions[0])  # warm up: first calls pay one-off costs
     peak = matmul_flops()
+    peak_bf16 = matmul_flops(dtype=torch.bfloat16)
     return {
-        "machine": {"threads": torch.get_num_threads(), "matmul_gflops": round(peak / 1e9, 1)},
+        "machine": {
+            "threads": torch.get_num_threads(),
+            "matmul_gflops": round(peak / 1e9, 1),
+            "matmul_gflops_bf16": round(peak_bf16 / 1e9, 1),
+        },
         "concurrency": _concurrency(engine, questions),
         "modes": _modes(engine, questions),
         "scoring": _scoring_share(engine, questions),
+        "scoring_bf16": _scoring_bf16(engine, store, questions),
         "decode": _decode_speed(engine, questions, sizes, peak),
     }

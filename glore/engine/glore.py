@@ -44,12 +44,23 @@ class GLoRe:
         config: EngineConfig | None = None,
         max_batch_size: int = 64,
         max_wait_ms: float = 5.0,
+        dtype: str | None = None,
+        scorer_dtype: str | None = None,
     ) -> GLoRe:
         """Load a model store folder (`student/`, `orm/`, `sorm/`, `global/`, `local/`), or a
-        spec file naming each role's local folder or vLLM server (`glore.engine.loading`)."""
+        spec file naming each role's local folder or vLLM server (`glore.engine.loading`).
+        `dtype` / `scorer_dtype`: compute precision of the local generators / scorers
+        ("auto", "float32", "bfloat16", "float16"; auto is float32 on a CPU)."""
         from glore.engine.loading import load_models
 
-        models = load_models(path, device=device, batch=max_batch_size, wait_ms=max_wait_ms)
+        models = load_models(
+            path,
+            device=device,
+            batch=max_batch_size,
+            wait_ms=max_wait_ms,
+            dtype=dtype,
+            scorer_dtype=scorer_dtype,
+        )
         return cls(models, config)
 
     def _config(self, options: dict[str, Any]) -> EngineConfig:

@@ -27,7 +27,13 @@ _KEYS = {"path", "url", "model", "tokenizer", "timeout_s", "max_retries"}
 
 
 def _backend(
-    role: str, spec: Mapping[str, Any], device: str | None, batch: int, wait_ms: float
+    role: str,
+    spec: Mapping[str, Any],
+    device: str | None,
+    batch: int,
+    wait_ms: float,
+    *,
+    dtype: str | None = None,
 ) -> Any:
     unknown = set(spec) - _KEYS
     if unknown:
@@ -38,7 +44,7 @@ def _backend(
 
         cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
         return cls.from_pretrained(
-            spec["path"], device=device, max_batch_size=batch, max_wait_ms=wait_ms
+            spec["path"], device=device, max_batch_size=batch, max_wait_ms=wait_ms, dtype=dtype
         )
     if "url" not in spec or "model" not in spec:
         raise ConfigError(f"role {role!r} needs either 'path' or both 'url' and 'model'")
@@ -77,11 +83,29 @@ def read_spec(path: Path) -> dict[str, Any]:
 
 
 def load_models(
-    path: str | Path, *, device: str | None = None, batch: int = 64, wait_ms: float = 5.0
+    path: str | Path,
+    *,
+    device: str | None = None,
+    batch: int = 64,
+    wait_ms: float = 5.0,
+    dtype: str | None = None,
+    scorer_dtype: str | None = None,
 ) -> Models:
+    """`dtype` for the local generators, `scorer_dtype` for the local ORM and SORM (both
+    None: float32 on a CPU, bfloat16 on a GPU; see `glore.backends.local.pick_dtype`)."""
     source = Path(path)
     spec = read_spec(source)
-    built = {role: _backend(role, spec[role], device, batch, wait_ms) for role in ROLES}
+    built = {
+        role: _backend(
+            role,
+            spec[role],
+            device,
+            batch,
+            wait_ms,
+            dtype=scorer_dtype if role in SCORERS else dtype,
+        )
+        for role in ROLES
+    }
     gens: dict[str, Generator] = {r: built[r] for r in ROLES if r not in SCORERS}
     scorers: dict[str, StepScorer] = {r: built[r] for r in SCORERS}
     return Models(

@@ -75,6 +75,8 @@ def load_engine(settings: Settings) -> GLoRe:
         device=settings.device,
         config=engine_config(settings),
         max_batch_size=settings.max_batch_size,
+        dtype=settings.dtype,
+        scorer_dtype=settings.scorer_dtype,
     )
 
 

@@ -9,7 +9,7 @@ import torch
 from glore.backends.base import SamplingParams
 from glore.backends.embedded import EmbeddedGenerator
 from glore.backends.scorer import EmbeddedScorer
-from glore.errors import BackendError, InvalidInputError, ModelNotFoundError
+from glore.errors import BackendError, ConfigError, InvalidInputError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens, student_prompt
 from glore.modeling import new_causal_lm, new_token_classifier, train_tokenizer
 from glore.modeling.tokenizer import corpus_texts
@@ -110,6 +110,20 @@ def test_scorer_reads_every_step_end_in_one_pass(tok, tmp_path: Path) -> None:  
         assert got == pytest.approx(want, abs=1e-5)
     with pytest.raises(InvalidInputError, match="at least one step"):
         scorer.score_sync([("q", [])])
+
+
+def test_scorer_dtype_is_a_choice_and_bf16_stays_close(tok, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    new_token_classifier("nano", tok, seed=2).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    fp32 = EmbeddedScorer.from_pretrained(tmp_path, device="cpu")
+    bf16 = EmbeddedScorer.from_pretrained(tmp_path, device="cpu", dtype="bfloat16")
+    assert next(fp32.model.parameters()).dtype == torch.float32  # auto on a CPU
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    items = [(p.question, list(p.solution.steps)) for p in PROBLEMS]
+    for a, b in zip(fp32.score_sync(items), bf16.score_sync(items), strict=True):
+        assert b == pytest.approx(a, abs=0.03)  # bf16 keeps 8 bits of mantissa
+    with pytest.raises(ConfigError, match="dtypes: auto, float32, bfloat16, float16"):
+        EmbeddedScorer.from_pretrained(tmp_path, dtype="int4")
 
 
 def test_missing_model_folder(tmp_path: Path) -> None:
