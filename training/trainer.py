@@ -47,10 +47,12 @@ def fit(
     lora: LoraSpec | None = None,
     task_type: str = "CAUSAL_LM",
     compute_loss_func: Callable[..., torch.Tensor] | None = None,
+    adapter_dir: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train `model` on `examples` for `spec.steps` steps; return it (adapters merged) and
     a summary with the loss curve. Resumes from the last checkpoint in `work_dir`. With no
-    examples it trains nothing and says so in the summary."""
+    examples it trains nothing and says so in the summary. With LoRA and `adapter_dir`, the
+    adapter is also saved there before merging (vLLM serves it on the unchanged base)."""
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -97,6 +99,8 @@ def fit(
     trainer.train(resume_from_checkpoint=resume)
     trained: Any = trainer.model
     if lora is not None:
+        if adapter_dir is not None and dist.is_main():
+            trained.save_pretrained(adapter_dir)
         trained = trained.merge_and_unload()
     losses = [(h["step"], round(h["loss"], 4)) for h in trainer.state.log_history if "loss" in h]
     shutil.rmtree(ckpt_dir, ignore_errors=True)

@@ -42,7 +42,7 @@ def test_compose_has_the_services() -> None:
     for name in ("vllm-orm", "vllm-sorm"):
         assert "--runner=pooling" in SERVICES[name]["command"], name
     generate = SERVICES["vllm-generate"]["command"]
-    assert "--enable-lora" in generate and "global=/models/global" in generate
+    assert "--enable-lora" in generate and "global=/models/adapters/global" in generate
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -70,6 +70,7 @@ def test_gateways_use_redis_from_compose() -> None:
     assert _environment(SERVICES["gateway-gpu"])["GLORE_MODELS"] == "/config/remote.yaml"
     mounts = SERVICES["gateway-gpu"]["volumes"]
     assert any(m.startswith("./deploy/remote.yaml:/config/remote.yaml") for m in mounts)
+    assert any(m.startswith("${GPU_STORE:-./model_store/default}:/models") for m in mounts)
 
 
 def test_remote_spec_names_each_role_server() -> None:
@@ -83,8 +84,9 @@ def test_remote_spec_names_each_role_server() -> None:
         assert host is not None and host.group(1) in hosts, f"{role}: {entry['url']}"
         if role in SCORERS:
             assert entry.get("tokenizer"), role
-            # The image holds model_store/default under /app.
-            local = ROOT / entry["tokenizer"].removeprefix("/app/")
+            # gateway-gpu mounts the GPU store (by default model_store/default) at /models.
+            assert entry["tokenizer"] == f"/models/{role}", role
+            local = ROOT / "model_store" / "default" / role
             assert (local / "tokenizer.json").is_file(), role
         else:
             assert "tokenizer" not in entry, role

@@ -59,3 +59,50 @@ def test_recipe_trains_a_base_model_from_disk(tmp_path: Path, lora: bool) -> Non
     model = AutoModelForCausalLM.from_pretrained(out / "student" / "model")
     assert model.get_input_embeddings().weight.shape[0] == len(tok)
     assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_lora_refiners_keep_their_adapters_for_vllm(tmp_path: Path) -> None:
+    """With LoRA, `fit` saves the adapter before merging; the adapter on the untouched base
+    gives the merged model's logits, and the export copies it to `adapters/ROLE`."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.recipe import LoraSpec, TrainSpec
+    from training.sft import PadCollator, sft_examples
+    from training.stages.export import export_adapters
+    from training.trainer import fit
+
+    base = tmp_path / "base"
+    _base_model(base)
+    tok = AutoTokenizer.from_pretrained(base)
+    tok.pad_token = tok.eos_token
+    pairs = [(p.question + "\n", p.solution.text) for p in ArithTask().load("train", 8)]
+    examples, _ = sft_examples(tok, pairs, 512)
+    run = tmp_path / "run"
+    lora = LoraSpec(r=4, alpha=8, dropout=0.0)
+    merged, _ = fit(
+        AutoModelForCausalLM.from_pretrained(base),
+        examples,
+        PadCollator(tok.pad_token_id),
+        TrainSpec(steps=3, batch_size=4, lr=1e-2),
+        run / "global",
+        seed=0,
+        lora=lora,
+        adapter_dir=run / "global" / "adapter",
+    )
+    served = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base), run / "global" / "adapter"
+    )
+    ids = torch.tensor([tok(pairs[0][0] + pairs[0][1]).input_ids])
+    with torch.no_grad():
+        want = merged.eval()(input_ids=ids).logits
+        got = served.eval()(input_ids=ids).logits
+        untrained = AutoModelForCausalLM.from_pretrained(base)(input_ids=ids).logits
+    assert torch.allclose(got, want, atol=1e-4)
+    assert not torch.allclose(untrained, want, atol=1e-3)  # the adapter learned something
+    store = tmp_path / "store"
+    assert export_adapters(run, store) == {"global": "adapters/global"}
+    assert (store / "adapters" / "global" / "adapter_config.json").is_file()
+    assert export_adapters(tmp_path / "no-lora-run", store) == {}
+    assert not (store / "adapters").exists()

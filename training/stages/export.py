@@ -77,6 +77,20 @@ def _heldout(ctx: Context, store: Path) -> dict[str, Any]:
     return out
 
 
+def export_adapters(run_root: Path, store: Path) -> dict[str, str]:
+    """The refiners' LoRA adapters (recipes with `model.lora`) into `store/adapters/ROLE`,
+    for vLLM serving the student with `--enable-lora --lora-modules global=... local=...`.
+    -> role: path inside the store; empty when the refiners were fully fine-tuned."""
+    out: dict[str, str] = {}
+    shutil.rmtree(store / "adapters", ignore_errors=True)
+    for role in ("global", "local"):
+        src = run_root / role / "adapter"
+        if (src / "adapter_config.json").is_file():
+            shutil.copytree(src, store / "adapters" / role)
+            out[role] = f"adapters/{role}"
+    return out
+
+
 def run(ctx: Context) -> dict[str, Any]:
     started = time.time()
     store = Path(ctx.recipe.export.store) / ctx.recipe.export.name
@@ -85,6 +99,7 @@ def run(ctx: Context) -> dict[str, Any]:
         role: _copy_fp16(ctx.run.stage(stage) / "model", store / role, role in ("orm", "sorm"))
         for role, stage in ROLES.items()
     }
+    adapters = export_adapters(ctx.run.root, store)
     summaries = {s: ctx.run.summary(s) for s in STAGES if s != NAME and ctx.run.done(s)}
     manifest = {
         "name": ctx.recipe.export.name,
@@ -101,6 +116,7 @@ def run(ctx: Context) -> dict[str, Any]:
             "global": "student",
             "local": "student",
         },
+        "adapters": adapters,
         "stage_seconds": {s: v.get("seconds") for s, v in summaries.items()},
         "stages": summaries,
         "heldout": _heldout(ctx, store),

@@ -25,6 +25,11 @@ def pair_text(pair: RefinePair) -> tuple[str, str]:
     return prompt, "\n".join(pair.target)
 
 
+ADAPTER = "adapter"
+"""With `model.lora`, the refiner's LoRA adapter on the student is kept here as well as
+merged into `model/`: the export copies it to `adapters/` for vLLM's `--lora-modules`."""
+
+
 def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM
 
@@ -42,6 +47,7 @@ def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
         seed=ctx.recipe.seed,
         bf16=ctx.recipe.model.bf16,
         lora=ctx.recipe.model.lora,
+        adapter_dir=work / ADAPTER,
     )
     save_model(model, tok, work / "model")
     return ctx.run.finish(
