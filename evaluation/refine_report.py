@@ -37,6 +37,8 @@ class RowRun:
     seconds: list[float] = field(default_factory=list)
     candidates: list[dict[str, bool]] = field(default_factory=list)
     """Per question: candidate name -> right."""
+    orm: list[dict[str, float]] = field(default_factory=list)
+    """Per question: candidate name -> ORM score (what the rerank compared)."""
     winners: list[str] = field(default_factory=list)
 
 
@@ -67,6 +69,7 @@ def _record(out: RowRun, problem: Problem, result: SolveResult, seconds: float) 
     out.tokens.append(result.total_tokens)
     out.seconds.append(seconds)
     out.candidates.append({c.name: is_right(c.answer, problem) for c in result.candidates})
+    out.orm.append({c.name: c.orm_score or 0.0 for c in result.candidates})
     out.winners.append(result.winner)
 
 
@@ -123,6 +126,21 @@ def overlap(glore: RowRun, draft_right: Sequence[bool]) -> dict[str, int]:
     }
 
 
+def ranking(run: RowRun) -> dict[str, float | int | None]:
+    """How well the ORM orders candidates *of one question*: over every (right, wrong) pair
+    of candidates to the same question, the share where the right one scores higher (ties
+    count half). 0.5 is chance; reranking can only help above it."""
+    pairs, wins = 0, 0.0
+    for right, scores in zip(run.candidates, run.orm, strict=True):
+        good = [scores[n] for n, ok in right.items() if ok]
+        bad = [scores[n] for n, ok in right.items() if not ok]
+        for g in good:
+            for b in bad:
+                pairs += 1
+                wins += 1.0 if g > b else 0.5 if g == b else 0.0
+    return {"pairs": pairs, "right_above_wrong": wins / pairs if pairs else None}
+
+
 def refine_report(engine: GLoRe, problems: Sequence[Problem], cfg: EvalConfig) -> dict[str, Any]:
     questions = list(problems[: cfg.questions])
     runs = {row: run_row(engine, row, questions, cfg) for row in cfg.rows}
@@ -132,6 +150,7 @@ def refine_report(engine: GLoRe, problems: Sequence[Problem], cfg: EvalConfig) -
     if "glore" in runs:
         table.append(summarise("oracle", _oracle(runs["glore"]), draft_right, cfg))
         result["overlap"] = overlap(runs["glore"], draft_right)
+        result["ranking"] = ranking(runs["glore"])
     return result
 
 

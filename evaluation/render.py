@@ -37,6 +37,14 @@ def refine_table(report: dict[str, Any]) -> list[str]:
             f"{o['global_fixes']}, the local one on {o['local_fixes']}, both on {o['both']}, "
             f"either on {o['either']} (before the ORM reranks).",
         ]
+    rank = report.get("ranking")
+    if rank and rank["right_above_wrong"] is not None:
+        lines += [
+            "",
+            f"Within one question, the ORM scores the right candidate above the wrong one in "
+            f"{_pct(rank['right_above_wrong'])}% of {rank['pairs']} (right, wrong) pairs of "
+            "the glore row (50% is chance; reranking helps only above it).",
+        ]
     return lines
 
 
@@ -53,6 +61,13 @@ def reward_table(report: dict[str, Any]) -> list[str]:
                 f"| {name} | {source} | {mid['steps']} | {_pct(mid['accuracy'])} "
                 f"| {_num(mid['auroc'])} | {_pct(fin['accuracy'])} | {_num(fin['auroc'])} "
                 f"| {_pct(loc['precision'])} | {_pct(loc['recall'])} | {_num(m['ece'])} |"
+            )
+    for source, d in (report.get("sorm_minus_orm") or {}).items():
+        if d is not None:
+            lines.append(
+                f"\nSORM minus ORM step accuracy on intermediate steps ({source} labels): "
+                f"{100 * d['delta']:+.1f} pts (95% CI {100 * d['low']:+.1f} to "
+                f"{100 * d['high']:+.1f}), paired by step."
             )
     agree = report.get("agreement")
     if agree:

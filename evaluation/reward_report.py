@@ -9,6 +9,7 @@ from typing import Any
 from evaluation.config import EvalConfig
 from evaluation.metrics import (
     auroc,
+    bootstrap_paired_delta,
     expected_calibration_error,
     first_below,
     localisation,
@@ -70,6 +71,34 @@ def score_model(
     }
 
 
+def _step_hits(
+    samples: Sequence[LabelledSample], scores: Sequence[Sequence[float]], source: str, tau: float
+) -> list[float]:
+    """1.0 where the scorer's call at `tau` matches the label, per intermediate step."""
+    hits = []
+    for s, values in zip(samples, scores, strict=True):
+        truth = s.rollout if source == "rollout" else s.exact
+        assert truth is not None
+        hits += [float((p >= tau) == y) for p, y in zip(values[:-1], truth[:-1], strict=True)]
+    return hits
+
+
+def sorm_minus_orm(
+    samples: Sequence[LabelledSample],
+    scores: dict[str, list[list[float]]],
+    source: str,
+    cfg: EvalConfig,
+) -> dict[str, float] | None:
+    """SORM minus ORM step accuracy on intermediate steps, paired by step, with a 95%
+    bootstrap interval: the paper's claim is that it is above zero."""
+    a = _step_hits(samples, scores["sorm"], source, cfg.tau)
+    b = _step_hits(samples, scores["orm"], source, cfg.tau)
+    if not a:
+        return None
+    d = bootstrap_paired_delta(a, b, cfg.bootstrap, cfg.seed)
+    return {"delta": d.mean, "low": d.low, "high": d.high}
+
+
 def agreement(samples: Sequence[LabelledSample]) -> dict[str, Any] | None:
     """How often the rollout labels match the exact ones on intermediate steps."""
     pairs = [
@@ -112,4 +141,5 @@ def reward_report(models: Models, problems: Sequence[Problem], cfg: EvalConfig) 
             name: {src: score_model(samples, scores[name], src, cfg.tau) for src in sources}
             for name in SCORERS
         },
+        "sorm_minus_orm": {src: sorm_minus_orm(samples, scores, src, cfg) for src in sources},
     }

@@ -66,6 +66,9 @@ def test_every_row_is_reported_and_greedy_matches_a_recount(
     o = refine["overlap"]
     assert o["wrong_drafts"] == 4 - sum(right)
     assert max(o["global_fixes"], o["local_fixes"]) <= o["either"] <= o["wrong_drafts"]
+    rank = refine["ranking"]
+    assert rank["pairs"] >= 0
+    assert rank["right_above_wrong"] is None or 0.0 <= rank["right_above_wrong"] <= 1.0
 
 
 def test_the_reward_report_scores_both_models_on_both_label_sources(
@@ -75,6 +78,8 @@ def test_the_reward_report_scores_both_models_on_both_label_sources(
     assert reward["label_sources"] == ["rollout", "exact"]
     assert reward["questions"] == 2 and reward["samples"] == 4
     assert 0.0 <= reward["agreement"]["agreement"] <= 1.0
+    for d in reward["sorm_minus_orm"].values():
+        assert -1.0 <= d["low"] <= d["delta"] <= d["high"] <= 1.0
     for name in ("orm", "sorm"):
         for source in ("rollout", "exact"):
             m = reward["models"][name][source]

@@ -64,3 +64,24 @@ def test_first_below_and_localisation() -> None:
     assert m["recall"] == pytest.approx(1 / 3)
     assert m["exact"] == pytest.approx(1 / 4)
     assert (m["flagged"], m["with_error"], m["solutions"]) == (3, 3, 4)
+
+
+def test_ranking_counts_right_above_wrong_within_each_question() -> None:
+    from evaluation.refine_report import RowRun, ranking
+
+    run = RowRun(
+        candidates=[
+            {"draft": True, "global": False, "local": False},  # right above both: 2 of 2
+            {"draft": False, "global": True},  # right below wrong: 0 of 1
+            {"draft": True, "global": True},  # no (right, wrong) pair
+            {"draft": False, "local": True},  # a tie counts half
+        ],
+        orm=[
+            {"draft": 0.9, "global": 0.2, "local": 0.1},
+            {"draft": 0.8, "global": 0.3},
+            {"draft": 0.5, "global": 0.5},
+            {"draft": 0.4, "local": 0.4},
+        ],
+    )
+    assert ranking(run) == {"pairs": 4, "right_above_wrong": 2.5 / 4}
+    assert ranking(RowRun())["right_above_wrong"] is None

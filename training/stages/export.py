@@ -32,7 +32,9 @@ def _source_commit() -> dict[str, Any]:
             ["git", *args], capture_output=True, text=True, check=False
         ).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+    # The store being written is not part of the source: leave it out of "dirty".
+    status = git("status", "--porcelain", "--", ".", ":(exclude)model_store")
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(status)}
 
 
 def _copy_fp16(src: Path, dst: Path, token_classifier: bool) -> int:
