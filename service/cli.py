@@ -4,6 +4,7 @@ service's dependencies are installed)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Annotated
 
 import typer
@@ -31,6 +32,10 @@ def serve(
     it the pipeline routes still serve and /readyz reports the failing check."""
     if models is not None:
         os.environ["GLORE_MODELS"] = models  # the workers read it too
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here and /metrics merges them; a fresh folder per
+        # run, so counts start at zero as they do with one process.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="glore-metrics-")
     uvicorn.run(
         "service.app:create_app",
         factory=True,

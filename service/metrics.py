@@ -1,16 +1,17 @@
 """Prometheus metrics of the gateway and the job worker (one registry: the default one).
 
 The job worker increments `JOB_OUTCOMES` and sets `QUEUE_DEPTH`; the gateway the rest. With
-several uvicorn workers each process counts for itself (set PROMETHEUS_MULTIPROC_DIR and a
-multiprocess collector to merge them).
+several uvicorn workers (`glore serve --workers N`) each process writes its values under
+PROMETHEUS_MULTIPROC_DIR, which `glore serve` sets, and /metrics merges them (`registry`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glore.engine.result import SolveResult
@@ -26,7 +27,11 @@ LATENCY = Histogram(
     ["route", "method", "status"],
     buckets=_SECONDS,
 )
-IN_FLIGHT = Gauge("glore_in_flight_requests", "Pipeline runs (solve, critique) in progress.")
+IN_FLIGHT = Gauge(
+    "glore_in_flight_requests",
+    "Pipeline runs (solve, critique) in progress.",
+    multiprocess_mode="livesum",
+)
 STAGE_LATENCY = Histogram(
     "glore_stage_duration_seconds",
     "Wall time of a pipeline stage (draft, orm, sorm, global, local) per solve.",
@@ -53,7 +58,20 @@ JOB_OUTCOMES = Counter(
     "glore_job_outcomes_total", "Finished jobs or items by outcome (the job worker's).",
     ["outcome"],
 )  # fmt: skip
-QUEUE_DEPTH = Gauge("glore_queue_depth", "Jobs waiting in the queue (the job worker's).")
+QUEUE_DEPTH = Gauge(
+    "glore_queue_depth", "Jobs waiting in the queue (the job worker's).", multiprocess_mode="max"
+)
+
+
+def registry() -> CollectorRegistry:
+    """What /metrics reports: this process's metrics, or with PROMETHEUS_MULTIPROC_DIR set
+    (several uvicorn workers), every worker's merged."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+    return merged
+
 
 _ROUND = re.compile(r"-\d+$")
 
