@@ -110,3 +110,22 @@ def test_gsm8k_from_a_file_runs_on_the_tiny_default(tmp_path: Path) -> None:
     assert data["reward"]["label_sources"] == ["rollout"]  # GSM8K has no true step values
     assert [r["row"] for r in data["refine"]["rows"]] == ["greedy", "glore", "oracle"]
     assert (tmp_path / "report.md").is_file()
+
+
+def test_a_spec_file_serves_as_the_store(tmp_path: Path) -> None:
+    """Remote endpoints come as a spec file (here naming local folders, so it runs on a
+    CPU); the report's store hash is then the spec file's."""
+    import hashlib
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("".join(f"{role}: {{path: {STORE / role}}}\n" for role in ROLES_IN_SPEC))
+    cfg = EvalConfig(
+        questions=2, reports=("refine",), rows=("greedy", "global"), batch=2, bootstrap=20
+    )
+    data = evaluate(cfg, spec, tmp_path / "run")
+    assert data["meta"]["store_hash"] == hashlib.sha256(spec.read_bytes()).hexdigest()
+    assert [r["row"] for r in data["refine"]["rows"]] == ["greedy", "global"]
+    assert "overlap" not in data["refine"]  # only the glore row has the candidates for it
+
+
+ROLES_IN_SPEC = ("student", "orm", "sorm", "global", "local")
