@@ -110,7 +110,9 @@ class JobQueue:
     async def aclose(self) -> None:
         await self.redis.aclose()
 
-    async def submit(self, req: JobRequest, idempotency_key: str | None) -> tuple[str, bool]:
+    async def submit(
+        self, req: JobRequest, idempotency_key: str | None, tenant: str = "open"
+    ) -> tuple[str, bool]:
         """Queue a job; -> (job id, replayed). A replay with other items or options raises
         `IdempotencyConflictError`."""
         items = [
@@ -125,6 +127,7 @@ class JobQueue:
             options,
             ttl_s=self.settings.result_ttl_s,
             idempotency_key=idempotency_key,
+            tenant=tenant,
         )
         replayed = job_id != new_id
         if replayed:

@@ -144,9 +144,16 @@ def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=_JobsRoute)
 
 
-async def _record(queue: JobQueue, job_id: str) -> Record:
+def _tenant(request: Request) -> str:
+    """Who is asking (set by the auth dependency); "open" when auth is off."""
+    return str(getattr(request.state, "tenant", "open"))
+
+
+async def _record(queue: JobQueue, job_id: str, request: Request) -> Record:
+    """The job, if it exists and the caller submitted it; another tenant's job is a 404
+    like a missing one, so job ids reveal nothing across API keys."""
     record = await queue.record(job_id)
-    if record is None:
+    if record is None or record.tenant != _tenant(request):
         raise JobRouteError(
             404,
             "Job not found",
@@ -202,8 +209,8 @@ async def submit_job(
     if errors:
         return _invalid(errors)
     try:
-        scoped = None if key is None else f"{getattr(request.state, 'tenant', 'open')}:{key}"
-        job_id, replayed = await queue.submit(body, scoped)
+        scoped = None if key is None else f"{_tenant(request)}:{key}"
+        job_id, replayed = await queue.submit(body, scoped, _tenant(request))
     except IdempotencyConflictError as exc:
         raise JobRouteError(
             409,
@@ -212,7 +219,7 @@ async def submit_job(
             kind="idempotency-key-reused",
             job_id=exc.job_id,
         ) from None
-    record = await _record(queue, job_id)
+    record = await _record(queue, job_id, request)
     status = await _status(queue, record, request)
     accepted = JobAccepted(**status.model_dump(), replayed=replayed)
     location = str(request.url_for("glore_job_status", job_id=job_id))
@@ -229,7 +236,7 @@ async def submit_job(
     responses=_docs(401, 404, 429, 503),
 )
 async def job_status(job_id: str, request: Request, queue: QueueDep) -> Response:
-    status = await _status(queue, await _record(queue, job_id), request)
+    status = await _status(queue, await _record(queue, job_id, request), request)
     return JSONResponse(status.model_dump(mode="json"))
 
 
@@ -268,7 +275,7 @@ async def job_results(
     ] = None,
 ) -> Response:
     """Items without a result yet (a running job) are left out; `next_offset` pages on."""
-    record = await _record(queue, job_id)
+    record = await _record(queue, job_id, request)
     ndjson = format == "ndjson" or (format is None and NDJSON in request.headers.get("accept", ""))
     if ndjson:
         return StreamingResponse(_ndjson(queue, record, offset, limit), media_type=NDJSON)
@@ -311,9 +318,8 @@ async def cancel_job(job_id: str, request: Request, queue: QueueDep) -> Response
     """A queued job is cancelled at once; a running one stops at its worker's next
     heartbeat (within 2 s, or a third of GLORE_JOB_HEARTBEAT_S when less), dropping the
     batch in flight (results written so far stay); a finished one is left as it is."""
+    await _record(queue, job_id, request)  # 404 before anything changes
     outcome = await queue.cancel(job_id)
-    if outcome is None:
-        await _record(queue, job_id)  # raises 404
-    status = await _status(queue, await _record(queue, job_id), request)
+    status = await _status(queue, await _record(queue, job_id, request), request)
     code = 202 if outcome == "cancelling" else 200
     return JSONResponse(status.model_dump(mode="json"), status_code=code)

@@ -270,6 +270,8 @@ class Record:
     takeovers: int
     cancel_requested: bool
     error: str | None
+    tenant: str = "open"
+    """Who submitted the job: a fingerprint of its API key, or "open" without auth."""
 
     @property
     def done(self) -> int:
@@ -297,6 +299,7 @@ class Record:
             takeovers=int(raw.get("takeovers", 0)),
             cancel_requested=raw.get("cancel_requested") == "1",
             error=raw.get("error") or None,
+            tenant=raw.get("tenant", "open"),
         )
 
 
@@ -359,9 +362,11 @@ class JobStore:
         *,
         ttl_s: int,
         idempotency_key: str | None,
+        tenant: str = "open",
     ) -> str:
         """Write a job and queue it; returns its id, or the id of the job that an earlier
-        submission with the same idempotency key created (then nothing new is queued)."""
+        submission with the same idempotency key created (then nothing new is queued).
+        `tenant` (who submitted it) is the only one who may read or cancel it."""
         rec = self.record_key(job_id)
         now_ms = await self.now_ms()
         record: dict[FieldT, EncodableT] = {
@@ -375,6 +380,7 @@ class JobStore:
             "fingerprint": fingerprint(items, options),
             "claims": 0,
             "takeovers": 0,
+            "tenant": tenant,
         }
         idem = self.idem_key(idempotency_key) if idempotency_key is not None else None
         if idem is not None:

@@ -88,24 +88,31 @@ def test_the_bucket_refills_at_the_configured_rate() -> None:
     assert limiter.take("k") == 0 and limiter.take("other") == 0
 
 
-def test_idempotency_keys_are_scoped_to_the_api_key(serve: Callable[..., LiveServer]) -> None:
-    """Two tenants who pick the same idempotency key get two jobs; neither sees the other's."""
+def test_jobs_belong_to_the_api_key_that_sent_them(serve: Callable[..., LiveServer]) -> None:
+    """Two tenants who pick the same idempotency key get two jobs; neither can read, page
+    or cancel the other's (a 404, as for a job that does not exist)."""
     from tests.service.jobs_support import REDIS_URL, clean_prefix, require_redis
 
     require_redis()
     prefix = "test:tenants:" + KEYS[0][-6:]
     live = serve(engine=scripted_engine(), redis_url=REDIS_URL, job_prefix=prefix, api_keys=KEYS)
     body = {"items": [{"question": QUESTION}], "idempotency_key": "nightly-run"}
+    alpha, beta = ({"Authorization": f"Bearer {k}"} for k in KEYS)
     try:
-        ids = []
-        for key in (KEYS[0], KEYS[1], KEYS[0]):
-            r = httpx.post(
-                live.url + "/v1/jobs", json=body, headers={"Authorization": f"Bearer {key}"}
-            )
-            assert r.status_code == 202, r.text
-            ids.append((r.json()["job_id"], r.json()["replayed"]))
+        with httpx.Client(base_url=live.url) as http:
+            ids = []
+            for headers in (alpha, beta, alpha):
+                r = http.post("/v1/jobs", json=body, headers=headers)
+                assert r.status_code == 202, r.text
+                ids.append((r.json()["job_id"], r.json()["replayed"]))
+            (a, a_replayed), (b, b_replayed), (again, again_replayed) = ids
+            assert a != b and not a_replayed and not b_replayed
+            assert again == a and again_replayed
+            for path in (f"/v1/jobs/{a}", f"/v1/jobs/{a}/results"):
+                assert http.get(path, headers=alpha).status_code == 200
+                assert_problem(http.get(path, headers=beta), 404)
+            assert_problem(http.delete(f"/v1/jobs/{a}", headers=beta), 404)
+            assert http.get(f"/v1/jobs/{a}", headers=alpha).json()["state"] == "queued"
+            assert http.delete(f"/v1/jobs/{a}", headers=alpha).json()["state"] == "cancelled"
     finally:
         clean_prefix(REDIS_URL, prefix)
-    (a, a_replayed), (b, b_replayed), (again, again_replayed) = ids
-    assert a != b and not a_replayed and not b_replayed
-    assert again == a and again_replayed
