@@ -42,22 +42,27 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
+def engine_from_settings(settings: Settings) -> GLoRe:
+    """`settings.models` with the settings' device, precision, batching and defaults: how
+    the gateway and the job worker both load the engine."""
+    return GLoRe.from_pretrained(
+        settings.models,
+        device=settings.device,
+        config=engine_config(settings),
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.batch_wait_ms,
+        dtype=settings.dtype,
+        scorer_dtype=settings.scorer_dtype,
+    )
+
+
 async def load_engine(state: ServiceState) -> bool:
     """Load `settings.models` (in a thread: it reads weights). A `GloreError` (a missing
     store, a bad spec) is logged and kept in `load_error`: the app still serves /healthz,
     and /readyz says why it is not ready. Returns whether it loaded."""
     s = state.settings
     try:
-        state.engine = await asyncio.to_thread(
-            GLoRe.from_pretrained,
-            s.models,
-            device=s.device,
-            config=engine_config(s),
-            max_batch_size=s.max_batch_size,
-            max_wait_ms=s.batch_wait_ms,
-            dtype=s.dtype,
-            scorer_dtype=s.scorer_dtype,
-        )
+        state.engine = await asyncio.to_thread(engine_from_settings, s)
     except GloreError as exc:
         state.load_error = exc.message
         log.error("models not loaded from %s: %s", s.models, exc.message)

@@ -45,7 +45,7 @@ from glore.errors import BackendError, ConfigError, GloreError
 from service.jobs.store import Claim, JobStore, State, connect, new_token
 from service.metrics import JOB_OUTCOMES, QUEUE_DEPTH
 from service.settings import Settings
-from service.state import engine_config
+from service.state import engine_from_settings
 
 log = logging.getLogger("glore.jobs")
 
@@ -70,14 +70,7 @@ def load_engine(settings: Settings) -> GLoRe:
         if not isinstance(engine, GLoRe):
             raise ConfigError(f"engine_factory {settings.engine_factory!r} did not build a GLoRe")
         return engine
-    return GLoRe.from_pretrained(
-        settings.models,
-        device=settings.device,
-        config=engine_config(settings),
-        max_batch_size=settings.max_batch_size,
-        dtype=settings.dtype,
-        scorer_dtype=settings.scorer_dtype,
-    )
+    return engine_from_settings(settings)
 
 
 def backoff_s(base_s: float, failures: int, rng: random.Random) -> float:
