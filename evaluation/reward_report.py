@@ -71,18 +71,6 @@ def score_model(
     }
 
 
-def _step_hits(
-    samples: Sequence[LabelledSample], scores: Sequence[Sequence[float]], source: str, tau: float
-) -> list[float]:
-    """1.0 where the scorer's call at `tau` matches the label, per intermediate step."""
-    hits = []
-    for s, values in zip(samples, scores, strict=True):
-        truth = s.rollout if source == "rollout" else s.exact
-        assert truth is not None
-        hits += [float((p >= tau) == y) for p, y in zip(values[:-1], truth[:-1], strict=True)]
-    return hits
-
-
 def sorm_minus_orm(
     samples: Sequence[LabelledSample],
     scores: dict[str, list[list[float]]],
@@ -91,8 +79,14 @@ def sorm_minus_orm(
 ) -> dict[str, float] | None:
     """SORM minus ORM step accuracy on intermediate steps, paired by step, with a 95%
     bootstrap interval: the paper's claim is that it is above zero."""
-    a = _step_hits(samples, scores["sorm"], source, cfg.tau)
-    b = _step_hits(samples, scores["orm"], source, cfg.tau)
+    # _points lists the same steps in the same order for both scorers: pairs line up.
+    a, b = (
+        [
+            float((p >= cfg.tau) == y)
+            for p, y in zip(*_points(samples, scores[name], source, "intermediate"), strict=True)
+        ]
+        for name in ("sorm", "orm")
+    )
     if not a:
         return None
     d = bootstrap_paired_delta(a, b, cfg.bootstrap, cfg.seed)

@@ -22,17 +22,11 @@ from glore import GLoRe, __version__
 
 
 def machine() -> str:
-    return (
-        f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, no GPU"
-        if not _cuda()
-        else f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, {_cuda()}"
-    )
-
-
-def _cuda() -> str:
+    """What ran it, for the report: the numbers in it are this machine's."""
     import torch
 
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, {gpu}"
 
 
 def evaluate(

@@ -18,52 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
-import threading
 import time
 import uuid
 from collections import Counter
 from typing import Any
 
 import httpx
-import uvicorn
 
 from glore.errors import ConfigError
+from service.jobs.store import delete_prefix
+from service.loopback import LoopbackServer
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class _Server:
-    """`app` under uvicorn (lifespan on) in a daemon thread, on a free loopback port."""
-
-    def __init__(self, app: Any, start_timeout_s: float = 120.0) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port: int = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + start_timeout_s
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                self.stop()
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.02)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout_s)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -134,19 +101,6 @@ def _redis_problem(url: str) -> str | None:
     finally:
         client.close()
     return None
-
-
-def _clean_prefix(url: str, prefix: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        return len(keys)
-    finally:
-        client.close()
 
 
 def _job_questions(n: int) -> list[str]:
@@ -254,7 +208,7 @@ def bench_service(
         "torch_threads": _torch_threads(),
     }
     t0 = time.perf_counter()
-    server = _Server(create_app(settings))
+    server = LoopbackServer(create_app(settings))
     report["gateway_start_s"] = round(time.perf_counter() - t0, 3)
     try:
         ready = httpx.get(f"{server.url}/readyz", timeout=30.0)
@@ -269,7 +223,7 @@ def bench_service(
                     server.url, settings, _job_questions(job_items), job_timeout_s
                 )
             finally:
-                _clean_prefix(redis_url, prefix)
+                delete_prefix(redis_url, prefix)
             report["jobs"]["job_prefix"] = prefix
     finally:
         server.stop()

@@ -10,6 +10,14 @@ from typing import Annotated
 import typer
 import uvicorn
 
+ModelsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Model store folder or spec file (default: GLORE_MODELS, else model_store/default)."
+    ),
+]
+"""`--models`, shared by `glore serve` and `glore worker`."""
+
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -17,13 +25,7 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Processes; each loads its own models.")
     ] = 1,
-    models: Annotated[
-        str | None,
-        typer.Option(
-            help="Model store folder or spec file (default: GLORE_MODELS, else "
-            "model_store/default)."
-        ),
-    ] = None,
+    models: ModelsOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the HTTP API (/v1/solve, /v1/critique, /healthz, /readyz, /metrics, /docs).

@@ -46,26 +46,22 @@ async def bounded(state: ServiceState, work: Awaitable[T], *, slot_taken: bool =
         state.gate.release()
 
 
-def check_question(question: str, settings: Settings) -> None:
-    if len(question) > settings.max_question_chars:
+def _check_length(field: str, text: str, limit: int) -> None:
+    if len(text) > limit:
         raise limit_error(
-            ("body", "question"),
+            ("body", field),
             "string_too_long",
-            f"the question has {len(question)} characters; at most "
-            f"{settings.max_question_chars} are allowed",
-            max_length=settings.max_question_chars,
+            f"the {field} has {len(text)} characters; at most {limit} are allowed",
+            max_length=limit,
         )
+
+
+def check_question(question: str, settings: Settings) -> None:
+    _check_length("question", question, settings.max_question_chars)
 
 
 def check_solution(solution: str, settings: Settings) -> None:
-    if len(solution) > settings.max_solution_chars:
-        raise limit_error(
-            ("body", "solution"),
-            "string_too_long",
-            f"the solution has {len(solution)} characters; at most "
-            f"{settings.max_solution_chars} are allowed",
-            max_length=settings.max_solution_chars,
-        )
+    _check_length("solution", solution, settings.max_solution_chars)
     steps = len(parse_solution(solution).steps)
     if steps > settings.max_solution_steps:
         raise limit_error(

@@ -6,18 +6,14 @@ from typing import Annotated
 
 import typer
 
+from service.cli import ModelsOption
+
 
 def worker(
     concurrency: Annotated[
         int, typer.Option(min=1, max=256, help="Jobs run at once; they share one engine.")
     ] = 1,
-    models: Annotated[
-        str | None,
-        typer.Option(
-            help="Model store folder or spec file (default: GLORE_MODELS, else "
-            "model_store/default)."
-        ),
-    ] = None,
+    models: ModelsOption = None,
     engine_factory: Annotated[
         str | None,
         typer.Option(

@@ -51,10 +51,34 @@ def _path(job_id: str, tail: str = "") -> str:
     return f"/v1/jobs/{quote(job_id, safe='')}{tail}"
 
 
-def _progressed(last: tuple[str, int] | None, status: JobStatus) -> tuple[str, int] | None:
-    """The new (state, done) when it moved since `last`, else None."""
-    now = (status.state, status.progress.done)
-    return now if now != last else None
+class _Watch:
+    """What `wait` does with each polled status, for the sync and the async client alike:
+    tell `on_progress` when the state or done count moved; say when the job has ended;
+    raise `TimeoutError` once `timeout_s` has passed."""
+
+    def __init__(
+        self,
+        job_id: str,
+        on_progress: Callable[[JobStatus], None] | None,
+        timeout_s: float | None,
+    ) -> None:
+        self.job_id, self.on_progress, self.timeout_s = job_id, on_progress, timeout_s
+        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self.last: tuple[str, int] | None = None
+
+    def ended(self, status: JobStatus) -> bool:
+        now = (status.state, status.progress.done)
+        if now != self.last:
+            self.last = now
+            if self.on_progress is not None:
+                self.on_progress(status)
+        if status.state in TERMINAL:
+            return True
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TimeoutError(
+                f"job {self.job_id} is still {status.state} after {self.timeout_s} s"
+            )
+        return False
 
 
 class JobsMixin:
@@ -101,20 +125,10 @@ class JobsMixin:
     ) -> JobStatus:
         """Poll until the job is done, failed or cancelled; `on_progress` hears every change
         of state or done count. Raises `TimeoutError` after `timeout_s` (None: no limit)."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        last: tuple[str, int] | None = None
-        while True:
-            status = self.job(job_id)
-            moved = _progressed(last, status)
-            if moved is not None:
-                last = moved
-                if on_progress is not None:
-                    on_progress(status)
-            if status.state in TERMINAL:
-                return status
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} is still {status.state} after {timeout_s} s")
+        watch = _Watch(job_id, on_progress, timeout_s)
+        while not watch.ended(status := self.job(job_id)):
             time.sleep(poll_s)
+        return status
 
     def results(self, job_id: str, offset: int = 0, limit: int = 100) -> ResultsPage:
         """One page of result lines: items [offset, offset+limit) that have one."""
@@ -183,20 +197,10 @@ class AsyncJobsMixin:
         *,
         timeout_s: float | None = None,
     ) -> JobStatus:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        last: tuple[str, int] | None = None
-        while True:
-            status = await self.job(job_id)
-            moved = _progressed(last, status)
-            if moved is not None:
-                last = moved
-                if on_progress is not None:
-                    on_progress(status)
-            if status.state in TERMINAL:
-                return status
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job_id} is still {status.state} after {timeout_s} s")
+        watch = _Watch(job_id, on_progress, timeout_s)
+        while not watch.ended(status := await self.job(job_id)):
             await asyncio.sleep(poll_s)
+        return status
 
     async def results(self, job_id: str, offset: int = 0, limit: int = 100) -> ResultsPage:
         params = {"offset": offset, "limit": limit, "format": "json"}

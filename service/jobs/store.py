@@ -499,3 +499,18 @@ def connect(url: str, *, timeout_s: float = 5.0) -> aioredis.Redis:
         health_check_interval=30,
     )
     return client
+
+
+def delete_prefix(url: str, prefix: str) -> int:
+    """Delete every key under `prefix:` (a benchmark's or a test's own namespace), through a
+    blocking client; -> how many keys went."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        return len(keys)
+    finally:
+        client.close()

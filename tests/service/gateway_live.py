@@ -4,17 +4,13 @@ engines for the tests about HTTP behaviour (timing, limits, errors)."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
-
-import uvicorn
 
 from glore.backends.base import Completion, SamplingParams
 from glore.engine.glore import GLoRe
 from glore.engine.steps import Models
+from service.loopback import LoopbackServer
 from service.settings import Settings
 from tests.glore.engine.scripted import ScriptedGenerator, ScriptedScorer
 
@@ -31,36 +27,14 @@ def settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
 
 
-class LiveServer:
-    """`app` under uvicorn (lifespan on) in a daemon thread, on a free loopback port."""
+class LiveServer(LoopbackServer):
+    """The service's loopback server with the tests' shorter waits."""
 
     def __init__(self, app: Any) -> None:
-        self.app = app
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.01)
+        super().__init__(app, start_timeout_s=30, graceful_s=5)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self, timeout: float = 10) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
+    def stop(self, timeout_s: float = 10) -> None:
+        super().stop(timeout_s)
 
 
 class SlowGenerator:

@@ -11,7 +11,6 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 import redis
-import uvicorn
 from fastapi import FastAPI
 
 from glore.backends.base import Completion, SamplingParams
@@ -28,6 +26,8 @@ from glore.engine.glore import GLoRe
 from glore.engine.steps import Models
 from glore.errors import BackendError
 from service.jobs import thread
+from service.jobs.store import delete_prefix as clean_prefix
+from service.loopback import LoopbackServer
 from service.settings import Settings
 from tests.glore.engine.scripted import ScriptedScorer
 
@@ -112,20 +112,11 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Run `app` under uvicorn on a free loopback port; -> its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+    server = LoopbackServer(app, start_timeout_s=10)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop(10)
 
 
 class WorkerThread(thread.WorkerThread):
@@ -167,16 +158,6 @@ def job_settings(**overrides: Any) -> Iterator[Settings]:
         **overrides,
     )
     clean_prefix(REDIS_URL, prefix)
-
-
-def clean_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @contextlib.contextmanager
