@@ -80,8 +80,11 @@ class LocalModel(Generic[Item, Out]):
         max_batch_size: int = 64,
         max_wait_ms: float = 5.0,
         dtype: str | None = None,
+        **options: Any,
     ) -> Self:
+        """`options` go to the class's constructor (for a scorer, its batch token budget
+        and prefix cache size)."""
         import transformers
 
         model, tok = load_hf(getattr(transformers, cls.auto_class), path, device, dtype)
-        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, **options)

@@ -2,8 +2,9 @@
 
 (a) 64 concurrent `solve` calls (micro-batched) against the same 64 one at a time;
 (b) wall time and tokens per question of `gated` and `always` against the draft alone;
-(c) the share of pipeline time spent in ORM and SORM scoring, with the scorers in float32
-    (the default on a CPU) and in bfloat16;
+(c) the share of pipeline time spent in ORM and SORM scoring: with the scorers as they were
+    before the token budget and prefix cache, as they are by default (float32 on a CPU),
+    and in bfloat16;
 (d) decode tokens per second at several batch sizes, for the lean decode loop and for
     `model.generate`, each as a fraction of this machine's matmul FLOP rate.
 Ratios are what to read: absolute numbers move with the machine's load.
@@ -104,9 +105,13 @@ def _union(spans: list[tuple[float, float]]) -> float:
 
 
 def _scoring_share(engine: GLoRe, questions: Sequence[str]) -> dict[str, float]:
-    """Wall time during which an ORM or SORM call was running, over the whole `always` run."""
+    """Wall time during which an ORM or SORM call was running, over the whole `always` run,
+    starting from empty prefix caches (a repeat of the same questions would hit them)."""
     spans: list[tuple[float, float]] = []
     orm, sorm = engine.models.orm, engine.models.sorm
+    for scorer in (orm, sorm):
+        if hasattr(scorer, "cache"):
+            scorer.cache.clear()
     engine.models.orm, engine.models.sorm = _TimedScorer(orm, spans), _TimedScorer(sorm, spans)
     try:
         t0 = time.perf_counter()
@@ -114,40 +119,50 @@ def _scoring_share(engine: GLoRe, questions: Sequence[str]) -> dict[str, float]:
         wall = time.perf_counter() - t0
     finally:
         engine.models.orm, engine.models.sorm = orm, sorm
-    return {
+    out = {
         "scoring_s": round(_union(spans), 3),
         "wall_s": round(wall, 3),
         "share": round(_union(spans) / wall, 4),
     }
+    if hasattr(orm, "cache"):
+        out["prefix_cache_hit_rate"] = round(orm.cache.stats.hit_rate, 3)
+    return out
 
 
-def _scoring_bf16(engine: GLoRe, store: str, questions: Sequence[str]) -> dict[str, Any]:
-    """(c) again with the ORM and SORM computing in bfloat16 (`scorer_dtype`), and how far
-    their probabilities move from float32 on the same drafts."""
+SCORER_VARIANTS: dict[str, dict[str, Any]] = {
+    "float32_plain": {"prefix_cache_mb": 0, "max_batch_tokens": 1 << 30},
+    "float32": {},
+    "bfloat16": {"dtype": "bfloat16"},
+}
+"""(c)'s scorers: float32 as before the token budget and prefix cache (one pass per 64
+solutions, nothing reused), the default (float32 on a CPU), and bfloat16."""
+
+
+def _scoring(engine: GLoRe, store: str, questions: Sequence[str]) -> dict[str, Any]:
+    """(c) for each of `SCORER_VARIANTS`, one after another on the same engine, and how far
+    each moves the ORM's and SORM's probabilities from the default's on the same drafts."""
     from glore.backends.scorer import EmbeddedScorer
 
-    fp32 = engine.models.orm, engine.models.sorm
-    if not all(isinstance(s, EmbeddedScorer) for s in fp32):
+    default = engine.models.orm, engine.models.sorm
+    if not all(isinstance(s, EmbeddedScorer) for s in default):
         return {"skipped": "the scorers are not local"}
-    bf16 = [
-        EmbeddedScorer.from_pretrained(Path(store) / role, dtype="bfloat16")
-        for role in ("orm", "sorm")
-    ]
     drafts = [r.candidates[0] for r in engine.solve_batch(list(questions), "greedy")]
     items = [(q, d.steps) for q, d in zip(questions, drafts, strict=True) if d.steps]
-    diff = 0.0
-    for a, b in zip(fp32, bf16, strict=True):
-        pa, pb = asyncio.run(a.score(items)), asyncio.run(b.score(items))
-        deltas = [
-            abs(x - y) for ra, rb in zip(pa, pb, strict=True) for x, y in zip(ra, rb, strict=True)
-        ]
-        diff = max(diff, *deltas)
-    engine.models.orm, engine.models.sorm = bf16
-    try:
-        share = _scoring_share(engine, questions)
-    finally:
-        engine.models.orm, engine.models.sorm = fp32
-    return {**share, "max_prob_diff_vs_float32": round(diff, 4)}
+    out: dict[str, Any] = {}
+    for name, options in SCORER_VARIANTS.items():
+        roles = ("orm", "sorm")
+        scorers = [EmbeddedScorer.from_pretrained(Path(store) / r, **options) for r in roles]
+        diff = 0.0
+        for a, b in zip(default, scorers, strict=True):
+            pa, pb = asyncio.run(a.score(items)), asyncio.run(b.score(items))
+            for ra, rb in zip(pa, pb, strict=True):
+                diff = max(diff, *(abs(x - y) for x, y in zip(ra, rb, strict=True)))
+        engine.models.orm, engine.models.sorm = scorers
+        try:
+            out[name] = {**_scoring_share(engine, questions), "max_prob_diff": round(diff, 6)}
+        finally:
+            engine.models.orm, engine.models.sorm = default
+    return out
 
 
 def _flops_per_token(model: Any, context: int) -> float:
@@ -223,7 +238,6 @@ def bench_engine(store: str, n: int = 64, sizes: Sequence[int] = (1, 8, 32, 64))
         },
         "concurrency": _concurrency(engine, questions),
         "modes": _modes(engine, questions),
-        "scoring": _scoring_share(engine, questions),
-        "scoring_bf16": _scoring_bf16(engine, store, questions),
+        "scoring": _scoring(engine, store, questions),
         "decode": _decode_speed(engine, questions, sizes, peak),
     }

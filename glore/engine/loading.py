@@ -7,7 +7,10 @@ A spec file (JSON or YAML)::
     global:  {url: http://gpu:8000, model: global}     # a LoRA adapter on the same server
     local:   {url: http://gpu:8000, model: local}
     orm:     {url: http://gpu:8001, model: orm, tokenizer: model_store/default/orm}
-    sorm:    {path: model_store/default/sorm}          # roles may mix backends
+    sorm:    {path: model_store/default/sorm, prefix_cache_mb: 256}  # roles may mix backends
+
+A local scorer also takes `max_batch_tokens` and `prefix_cache_mb` (see
+`glore.backends.scorer.EmbeddedScorer`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from glore.errors import ConfigError, ModelNotFoundError
 ROLES = ("student", "orm", "sorm", "global", "local")
 SCORERS = ("orm", "sorm")
 _KEYS = {"path", "url", "model", "tokenizer", "timeout_s", "max_retries"}
+_LOCAL_SCORER_KEYS = {"max_batch_tokens", "prefix_cache_mb"}
 
 
 def _backend(
@@ -35,16 +39,25 @@ def _backend(
     *,
     dtype: str | None = None,
 ) -> Any:
-    unknown = set(spec) - _KEYS
+    allowed = _KEYS | (_LOCAL_SCORER_KEYS if role in SCORERS and "path" in spec else set())
+    unknown = set(spec) - allowed
     if unknown:
-        raise ConfigError(f"role {role!r}: unknown keys {sorted(unknown)}; allowed {sorted(_KEYS)}")
+        raise ConfigError(
+            f"role {role!r}: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}"
+        )
     if "path" in spec:
         from glore.backends.embedded import EmbeddedGenerator
         from glore.backends.scorer import EmbeddedScorer
 
         cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
+        options = {k: spec[k] for k in _LOCAL_SCORER_KEYS if k in spec}
         return cls.from_pretrained(
-            spec["path"], device=device, max_batch_size=batch, max_wait_ms=wait_ms, dtype=dtype
+            spec["path"],
+            device=device,
+            max_batch_size=batch,
+            max_wait_ms=wait_ms,
+            dtype=dtype,
+            **options,
         )
     if "url" not in spec or "model" not in spec:
         raise ConfigError(f"role {role!r} needs either 'path' or both 'url' and 'model'")

@@ -7,7 +7,7 @@ the score read there has seen the whole step and nothing of the next one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from glore.formats.prompts import Prompt
@@ -17,6 +17,8 @@ from glore.formats.prompts import Prompt
 class Encoded:
     input_ids: list[int]
     step_ends: list[int]
+    step_starts: list[int] = field(default_factory=list)
+    """The first token of each step (where a prefix that stops before the step ends)."""
 
 
 def step_end_tokens(tokenizer: Any, prompt: Prompt, *, add_special_tokens: bool = True) -> Encoded:
@@ -28,9 +30,10 @@ def step_end_tokens(tokenizer: Any, prompt: Prompt, *, add_special_tokens: bool 
     enc = tokenizer(prompt.text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
     offsets: list[tuple[int, int]] = [tuple(o) for o in enc["offset_mapping"]]
     ends: list[int] = []
+    starts: list[int] = []
     token = 0
     for start, end in prompt.step_spans:
-        last = -1
+        first = last = -1
         while token < len(offsets):
             tok_start, tok_end = offsets[token]
             if tok_end > tok_start:  # special tokens have empty spans
@@ -38,8 +41,10 @@ def step_end_tokens(tokenizer: Any, prompt: Prompt, *, add_special_tokens: bool 
                     break
                 if tok_start >= start or (tok_end > start and last < 0):
                     last = token
+                    first = token if first < 0 else first
             token += 1
         if last < 0:
             raise ValueError(f"step at characters {start}-{end} has no token of its own")
         ends.append(last)
-    return Encoded(list(enc["input_ids"]), ends)
+        starts.append(first)
+    return Encoded(list(enc["input_ids"]), ends, starts)
