@@ -8,12 +8,54 @@ stops early once every sequence has finished. `glore bench engine` compares the 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 _COMPACT_EVERY = 8
 """Steps between drops of finished rows (each drop copies the KV cache)."""
+
+
+class ReservedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
+    """A cache layer that writes each step into room reserved up front.
+
+    `DynamicLayer` concatenates, which copies the whole cache at every step: on a CPU that
+    copy was most of a decode step's time at batch 64. The keys and values handed to
+    attention are views of the first `length` positions of the reserved room."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.capacity = capacity
+        self.length = 0
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        new = key_states.shape[-2]
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self._room(key_states, value_states, max(self.capacity, new))
+        elif self.length + new > self._k.shape[-2]:  # more than reserved: double the room
+            old_k, old_v = self._k, self._v
+            self._room(old_k, old_v, 2 * (self.length + new))
+            self._k[..., : self.length, :] = old_k[..., : self.length, :]
+            self._v[..., : self.length, :] = old_v[..., : self.length, :]
+        self._k[..., self.length : self.length + new, :] = key_states
+        self._v[..., self.length : self.length + new, :] = value_states
+        self.length += new
+        self.keys, self.values = self._k[..., : self.length, :], self._v[..., : self.length, :]
+        return self.keys, self.values
+
+    def _room(self, k: torch.Tensor, v: torch.Tensor, size: int) -> None:
+        self._k = k.new_empty((*k.shape[:2], size, k.shape[-1]))
+        self._v = v.new_empty((*v.shape[:2], size, v.shape[-1]))
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.length:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self.keys, self.values = self._k[..., : self.length, :], self._v[..., : self.length, :]
 
 
 def _pick(
@@ -55,6 +97,8 @@ def decode(
         gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31, (1,))))
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     cache = DynamicCache()
+    room: Any = partial(ReservedLayer, input_ids.shape[1] + max_new_tokens)
+    cache.layer_class_to_replicate = room  # a factory of layers, called with no arguments
     out = model(
         input_ids=input_ids,
         attention_mask=attention_mask,
