@@ -108,17 +108,23 @@ def load_models(
     None: float32 on a CPU, bfloat16 on a GPU; see `glore.backends.local.pick_dtype`)."""
     source = Path(path)
     spec = read_spec(source)
-    built = {
-        role: _backend(
-            role,
-            spec[role],
-            device,
-            batch,
-            wait_ms,
-            dtype=scorer_dtype if role in SCORERS else dtype,
-        )
-        for role in ROLES
-    }
+    built: dict[str, Any] = {}
+    by_spec: dict[str, Any] = {}
+    for role in ROLES:
+        # Roles naming the same model share one backend: one copy in memory, and their
+        # concurrent calls (a round's global and local refinements) land in one batch.
+        kind = "scorer" if role in SCORERS else "generator"
+        key = json.dumps([kind, spec[role]], sort_keys=True, default=str)
+        if key not in by_spec:
+            by_spec[key] = _backend(
+                role,
+                spec[role],
+                device,
+                batch,
+                wait_ms,
+                dtype=scorer_dtype if role in SCORERS else dtype,
+            )
+        built[role] = by_spec[key]
     gens: dict[str, Generator] = {r: built[r] for r in ROLES if r not in SCORERS}
     scorers: dict[str, StepScorer] = {r: built[r] for r in SCORERS}
     return Models(

@@ -117,6 +117,7 @@ def test_a_spec_sets_a_local_scorers_options_and_nothing_else(folder: Path, tmp_
     orm, sorm = models.orm, models.sorm
     assert isinstance(orm, EmbeddedScorer) and isinstance(sorm, EmbeddedScorer)
     assert not orm.cache.enabled and orm.max_batch_tokens == 99 and sorm.cache.enabled
+    assert models.student is models.global_refiner is models.local_refiner  # one model
     roles["student"]["prefix_cache_mb"] = 1
     spec.write_text(yaml.safe_dump(roles))
     with pytest.raises(ConfigError, match=r"role 'student': unknown keys \['prefix_cache_mb'\]"):

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +61,19 @@ def test_critique_of_a_students_free_text(engine: GLoRe) -> None:
             assert c.corrected_step is None and c.corrected_solution is None
         if reveal != "full":
             assert c.corrected_answer is None and c.corrected_solution is None
+
+
+def test_refiners_naming_one_model_share_its_batches(tmp_path: Path) -> None:
+    import yaml
+
+    roles = {r: {"path": str(STORE / r)} for r in ("student", "orm", "sorm", "global")}
+    roles["local"] = roles["global"]  # one refiner trained for both jobs
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(roles))
+    engine = GLoRe.from_pretrained(spec)
+    refiner: Any = engine.models.global_refiner
+    assert refiner is engine.models.local_refiner
+    before = refiner.batcher.batches
+    result = engine.solve(QUESTIONS[0], mode="always")
+    assert [c.name for c in result.candidates] == ["draft", "global", "local"]
+    assert refiner.batcher.batches - before == 1  # both refinements in one batch
