@@ -148,9 +148,10 @@ SCORER_VARIANTS: dict[str, dict[str, Any]] = {
 solutions, nothing reused), the default (float32 on a CPU), and bfloat16."""
 
 
-def _scoring(engine: GLoRe, store: str, questions: Sequence[str]) -> dict[str, Any]:
+def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -> dict[str, Any]:
     """(c) for each of `SCORER_VARIANTS`, one after another on the same engine, and how far
-    each moves the ORM's and SORM's probabilities from the default's on the same drafts."""
+    each moves the ORM's and SORM's probabilities from the default's on the same drafts;
+    then how fast one scoring pass runs, against the matmul peak."""
     from glore.backends.scorer import EmbeddedScorer
 
     default = engine.models.orm, engine.models.sorm
@@ -172,7 +173,42 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str]) -> dict[str, A
             out[name] = {**_scoring_share(engine, questions), "max_prob_diff": round(diff, 6)}
         finally:
             engine.models.orm, engine.models.sorm = default
+    out["forward"] = _scoring_rate(engine, questions, peak)
     return out
+
+
+def _scoring_rate(engine: GLoRe, questions: Sequence[str], peak: float) -> dict[str, Any]:
+    """FLOP rate of the ORM over every candidate of an `always` run, prefix cache off."""
+    from glore.backends.scorer import EmbeddedScorer
+
+    results = engine.solve_batch(list(questions), "glore", mode="always")
+    items = [(r.question, c.steps) for r in results for c in r.candidates if c.steps]
+    orm: Any = engine.models.orm
+    plain = EmbeddedScorer(orm.model, orm.tokenizer, prefix_cache_mb=0)
+    lengths = [len(plain._row(q, steps).ids) for q, steps in items]
+    plain.score_sync(items)
+    seconds = min(_timed(plain.score_sync, items) for _ in range(2))
+    flops = sum(_prefill_flops(plain.model, n) for n in lengths)
+    return {
+        "tokens": sum(lengths),
+        "tokens_per_s": round(sum(lengths) / seconds, 1),
+        "fraction_of_matmul_peak": round(flops / seconds / peak, 4),
+    }
+
+
+def _timed(fn: Any, *args: Any) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def _prefill_flops(model: Any, length: int) -> float:
+    """FLOPs of one forward pass over `length` tokens: every weight once per token (the
+    embedding is a lookup) and causal attention (QK and AV over half the square)."""
+    cfg = model.config
+    weights = sum(int(p.numel()) for n, p in model.named_parameters() if "embed" not in n)
+    attention = 2 * int(cfg.num_hidden_layers) * int(cfg.hidden_size) * length * length
+    return 2.0 * weights * length + attention
 
 
 def _flops_per_token(model: Any, context: int) -> float:
@@ -248,6 +284,6 @@ def bench_engine(store: str, n: int = 64, sizes: Sequence[int] = (1, 8, 32, 64))
         },
         "concurrency": _concurrency(engine, questions),
         "modes": _modes(engine, questions),
-        "scoring": _scoring(engine, store, questions),
+        "scoring": _scoring(engine, store, questions, peak),
         "decode": _decode_speed(engine, questions, sizes, peak),
     }
