@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from glore.engine.glore import GLoRe
 from glore.engine.result import SolveResult
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -61,6 +63,16 @@ JOB_OUTCOMES = Counter(
 QUEUE_DEPTH = Gauge(
     "glore_queue_depth", "Jobs waiting in the queue (the job worker's).", multiprocess_mode="max"
 )
+PREFIX_QUERIES = Counter(
+    "glore_prefix_cache_queries_total",
+    "Tokens an embedded ORM or SORM looked up in its prefix cache.",
+    ["role"],
+)
+PREFIX_HITS = Counter(
+    "glore_prefix_cache_hits_total",
+    "Tokens an embedded ORM or SORM found in its prefix cache (hit rate: hits / queries).",
+    ["role"],
+)
 
 
 def registry() -> CollectorRegistry:
@@ -87,6 +99,25 @@ def record_solve(result: SolveResult) -> None:
 
 def record_critique(reveal: str, found_error: bool) -> None:
     CRITIQUES.labels(reveal, str(found_error).lower()).inc()
+
+
+def watch_prefix_caches(engine: GLoRe) -> None:
+    """Count every prefix-cache lookup of the engine's embedded scorers (remote ones have
+    none: vLLM reports its own)."""
+    for role in ("orm", "sorm"):
+        cache = getattr(getattr(engine.models, role), "cache", None)
+        if cache is not None:
+            cache.listeners.append(_lookup_counter(role))
+
+
+def _lookup_counter(role: str) -> Callable[[int, int], None]:
+    queries, hits = PREFIX_QUERIES.labels(role), PREFIX_HITS.labels(role)
+
+    def count(tokens: int, found: int) -> None:
+        queries.inc(tokens)
+        hits.inc(found)
+
+    return count
 
 
 class MetricsMiddleware:
@@ -132,4 +163,5 @@ __all__ = [
     "MetricsMiddleware",
     "record_critique",
     "record_solve",
+    "watch_prefix_caches",
 ]

@@ -11,6 +11,7 @@ from glore.engine.config import EngineConfig
 from glore.engine.glore import GLoRe
 from glore.errors import GloreError
 from service.limits import InFlight, RateLimiter
+from service.metrics import watch_prefix_caches
 from service.settings import Settings
 
 log = logging.getLogger("glore.service")
@@ -45,7 +46,7 @@ def engine_config(settings: Settings) -> EngineConfig:
 def engine_from_settings(settings: Settings) -> GLoRe:
     """`settings.models` with the settings' device, precision, batching and defaults: how
     the gateway and the job worker both load the engine."""
-    return GLoRe.from_pretrained(
+    engine = GLoRe.from_pretrained(
         settings.models,
         device=settings.device,
         config=engine_config(settings),
@@ -54,6 +55,8 @@ def engine_from_settings(settings: Settings) -> GLoRe:
         dtype=settings.dtype,
         scorer_dtype=settings.scorer_dtype,
     )
+    watch_prefix_caches(engine)
+    return engine
 
 
 async def load_engine(state: ServiceState) -> bool:

@@ -12,7 +12,7 @@ step ends), in a least-recently-used store bounded in bytes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -59,6 +59,9 @@ class PrefixCache:
             raise ValueError("max_bytes must be >= 0")
         self.max_bytes = max_bytes
         self.stats = CacheStats()
+        self.listeners: list[Callable[[int, int], None]] = []
+        """Called with (tokens looked up, tokens found) after every lookup: a service's
+        metrics hook."""
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._index: dict[tuple[int, ...], Entry] = {}
         self._bytes = 0
@@ -77,14 +80,18 @@ class PrefixCache:
     def find(self, ids: Sequence[int], boundaries: Sequence[int]) -> tuple[Entry | None, int]:
         """The cached sequence sharing the longest boundary prefix with `ids`, and that
         prefix's length (`None, 0` on a miss)."""
-        self.stats.tokens += len(ids)
+        found: tuple[Entry | None, int] = (None, 0)
         for end in sorted(boundaries, reverse=True):
             entry = self._index.get(tuple(ids[:end])) if end > 0 else None
             if entry is not None:
                 self._entries.move_to_end(id(entry))
-                self.stats.hit_tokens += end
-                return entry, end
-        return None, 0
+                found = (entry, end)
+                break
+        self.stats.tokens += len(ids)
+        self.stats.hit_tokens += found[1]
+        for listener in self.listeners:
+            listener(len(ids), found[1])
+        return found
 
     def holds(self, ids: Sequence[int]) -> bool:
         """Whether `ids` is a cached prefix (without counting a lookup)."""
@@ -105,6 +112,7 @@ class PrefixCache:
         self._bytes += entry.nbytes
 
     def clear(self) -> None:
+        """Drop every entry and reset `stats` (listeners stay)."""
         self._entries.clear()
         self._index.clear()
         self._bytes = 0

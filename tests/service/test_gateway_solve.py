@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from glore.tasks.arith import ArithTask
 from service.protocol import STAGES, CritiqueResponse, SolveResponse
 from tests.service.gateway_live import QUESTION, LiveServer, scripted_engine
 
@@ -141,3 +142,24 @@ def test_a_client_that_leaves_a_stream_stops_its_pipeline(
     while gate.count and time.monotonic() < deadline:
         time.sleep(0.01)
     assert gate.count == 0
+
+
+def _metric(text: str, series: str) -> float:
+    lines = [ln for ln in text.splitlines() if ln.startswith(series + " ")]
+    assert lines, f"{series} missing from /metrics"
+    return float(lines[0].split()[-1])
+
+
+def test_metrics_count_the_scorers_prefix_cache(real_server: LiveServer) -> None:
+    question = ArithTask().load("test", 40)[-1].question  # one no other test asks
+    body = {"question": question, "options": {"mode": "always"}}
+    before = httpx.get(real_server.url + "/metrics").text
+    assert httpx.post(real_server.url + "/v1/solve", json=body, timeout=120).status_code == 200
+    after = httpx.get(real_server.url + "/metrics").text
+    for role in ("orm", "sorm"):
+        queries = f'glore_prefix_cache_queries_total{{role="{role}"}}'
+        hits = f'glore_prefix_cache_hits_total{{role="{role}"}}'
+        looked = _metric(after, queries) - (_metric(before, queries) if queries in before else 0)
+        found = _metric(after, hits) - (_metric(before, hits) if hits in before else 0)
+        # the draft, then two refinements that start with the draft's question
+        assert looked > 0 and 0 < found < looked
