@@ -132,6 +132,8 @@ def _entry(ids: tuple[int, ...]) -> Entry:
 def test_cache_evicts_the_least_recently_used_within_its_bytes() -> None:
     size = _entry((1, 2, 3, 4)).nbytes
     cache = PrefixCache(max_bytes=2 * size)
+    seen: list[tuple[int, int]] = []
+    cache.listeners.append(lambda tokens, found: seen.append((tokens, found)))
     a, b, c = _entry((1, 2, 3, 4)), _entry((1, 2, 7, 8)), _entry((5, 6, 7, 8))
     cache.add(a, [2, 4])
     cache.add(b, [2, 4])
@@ -145,3 +147,4 @@ def test_cache_evicts_the_least_recently_used_within_its_bytes() -> None:
     cache.add(_entry(tuple(range(100))), [100])  # larger than the whole budget
     assert len(cache) == 2 and not cache.holds(tuple(range(100)))
     assert cache.stats.hit_tokens == 4 + 2 + 4 + 4 and cache.stats.hit_rate < 1
+    assert seen == [(5, 4), (3, 2), (4, 4), (4, 0), (4, 4)]
