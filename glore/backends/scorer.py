@@ -156,9 +156,9 @@ class EmbeddedScorer(LocalModel[tuple[str, Sequence[str]], list[float]]):
             cache=cache,
             use_cache=keep,
         ).logits
-        probs = torch.sigmoid(logits[..., 0].float())
+        probs = torch.sigmoid(logits[..., 0].float()).cpu()  # one copy off an accelerator
         for i, r in enumerate(rows):
-            fresh = probs[i, : len(r.ids) - r.start]
+            fresh = probs[i, : len(r.ids) - r.start].clone()  # not a view of the batch
             row_probs = fresh if r.hit is None else torch.cat([r.hit.probs[: r.start], fresh])
             r.probs = row_probs
             if keep:
