@@ -1,0 +1,135 @@
+"""`RemoteScorer`: `/pooling` (task `token_classify`) of a vLLM pooling server."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from glore.backends.remote.http import Activation, RemoteBackend, chunks, gather_all
+from glore.backends.vllm_contract import (
+    POOLING_PATH,
+    ContractError,
+    parse_pooling,
+    pooling_request,
+)
+from glore.errors import BackendError, InvalidInputError, ModelNotFoundError
+from glore.formats import Encoded, scorer_prompt, step_end_tokens
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+class RemoteScorer(RemoteBackend):
+    """A `StepScorer` over a vLLM pooling server (`/pooling`, task `token_classify`).
+
+    Each (question, steps) is built with `scorer_prompt` and tokenized here with
+    `step_end_tokens(tokenizer, ...)`; the token ids are sent as the input (vLLM then does
+    not tokenize, nor add special tokens), so the step-end positions read from the per-token
+    answer are exactly those the embedded scorer reads. The local tokenizer must therefore be
+    the served model's own (load it from the same checkpoint directory).
+
+    `activation`: "none" (default) asks the server to apply its activation
+    (`use_activation: true`; sigmoid for a 1-label head, as documented) and takes the values
+    as probabilities, raising `BackendError` if one falls outside [0, 1]; "sigmoid" asks for
+    raw logits (`use_activation: false`) and applies the sigmoid here, for servers whose head
+    returns logits.
+    """
+
+    _hint = "was the scorer started with `vllm serve MODEL --runner pooling`?"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        tokenizer: Any,
+        *,
+        activation: Activation = "none",
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        client: httpx.AsyncClient | None = None,
+        max_items_per_request: int | None = None,
+        max_connections: int = 32,
+    ) -> None:
+        super().__init__(
+            base_url,
+            model,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+            max_connections=max_connections,
+            client=client,
+        )
+        if activation not in ("sigmoid", "none"):
+            raise InvalidInputError(f"activation must be 'sigmoid' or 'none', got {activation!r}")
+        if max_items_per_request is not None and max_items_per_request < 1:
+            raise InvalidInputError(
+                f"max_items_per_request must be at least 1, got {max_items_per_request}"
+            )
+        self.tokenizer = tokenizer
+        self.activation: Activation = activation
+        self.max_items_per_request = max_items_per_request
+
+    @classmethod
+    def from_pretrained(
+        cls, base_url: str, model: str, tokenizer_path: str | Path, **kwargs: Any
+    ) -> RemoteScorer:
+        """A scorer whose tokenizer is loaded from `tokenizer_path`, the served checkpoint."""
+        from transformers import AutoTokenizer
+
+        if not Path(tokenizer_path).is_dir():
+            raise ModelNotFoundError(f"no tokenizer directory at {tokenizer_path}")
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
+        return cls(base_url, model, tokenizer, **kwargs)
+
+    async def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        encoded: list[Encoded] = []
+        for question, steps in items:
+            if not steps:
+                raise InvalidInputError("a solution to score needs at least one step")
+            encoded.append(step_end_tokens(self.tokenizer, scorer_prompt(question, steps)))
+        parts = chunks(list(range(len(encoded))), self.max_items_per_request)
+        results = await gather_all([self._score([encoded[i] for i in chunk]) for chunk in parts])
+        out: list[list[float]] = [[] for _ in encoded]
+        for chunk, probs in zip(parts, results, strict=True):
+            for i, p in zip(chunk, probs, strict=True):
+                out[i] = p
+        return out
+
+    async def _score(self, batch: list[Encoded]) -> list[list[float]]:
+        body = pooling_request(
+            self.model, [e.input_ids for e in batch], use_activation=self.activation == "none"
+        )
+        raw = await self._post(POOLING_PATH, body)
+        where = f"{self.base_url}{POOLING_PATH}"
+        try:
+            values = parse_pooling(raw, len(batch))
+        except ContractError as e:
+            raise BackendError(f"{where}: {e}", retryable=False) from e
+        out: list[list[float]] = []
+        for enc, per_token in zip(batch, values, strict=True):
+            if len(per_token) != len(enc.input_ids):
+                raise BackendError(
+                    f"{where} returned {len(per_token)} values for {len(enc.input_ids)} tokens: "
+                    "is the input truncated (max_model_len) or is another model served?",
+                    retryable=False,
+                )
+            picked = [per_token[j] for j in enc.step_ends]
+            if self.activation == "sigmoid":
+                picked = [_sigmoid(v) for v in picked]
+            elif any(not 0.0 <= v <= 1.0 for v in picked):
+                raise BackendError(
+                    f"{where} returned values outside [0, 1] ({min(picked)}..{max(picked)}): "
+                    "the server returns logits; use activation='sigmoid'",
+                    retryable=False,
+                )
+            out.append(picked)
+        return out
