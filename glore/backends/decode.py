@@ -16,6 +16,8 @@ from transformers.cache_utils import DynamicLayer
 
 _COMPACT_EVERY = 8
 """Steps between drops of finished rows (each drop copies the KV cache)."""
+PREFILL_TOKENS = 1024
+"""Padded prompt tokens per prefill pass (see `_prefill`)."""
 
 
 class ReservedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
@@ -88,30 +90,20 @@ def decode(
 ) -> torch.Tensor:
     """New tokens for each left-padded row, `[batch, <= max_new_tokens]`; after a row's
     EOS the row holds `pad_id`."""
-    from transformers import DynamicCache
-
     device = input_ids.device
     gen = None
     if temperature > 0.0:
         gen = torch.Generator(device=device)
         gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31, (1,))))
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
-    room: Any = partial(ReservedLayer, input_ids.shape[1] + max_new_tokens)
-    cache.layer_class_to_replicate = room  # a factory of layers, called with no arguments
-    out = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=positions,
-        cache=cache,
-        use_cache=True,
+    cache, logits = _prefill(
+        model, input_ids, attention_mask, positions, input_ids.shape[1] + max_new_tokens
     )
     batch = input_ids.shape[0]
     out_tokens = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
     rows = torch.arange(batch, device=device)  # which original row each live row is
     pos = positions[:, -1:]
     mask = attention_mask
-    logits = out.logits[:, -1, :]
     steps = 0
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     for step in range(max_new_tokens):
@@ -139,6 +131,42 @@ def decode(
         )
         logits = out.logits[:, -1, :]
     return _after_eos_to_pad(out_tokens[:, :steps], eos_id, pad_id)
+
+
+def _prefill(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    positions: torch.Tensor,
+    capacity: int,
+) -> tuple[Any, torch.Tensor]:
+    """The prompts' KV cache (room for `capacity` positions) and last logits. Prompts run
+    in passes of about `PREFILL_TOKENS` padded tokens: on a CPU one 64-row pass of
+    190-token prompts took 1.4x as long as 8-row passes."""
+    from transformers import DynamicCache
+
+    rows = max(1, PREFILL_TOKENS // input_ids.shape[1])
+    parts: list[Any] = []
+    logits = []
+    for s in range(0, input_ids.shape[0], rows):
+        part = DynamicCache()
+        out = model(
+            input_ids=input_ids[s : s + rows],
+            attention_mask=attention_mask[s : s + rows],
+            position_ids=positions[s : s + rows],
+            cache=part,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        parts.append(part)
+        logits.append(out.logits[:, -1, :])
+    cache = DynamicCache()
+    room: Any = partial(ReservedLayer, capacity)
+    cache.layer_class_to_replicate = room  # a factory of layers, called with no arguments
+    for i in range(len(parts[0].layers)):  # copied into the reserved room
+        keys = torch.cat([p.layers[i].keys for p in parts])
+        cache.update(keys, torch.cat([p.layers[i].values for p in parts]), i)
+    return cache, torch.cat(logits)
 
 
 def _after_eos_to_pad(tokens: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
