@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from glore.errors import ConfigError
+
 KV = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer, the keys and values of one sequence: `[heads, tokens, head_dim]` each."""
 
@@ -56,7 +58,9 @@ class PrefixCache:
 
     def __init__(self, max_bytes: int) -> None:
         if max_bytes < 0:
-            raise ValueError("max_bytes must be >= 0")
+            raise ConfigError(
+                f"a prefix cache's max_bytes must be >= 0 (0 turns it off), got {max_bytes}"
+            )
         self.max_bytes = max_bytes
         self.stats = CacheStats()
         self.listeners: list[Callable[[int, int], None]] = []

@@ -148,3 +148,5 @@ def test_cache_evicts_the_least_recently_used_within_its_bytes() -> None:
     assert len(cache) == 2 and not cache.holds(tuple(range(100)))
     assert cache.stats.hit_tokens == 4 + 2 + 4 + 4 and cache.stats.hit_rate < 1
     assert seen == [(5, 4), (3, 2), (4, 4), (4, 0), (4, 4)]
+    with pytest.raises(ConfigError, match="max_bytes must be >= 0"):
+        PrefixCache(max_bytes=-1)
