@@ -103,9 +103,10 @@ class PrefixCache:
 
     def add(self, entry: Entry, boundaries: Sequence[int]) -> None:
         """Store `entry`, findable by its prefixes ending at `boundaries`."""
-        if not self.enabled or id(entry) in self._entries or entry.nbytes > self.max_bytes:
+        size = entry.nbytes
+        if not self.enabled or id(entry) in self._entries or size > self.max_bytes:
             return
-        while self._entries and self._bytes + entry.nbytes > self.max_bytes:
+        while self._entries and self._bytes + size > self.max_bytes:
             self._evict()
         # A prefix found in several sequences points to the newest, which is evicted last.
         ends = sorted({end for end in boundaries if 0 < end <= len(entry.ids)})
@@ -113,7 +114,7 @@ class PrefixCache:
         for key in entry.keys:
             self._index[key] = entry
         self._entries[id(entry)] = entry
-        self._bytes += entry.nbytes
+        self._bytes += size
 
     def clear(self) -> None:
         """Drop every entry and reset `stats` (listeners stay)."""

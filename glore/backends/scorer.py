@@ -1,12 +1,12 @@
 """Embedded step scoring: an ORM or SORM read at every step end of a solution.
 
 Solutions run in forward passes of at most `max_batch_tokens` padded tokens: on a CPU a
-pass of about a thousand tokens keeps the activations in cache and ran 1.7x faster than
-one pass over 64 solutions on the default store. With the prefix cache on (the default),
-a solution runs only the tokens after the longest prefix already scored (see
-`glore.backends.prefix_cache`), identical solutions in a call run once, and a question
-shared by several solutions of one call (best-of-n samples, a round's refinements) runs
-once before them.
+pass of about a thousand tokens keeps the activations in cache, where one pass over 64
+solutions does not (`glore bench engine`, (c), compares the scorers with and without the
+budget and the cache). With the prefix cache on (the default), a solution runs only the
+tokens after the longest prefix already scored (see `glore.backends.prefix_cache`),
+identical solutions in a call run once, and a question shared by several solutions of one
+call (best-of-n samples, a round's refinements) runs once before them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class EmbeddedScorer(LocalModel[tuple[str, Sequence[str]], list[float]]):
     """A `StepScorer` over a local token-classification model with one logit.
 
     `max_batch_tokens` (at least 1) bounds the padded tokens of one forward pass; by default
-    1024 on a CPU (flat from 512 to 2048 on the default store, slower above) and 8192 on an
+    1024 on a CPU (512 to 2048 ran alike on the default store, larger passes slower) and 8192 on an
     accelerator (not measured here). `prefix_cache_mb` (default 128, 0 turns it off) bounds
     the prefix cache."""
 
