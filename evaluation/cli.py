@@ -36,8 +36,12 @@ def eval_command(
     k_eval: Annotated[int, typer.Option(help="Rollouts per prefix for the labels.")] = 32,
     reports: Annotated[str | None, typer.Option(help="Comma list: reward,refine.")] = None,
     rows: Annotated[str | None, typer.Option(help=f"Comma list of {', '.join(ROWS)}.")] = None,
-    tau_when: Annotated[float, typer.Option(help="Gated rows keep drafts the ORM trusts.")] = 0.5,
-    tau_where: Annotated[float, typer.Option(help="SORM first-error threshold.")] = 0.5,
+    tau_when: Annotated[
+        float | None, typer.Option(help="Gated rows keep drafts the ORM trusts (engine's).")
+    ] = None,
+    tau_where: Annotated[
+        float | None, typer.Option(help="SORM first-error threshold (engine's).")
+    ] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     batch: Annotated[int, typer.Option(help="Questions per engine call.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of samples, rollouts, bootstrap.")] = 0,
@@ -60,7 +64,9 @@ def eval_command(
         bootstrap=bootstrap,
         batch=batch,
         seed=seed,
-        engine={"tau_when": tau_when, "tau_where": tau_where},
+        engine={
+            k: v for k, v in {"tau_when": tau_when, "tau_where": tau_where}.items() if v is not None
+        },
     )
     result = evaluate(cfg, store, out, device=device)
     if "reward" in result:
@@ -68,3 +74,76 @@ def eval_command(
     if "refine" in result:
         typer.echo("\n".join(refine_table(result["refine"])))
     typer.echo(f"wrote {out}/report.json, report.md, {', '.join(result['meta']['plots'])}")
+
+
+def calibrate_command(
+    *,
+    store: Annotated[Path, typer.Option(help="Model store folder (or spec file).")] = Path(
+        "model_store/default"
+    ),
+    questions: Annotated[int, typer.Option(help="arith validation questions.")] = 300,
+    tau_where: Annotated[
+        float | None, typer.Option(help="SORM first-error threshold (engine's).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Questions per engine call.")] = 100,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="JSON cache of the candidates: read if present, else written."),
+    ] = None,
+    orm: Annotated[
+        Path | None,
+        typer.Option(help="Score the candidates with this ORM instead (a variant's model)."),
+    ] = None,
+    write: Annotated[
+        bool, typer.Option(help="Keep the margin in the store's manifest.json.")
+    ] = False,
+) -> None:
+    """Choose the rerank margin on arith validation so the default never loses to the draft;
+    with --orm, the validation numbers another ORM would give the same candidates."""
+    import json
+
+    from evaluation.calibrate import (
+        choose_margin,
+        collect,
+        outcomes,
+        rescore,
+        scored,
+        write_manifest,
+    )
+
+    if not 1 <= questions <= 100_000:
+        raise InvalidInputError(f"questions must be in 1..100000; got {questions}")
+    if write and orm is not None:
+        raise InvalidInputError("--write keeps the store's own ORM margin; drop --orm")
+    options: dict[str, object] = {"mode": "always"}
+    if tau_where is not None:
+        options["tau_where"] = tau_where
+    key = {"store": str(store), "questions": questions, "options": options}
+    if candidates is not None and candidates.is_file():
+        saved = json.loads(candidates.read_text())
+        if saved.get("key") != key:
+            raise InvalidInputError(f"{candidates} holds candidates of {saved.get('key')}")
+        cache = saved["questions"]
+    else:
+        from glore import GLoRe
+        from glore.tasks import get_task
+
+        problems = get_task("arith").load("validation", questions)
+        cache = collect(GLoRe.from_pretrained(store), problems, options, batch)
+        if candidates is not None:
+            candidates.write_text(json.dumps({"key": key, "questions": cache}))
+    if orm is not None:
+        cache = rescore(cache, orm)
+    rows = scored(cache)
+    chosen = choose_margin(rows)
+    report = {
+        **chosen,
+        "at_margin": outcomes(rows, chosen["rerank_margin"]),
+        "argmax": outcomes(rows, 0.0),
+        **key,
+        "orm": str(orm) if orm else "the store's",
+    }
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "curve"}, indent=1))
+    if write:
+        section = {"rerank_margin": chosen["rerank_margin"], "calibration": report}
+        typer.echo(f"wrote {write_manifest(store, section)}")

@@ -21,6 +21,8 @@ ROWS = (
     "glore",
     "glore_gated",
     "multi_round",
+    "glore_argmax",
+    "glore_vote",
 )
 """The refinement table's strategy rows, in the paper's order (the oracle row is derived)."""
 

@@ -25,9 +25,13 @@ ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "glore": ("glore", {"mode": "always"}),
     "glore_gated": ("glore", {"mode": "gated"}),
     "multi_round": ("multi_round", {"mode": "always"}),
+    "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0}),
+    "glore_vote": ("glore_vote", {"mode": "always"}),
 }
 """Row -> (engine strategy, options). `multi_round`'s first round follows `mode`, later
-rounds refine only while the ORM says wrong."""
+rounds refine only while the ORM says wrong. `glore` uses the store's calibrated rerank
+margin (the engine's default); `glore_argmax` the paper's plain argmax (margin 0);
+`glore_vote` lets answer agreement decide first (not the paper's method)."""
 
 
 @dataclass

@@ -86,6 +86,7 @@ def engine_options(settings: Settings, given: dict[str, Any]) -> dict[str, Any]:
         "mode": settings.mode,
         "tau_when": settings.tau_when,
         "tau_where": settings.tau_where,
+        "rerank_margin": settings.rerank_margin,
         "max_tokens": settings.max_tokens,
         **given,
         "max_question_chars": settings.max_question_chars,

@@ -18,7 +18,14 @@ SOLUTION_CAP = 100_000
 MAX_TOKENS_CAP = 4096
 
 StrategyName = Literal[
-    "glore", "greedy", "best_of_n", "global", "local", "local_orm", "multi_round"
+    "glore",
+    "greedy",
+    "best_of_n",
+    "global",
+    "local",
+    "local_orm",
+    "multi_round",
+    "glore_vote",
 ]
 """`glore.engine.strategies.STRATEGIES` (a test keeps the two in step)."""
 Reveal = Literal["location", "step", "full"]
@@ -46,6 +53,14 @@ class SolveOptions(_Strict):
     )
     tau_where: float | None = Field(
         None, ge=0, le=1, description="The first step whose SORM value is below this is wrong."
+    )
+    rerank_margin: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A refinement replaces the draft only when its ORM score beats the "
+        "draft's by more than this (server default: GLORE_RERANK_MARGIN, else the store's "
+        "margin chosen on validation).",
     )
     max_tokens: int | None = Field(
         None,

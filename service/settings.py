@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     """Default ORM threshold of `gated` mode (0.5; 0..1)."""
     tau_where: float = Field(0.5, ge=0, le=1)
     """Default SORM threshold for the first error (0.5; 0..1)."""
+    rerank_margin: float | None = Field(None, ge=0, le=1)
+    """Default rerank margin; None takes the store's, chosen on validation (None; 0..1)."""
 
     # Limits
     max_body_bytes: int = Field(1_000_000, ge=1024, le=100_000_000)

@@ -37,6 +37,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         mode="gated" if settings.mode == "gated" else "always",
         tau_when=settings.tau_when,
         tau_where=settings.tau_where,
+        rerank_margin=settings.rerank_margin,
         max_tokens=settings.max_tokens,
         max_question_chars=settings.max_question_chars,
         max_solution_steps=settings.max_solution_steps,

@@ -22,12 +22,22 @@ def all_stages(recipe: RecipeOpt, out: OutOpt) -> None:
     run_stages(load_recipe(recipe), out)
 
 
+VariantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--variant",
+        help="Train into OUT/variants/NAME on OUT's cached stages (orm, sorm, global, local, "
+        "export); the recipe may change only those stages' sections.",
+    ),
+]
+
+
 def _stage_command(name: str) -> None:
-    def command(recipe: RecipeOpt, out: OutOpt) -> None:
+    def command(recipe: RecipeOpt, out: OutOpt, variant: VariantOpt = None) -> None:
         from training.pipeline import run_stages
         from training.recipe import load_recipe
 
-        run_stages(load_recipe(recipe), out, (name,))
+        run_stages(load_recipe(recipe), out, (name,), variant=variant)
 
     command.__doc__ = f"Run the {name} stage (the stages before it must be complete)."
     train_app.command(name)(command)

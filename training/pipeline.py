@@ -13,6 +13,7 @@ from training.context import Context
 from training.recipe import Recipe
 from training.rundir import RunDir
 from training.stage_names import STAGES, TRAINING_STAGES
+from training.variants import VariantRun
 
 __all__ = ["STAGES", "TRAINING_STAGES", "run_stages", "stage_fn"]
 
@@ -37,10 +38,21 @@ def stage_fn(name: str) -> Callable[[Context], dict[str, Any]]:
 
 
 def run_stages(
-    recipe: Recipe, out: Path, names: tuple[str, ...] = STAGES, log: Callable[[str], None] = print
+    recipe: Recipe,
+    out: Path,
+    names: tuple[str, ...] = STAGES,
+    log: Callable[[str], None] = print,
+    variant: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Run `names` in pipeline order, skipping complete stages; earlier stages must be done."""
-    ctx = Context(recipe, RunDir(out, recipe.digest()))
+    """Run `names` in pipeline order, skipping complete stages; earlier stages must be done.
+    With `variant`, `names` run into `out/variants/VARIANT/` on `out`'s cached stages
+    (`training.variants`)."""
+    run: RunDir = (
+        RunDir(out, recipe.digest(), recipe.to_dict())
+        if variant is None
+        else VariantRun(out, variant, recipe.to_dict(), names)
+    )
+    ctx = Context(recipe, run)
     results = []
     for name in STAGES:
         dist.barrier()  # every process sees the same stages complete before deciding

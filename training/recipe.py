@@ -112,6 +112,28 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class OrmSpec(TrainSpec):
+    """The ORM's training run, and which of the cached samples it learns from how."""
+
+    questions: int = 0
+    """Learn from the samples of the first N sampled questions only (0: all; >= 0): a
+    data-scaling curve from one cached `sample` stage."""
+    pairwise: float = 0.0
+    """Weight of a within-question Bradley-Terry loss (as TRL's RewardTrainer) on the final
+    scores of (right, wrong) samples of one question, added to the step loss. 0 trains
+    on every sample with the step loss alone; above 0 on such pairs only (0.0; [0, 10])."""
+    pairs_per_question: int = 8
+    """Most (right, wrong) pairs per question when `pairwise` > 0; `batch_size` then counts
+    pairs (8; >= 1)."""
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        _need(self.questions >= 0, f"{key}.questions", ">= 0")
+        _need(0 <= self.pairwise <= 10, f"{key}.pairwise", "in [0, 10]")
+        _need(self.pairs_per_question >= 1, f"{key}.pairs_per_question", ">= 1")
+
+
+@dataclass(frozen=True)
 class StudentSpec:
     train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=600, lr=3e-3))
     """From-scratch (or base) fine-tuning on the train split's reference solutions."""
@@ -215,7 +237,7 @@ class Recipe:
     student: StudentSpec = field(default_factory=StudentSpec)
     sample: SampleSpec = field(default_factory=SampleSpec)
     sorm_label: SormLabelSpec = field(default_factory=SormLabelSpec)
-    orm: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
+    orm: OrmSpec = field(default_factory=lambda: OrmSpec(steps=300, lr=5e-4))
     sorm: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
     refine_data: RefineDataSpec = field(default_factory=RefineDataSpec)
     global_refiner: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))

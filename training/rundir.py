@@ -18,8 +18,13 @@ from training import dist
 SUMMARY = "summary.json"
 
 
+RECIPE = "recipe.json"
+
+
 class RunDir:
-    def __init__(self, root: str | Path, recipe_digest: str) -> None:
+    def __init__(
+        self, root: str | Path, recipe_digest: str, recipe: dict[str, Any] | None = None
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = self.root / "recipe.digest"
@@ -27,7 +32,10 @@ class RunDir:
             raise ConfigError(
                 f"{self.root} was made by another recipe; use a new --out or delete it"
             )
-        stamp.write_text(recipe_digest + "\n")
+        if dist.is_main():
+            stamp.write_text(recipe_digest + "\n")
+            if recipe is not None:  # what a variant is compared against
+                (self.root / RECIPE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
 
     def stage(self, name: str) -> Path:
         path = self.root / name

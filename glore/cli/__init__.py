@@ -33,11 +33,12 @@ def _add_optional_commands() -> None:
     else:
         app.add_typer(train_app, name="train")
     try:
-        from evaluation.cli import eval_command
+        from evaluation.cli import calibrate_command, eval_command
     except ImportError:  # installed without the `eval` extra
         pass
     else:
         app.command("eval")(eval_command)
+        app.command("calibrate")(calibrate_command)
     try:
         from service.cli import serve
         from service.jobs.cli import worker

@@ -21,6 +21,10 @@ class EngineConfig:
     """`gated`: the draft is kept when its ORM score is at least this (0.5; [0, 1])."""
     tau_where: float = 0.5
     """The first step whose SORM value falls below this is the first error (0.5; [0, 1])."""
+    rerank_margin: float | None = None
+    """A refinement replaces the draft only when its ORM score beats the draft's by more
+    than this (None: the store's margin, chosen on validation by `glore eval calibrate` and
+    kept in its manifest; 0 when it has none. 0 is the paper's argmax; [0, 1])."""
     max_tokens: int = 256
     """New tokens per generated solution (256; 1..4096)."""
     max_question_chars: int = 2000
@@ -41,6 +45,10 @@ class EngineConfig:
             (self.mode in ("always", "gated"), "mode must be 'always' or 'gated'"),
             (0.0 <= self.tau_when <= 1.0, "tau_when must be in [0, 1]"),
             (0.0 <= self.tau_where <= 1.0, "tau_where must be in [0, 1]"),
+            (
+                self.rerank_margin is None or 0.0 <= self.rerank_margin <= 1.0,
+                "rerank_margin must be in [0, 1] (or None for the store's)",
+            ),
             (1 <= self.max_tokens <= 4096, "max_tokens must be in 1..4096"),
             (1 <= self.max_question_chars <= 100_000, "max_question_chars must be in 1..100000"),
             (1 <= self.max_solution_steps <= 1000, "max_solution_steps must be in 1..1000"),

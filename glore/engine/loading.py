@@ -10,7 +10,8 @@ A spec file (JSON or YAML)::
     sorm:    {path: model_store/default/sorm, prefix_cache_mb: 256}  # roles may mix backends
 
 A local scorer also takes `max_batch_tokens` and `prefix_cache_mb` (see
-`glore.backends.scorer.EmbeddedScorer`).
+`glore.backends.scorer.EmbeddedScorer`). An optional `engine: {rerank_margin: 0.3}` carries
+the calibration a store keeps in its manifest's `engine` section (`glore eval calibrate`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ ROLES = ("student", "orm", "sorm", "global", "local")
 SCORERS = ("orm", "sorm")
 _KEYS = {"path", "url", "model", "tokenizer", "timeout_s", "max_retries"}
 _LOCAL_SCORER_KEYS = {"max_batch_tokens", "prefix_cache_mb"}
+ENGINE_KEYS = ("rerank_margin",)
+"""What a store's manifest (or a spec's `engine` mapping) may set: calibrated on validation."""
 
 
 def _backend(
@@ -90,9 +93,34 @@ def read_spec(path: Path) -> dict[str, Any]:
     data = (
         json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
     )
-    if not isinstance(data, dict) or sorted(data) != sorted(ROLES):
-        raise ConfigError(f"{path}: a spec maps exactly the roles {', '.join(ROLES)}")
+    if not isinstance(data, dict) or sorted(set(data) - {"engine"}) != sorted(ROLES):
+        raise ConfigError(
+            f"{path}: a spec maps exactly the roles {', '.join(ROLES)} (and optionally 'engine')"
+        )
     return data
+
+
+def calibration(source: Path, spec: Mapping[str, Any]) -> dict[str, float]:
+    """The engine settings calibrated for these models: a spec's `engine` mapping, else the
+    store manifest's `engine` section; each checked to lie in [0, 1]."""
+    manifest = source / "manifest.json"
+    if "engine" in spec:
+        data = spec["engine"]
+    elif source.is_dir() and manifest.is_file():
+        data = json.loads(manifest.read_text()).get("engine") or {}
+    else:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: 'engine' must be a mapping of {', '.join(ENGINE_KEYS)}")
+    out: dict[str, float] = {}
+    for key in ENGINE_KEYS:
+        if key not in data:
+            continue
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ConfigError(f"{source}: engine.{key} must be a number in [0, 1], got {value!r}")
+        out[key] = float(value)
+    return out
 
 
 def load_models(
@@ -108,6 +136,7 @@ def load_models(
     None: float32 on a CPU, bfloat16 on a GPU; see `glore.backends.local.pick_dtype`)."""
     source = Path(path)
     spec = read_spec(source)
+    calibrated = calibration(source, spec)  # a bad manifest fails before weights load
     built: dict[str, Any] = {}
     by_spec: dict[str, Any] = {}
     for role in ROLES:
@@ -134,6 +163,7 @@ def load_models(
         gens["global"],
         gens["local"],
         versions=_versions(source, spec),
+        rerank_margin=calibrated.get("rerank_margin", 0.0),
     )
 
 

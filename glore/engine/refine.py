@@ -52,8 +52,9 @@ async def score_all(
         await emit(on_stage, "sorm", {"index": i, "scores": sorm_scores})
 
 
-def best(pool: list[Candidate]) -> Candidate:
-    return pool[rerank([c.name for c in pool], [c.orm_score or 0.0 for c in pool]).index]
+def best(pool: list[Candidate], margin: float = 0.0) -> Candidate:
+    scores = [c.orm_score or 0.0 for c in pool]
+    return pool[rerank([c.name for c in pool], scores, margin).index]
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ async def refine_round(
     marks those questions degraded (their pools keep what they had) instead of raising.
     With `on_stage`, reports each scored refinement as a `global` or `local` event."""
     suffix = "" if r == 0 else f"-{r + 1}"
-    bases = {i: best(pools[i]) for i in todo}
+    margin = models.margin(cfg.rerank_margin)
+    bases = {i: best(pools[i], margin) for i in todo}
     g_items = [(i, questions[i], bases[i]) for i in todo] if plan.use_global else []
     l_items = []
     for i in todo if plan.use_local else []:

@@ -31,16 +31,49 @@ class Choice:
     reason: str
 
 
-def rerank(names: Sequence[str], orm_scores: Sequence[float]) -> Choice:
-    """Rerank: the highest ORM score wins; a tie with the draft (index 0) keeps the draft,
-    and other ties keep the earlier candidate."""
+def rerank(names: Sequence[str], orm_scores: Sequence[float], margin: float = 0.0) -> Choice:
+    """Rerank: the highest ORM score wins, but the draft (index 0) is replaced only by a
+    candidate that beats it by more than `margin`. Margin 0 is the paper's plain argmax; a
+    store's calibrated margin keeps the draft where its ORM cannot rank (`rerank_margin`).
+    Ties keep the earlier candidate."""
     if not names or len(names) != len(orm_scores):
         raise ValueError("rerank needs one score per candidate")
     best = max(range(len(names)), key=lambda i: (orm_scores[i], -i))
     if best == 0:
         return Choice(0, f"{names[0]} has the highest ORM score ({orm_scores[0]:.3f})")
+    if orm_scores[best] <= orm_scores[0] + margin:
+        return Choice(
+            0,
+            f"{names[0]} kept: {names[best]}'s ORM score {orm_scores[best]:.3f} does not beat "
+            f"{orm_scores[0]:.3f} by more than the margin {margin:.2f}",
+        )
     return Choice(
         best,
         f"{names[best]} has the highest ORM score ({orm_scores[best]:.3f} > "
         f"{names[0]} {orm_scores[0]:.3f})",
     )
+
+
+def vote(
+    names: Sequence[str],
+    answers: Sequence[str | None],
+    orm_scores: Sequence[float],
+    margin: float = 0.0,
+) -> Choice:
+    """Answer agreement first (the `glore_vote` strategy, not the paper's rerank): when one
+    final answer is shared by at least two candidates and by more than any other answer,
+    the draft wins if it holds that answer, else that answer's best ORM score. Without such
+    an answer the ORM reranks as `rerank` does."""
+    if not names or not len(names) == len(answers) == len(orm_scores):
+        raise ValueError("vote needs one answer and one score per candidate")
+    counts: dict[str, int] = {}
+    for a in answers:
+        if a is not None:
+            counts[a] = counts.get(a, 0) + 1
+    top = sorted(counts.values(), reverse=True)
+    if not top or top[0] < 2 or (len(top) > 1 and top[1] == top[0]):
+        return rerank(names, orm_scores, margin)
+    answer = next(a for a, n in counts.items() if n == top[0])
+    holders = [i for i, a in enumerate(answers) if a == answer]
+    pick = 0 if 0 in holders else max(holders, key=lambda i: (orm_scores[i], -i))
+    return Choice(pick, f"{len(holders)} of {len(names)} candidates answer {answer}")

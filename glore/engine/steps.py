@@ -25,6 +25,12 @@ class Models:
     global_refiner: Generator
     local_refiner: Generator
     versions: dict[str, str] = field(default_factory=dict)
+    rerank_margin: float = 0.0
+    """The store's calibrated rerank margin (manifest `engine.rerank_margin`; 0 if none):
+    what `EngineConfig.rerank_margin=None` means."""
+
+    def margin(self, cfg_margin: float | None) -> float:
+        return self.rerank_margin if cfg_margin is None else cfg_margin
 
 
 class Costs:

@@ -16,7 +16,7 @@ from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
 from glore.engine.refine import Plan, best, refine_round, score_all
 from glore.engine.result import Candidate, SolveResult
-from glore.engine.rules import rerank, should_refine
+from glore.engine.rules import Choice, rerank, should_refine, vote
 from glore.engine.steps import Costs, Models, draft
 from glore.errors import InvalidInputError
 
@@ -43,6 +43,21 @@ async def _drafted(on_stage: StageHook | None, rows: Sequence[Sequence[Candidate
         await emit(on_stage, "draft", {"index": i, "candidates": [asdict(c) for c in row]})
 
 
+Chooser = Callable[[Sequence[Candidate], float], Choice]
+"""How a strategy picks its answer from the candidates, given the rerank margin."""
+
+
+def orm_choice(cands: Sequence[Candidate], margin: float) -> Choice:
+    """The paper's rerank: the ORM's highest score, the draft kept within `margin`."""
+    return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], margin)
+
+
+def vote_choice(cands: Sequence[Candidate], margin: float) -> Choice:
+    """Answer agreement among the candidates, then the ORM (`glore.engine.rules.vote`)."""
+    scores = [c.orm_score or 0.0 for c in cands]
+    return vote([c.name for c in cands], [c.answer for c in cands], scores, margin)
+
+
 def _result(
     question: str,
     strategy: str,
@@ -52,8 +67,10 @@ def _result(
     costs: Costs,
     i: int,
     models: Models,
+    margin: float,
+    choose: Chooser = orm_choice,
 ) -> SolveResult:
-    choice = rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands])
+    choice = choose(cands, margin)
     win = cands[choice.index]
     return SolveResult(
         question,
@@ -113,8 +130,9 @@ def _make_sampler(
             on_stage=on_stage,
             name=candidate,
         )
+        margin = models.margin(cfg.rerank_margin)
         return [
-            _result(q, name, row, refined=False, costs=costs, i=i, models=models)
+            _result(q, name, row, refined=False, costs=costs, i=i, models=models, margin=margin)
             for i, (q, row) in enumerate(zip(questions, rows, strict=True))
         ]
 
@@ -128,8 +146,11 @@ best_of_n = _make_sampler("best_of_n", _best_of, "sample")
 """`best_of` samples at `temperature`, reranked by the ORM."""
 
 
-def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strategy:
-    """A refining strategy: draft, score, then rounds of `plan` while the ORM says wrong."""
+def _make_refiner(
+    plan: Plan, name: str, *, multi_round: bool = False, choose: Chooser = orm_choice
+) -> Strategy:
+    """A refining strategy: draft, score, then rounds of `plan` while the ORM says wrong;
+    `choose` picks the answer from the pool at the end."""
 
     async def run(
         models: Models,
@@ -142,6 +163,7 @@ def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strate
             models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage
         )
         pools = [list(row) for row in rows]
+        margin = models.margin(cfg.rerank_margin)
         rounds = cfg.rounds if multi_round else 1
         degraded: dict[int, str] = {}
         for r in range(rounds):
@@ -151,7 +173,7 @@ def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strate
                 i
                 for i, pool in enumerate(pools)
                 if i not in degraded
-                and should_refine(best(pool).orm_score or 0.0, mode, cfg.tau_when)
+                and should_refine(best(pool, margin).orm_score or 0.0, mode, cfg.tau_when)
             ]
             if not todo:
                 break
@@ -169,7 +191,17 @@ def _make_refiner(plan: Plan, name: str, *, multi_round: bool = False) -> Strate
             )
         return [
             _degrade(
-                _result(q, name, pool, refined=len(pool) > 1, costs=costs, i=i, models=models),
+                _result(
+                    q,
+                    name,
+                    pool,
+                    refined=len(pool) > 1,
+                    costs=costs,
+                    i=i,
+                    models=models,
+                    margin=margin,
+                    choose=choose,
+                ),
                 degraded.get(i),
             )
             for i, (q, pool) in enumerate(zip(questions, pools, strict=True))
@@ -193,6 +225,8 @@ STRATEGIES: dict[str, Strategy] = {
     "local_orm": _make_refiner(Plan(False, True, "orm"), "local_orm"),
     "glore": _make_refiner(Plan(True, True, "sorm"), "glore"),
     "multi_round": _make_refiner(Plan(True, True, "sorm"), "multi_round", multi_round=True),
+    # Not the paper's method: answer agreement among draft, global and local decides first.
+    "glore_vote": _make_refiner(Plan(True, True, "sorm"), "glore_vote", choose=vote_choice),
 }
 
 

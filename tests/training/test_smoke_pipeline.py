@@ -92,3 +92,32 @@ def test_an_interrupted_stage_resumes_from_its_chunks(smoke: tuple[Path, Path, P
     assert chunks[0].read_bytes() == lost
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # not redone
     assert logs[-1].startswith("[sample] done")
+
+
+def test_an_orm_variant_trains_on_the_cached_run(
+    smoke: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    from glore.errors import ConfigError
+
+    recipe_path, out, _ = smoke
+    base_orm = (out / "orm" / "summary.json").read_text()
+    data = yaml.safe_load(recipe_path.read_text())
+    data["orm"] = {**data.get("orm", {}), "pairwise": 1.0, "questions": 12}
+    data["export"] = {**data["export"], "name": "smoke-pairwise"}
+    variant = tmp_path / "variant.yaml"
+    variant.write_text(yaml.safe_dump(data))
+    run_stages(load_recipe(variant), out, ("orm", "export"), variant="pairwise")
+    summary = json.loads((out / "variants" / "pairwise" / "orm" / "summary.json").read_text())
+    assert summary["questions"] == 12
+    assert (out / "orm" / "summary.json").read_text() == base_orm  # the base run is untouched
+    store = Path(data["export"]["store"]) / "smoke-pairwise"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["variant"] == "pairwise" and manifest["recipe"]["orm"]["pairwise"] == 1.0
+    assert manifest["stages"]["orm"]["questions"] == 12  # the variant's ORM was exported
+    assert manifest["stages"]["sample"] == json.loads((out / "sample" / "summary.json").read_text())
+    data["sample"] = {**data["sample"], "samples": 3}
+    variant.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="also changes sample"):
+        run_stages(load_recipe(variant), out, ("orm",), variant="pairwise")
+    with pytest.raises(ConfigError, match="cannot run as a variant"):
+        run_stages(load_recipe(recipe_path), out, ("sample",), variant="other")

@@ -79,14 +79,16 @@ def _heldout(ctx: Context, store: Path) -> dict[str, Any]:
     return out
 
 
-def export_adapters(run_root: Path, store: Path) -> dict[str, str]:
+def export_adapters(
+    run_root: Path, store: Path, stage_dirs: dict[str, Path] | None = None
+) -> dict[str, str]:
     """The refiners' LoRA adapters (recipes with `model.lora`) into `store/adapters/ROLE`,
     for vLLM serving the student with `--enable-lora --lora-modules global=... local=...`.
     -> role: path inside the store; empty when the refiners were fully fine-tuned."""
     out: dict[str, str] = {}
     shutil.rmtree(store / "adapters", ignore_errors=True)
     for role in ("global", "local"):
-        src = run_root / role / "adapter"
+        src = (stage_dirs or {}).get(role, run_root / role) / "adapter"
         if (src / "adapter_config.json").is_file():
             shutil.copytree(src, store / "adapters" / role)
             out[role] = f"adapters/{role}"
@@ -101,7 +103,8 @@ def run(ctx: Context) -> dict[str, Any]:
         role: _copy_fp16(ctx.run.stage(stage) / "model", store / role, role in ("orm", "sorm"))
         for role, stage in ROLES.items()
     }
-    adapters = export_adapters(ctx.run.root, store)
+    stage_dirs = {role: ctx.run.stage(role) for role in ("global", "local")}  # a variant's own
+    adapters = export_adapters(ctx.run.root, store, stage_dirs)
     summaries = {s: ctx.run.summary(s) for s in STAGES if s != NAME and ctx.run.done(s)}
     manifest = {
         "name": ctx.recipe.export.name,
@@ -109,6 +112,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "source": _source_commit(),
         "recipe": ctx.recipe.to_dict(),
+        "variant": getattr(ctx.run, "name", None),
         "seed": ctx.recipe.seed,
         "parameters": sizes,
         "init": {

@@ -15,9 +15,15 @@ import torch
 
 from training.context import MAX_LEN, Context
 from training.labels import orm_labels, to_step_labels
-from training.recipe import TrainSpec
-from training.records import StepLabels
-from training.reward import reward_examples, step_bce_loss
+from training.recipe import OrmSpec, TrainSpec
+from training.records import SampleRecord, StepLabels
+from training.reward import (
+    PairCollator,
+    pair_examples,
+    pairwise_loss,
+    reward_examples,
+    step_bce_loss,
+)
 from training.rundir import read_jsonl
 from training.sft import PadCollator
 from training.stages.sample import load_samples
@@ -32,32 +38,53 @@ def _classifier_from_student(ctx: Context) -> Any:
     return AutoModelForTokenClassification.from_pretrained(ctx.student_dir, config=config)
 
 
-def _train(ctx: Context, name: str, items: list[StepLabels], spec: TrainSpec) -> dict[str, Any]:
+def _train(
+    ctx: Context, name: str, items: list[StepLabels], spec: TrainSpec, pairwise: float = 0.0
+) -> dict[str, Any]:
+    """Fit and save; with `pairwise` > 0 (the ORM's), on within-question pairs."""
     started = time.time()
     tok = ctx.tokenizer()
-    examples = reward_examples(tok, items, MAX_LEN)
+    collator: PadCollator
+    if pairwise > 0 and isinstance(spec, OrmSpec):
+        examples = pair_examples(tok, items, spec.pairs_per_question, MAX_LEN, ctx.recipe.seed)
+        collator, loss = PairCollator(tok.pad_token_id, torch.float), pairwise_loss(pairwise)
+    else:
+        examples = reward_examples(tok, items, MAX_LEN)
+        collator, loss = PadCollator(tok.pad_token_id, torch.float), step_bce_loss
     work: Path = ctx.run.stage(name)
     model, summary = fit(
         _classifier_from_student(ctx),
         examples,
-        PadCollator(tok.pad_token_id, torch.float),
+        collator,
         spec,
         work,
         seed=ctx.recipe.seed,
         bf16=ctx.recipe.model.bf16,
         lora=ctx.recipe.model.lora,
         task_type="TOKEN_CLS",
-        compute_loss_func=step_bce_loss,
+        compute_loss_func=loss,
     )
     save_model(model, tok, work / "model")
     labelled = sum(v is not None for x in items for v in x.labels)
-    summary = {**summary, "init": "student", "labelled_steps": labelled}
+    questions = len({x.qid for x in items})
+    summary = {**summary, "init": "student", "labelled_steps": labelled, "questions": questions}
     return ctx.run.finish(name, summary, started)
 
 
+def orm_items(samples: list[SampleRecord], spec: OrmSpec) -> list[StepLabels]:
+    """The ORM's labelled samples: those of the first `spec.questions` questions (0: all)."""
+    if spec.questions:
+        first: dict[str, None] = {}
+        for s in samples:
+            first.setdefault(s.qid)
+        kept = set(list(first)[: spec.questions])
+        samples = [s for s in samples if s.qid in kept]
+    return [to_step_labels(s, orm_labels(s)) for s in samples if s.steps]
+
+
 def run_orm(ctx: Context) -> dict[str, Any]:
-    items = [to_step_labels(s, orm_labels(s)) for s in load_samples(ctx) if s.steps]
-    return _train(ctx, "orm", items, ctx.recipe.orm)
+    spec = ctx.recipe.orm
+    return _train(ctx, "orm", orm_items(load_samples(ctx), spec), spec, spec.pairwise)
 
 
 def run_sorm(ctx: Context) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 import pytest
 
-from glore.engine.rules import first_error, rerank, should_refine
+from glore.engine.rules import first_error, rerank, should_refine, vote
 
 
 def test_first_error_is_first_step_below_tau() -> None:
@@ -31,3 +31,31 @@ def test_rerank_highest_wins_and_ties_keep_the_draft() -> None:
     assert rerank(["draft", "global", "local"], [0.1, 0.6, 0.6]).index == 1
     with pytest.raises(ValueError):
         rerank(["draft"], [])
+
+
+def test_rerank_margin_keeps_the_draft_unless_beaten_by_more() -> None:
+    names = ["draft", "global", "local"]
+    assert rerank(names, [0.5, 0.7, 0.6], margin=0.1).index == 1  # 0.2 above the draft
+    kept = rerank(names, [0.5, 0.6, 0.55], margin=0.1)  # exactly the margin is not enough
+    assert kept.index == 0 and "margin 0.10" in kept.reason
+    assert rerank(names, [0.0, 1.0, 1.0], margin=1.0).index == 0  # 1.0 never replaces it
+
+
+def test_vote_prefers_a_shared_answer_then_the_draft_among_its_holders() -> None:
+    names = ["draft", "global", "local"]
+    # global and local agree against the draft: the better scored of the two wins
+    assert vote(names, ["4", "5", "5"], [0.9, 0.2, 0.3]).index == 2
+    # the draft shares the majority answer: the draft wins, whatever the scores
+    assert vote(names, ["5", "4", "5"], [0.1, 0.9, 0.2]).index == 0
+    # no answer shared: the ORM reranks with the margin
+    assert vote(names, ["1", "2", "3"], [0.1, 0.9, 0.2]).index == 1
+    assert vote(names, ["1", "2", "3"], [0.1, 0.9, 0.2], margin=0.9).index == 0
+    # unparsed answers are never a majority
+    assert vote(names, [None, None, "3"], [0.1, 0.9, 0.2], margin=0.9).index == 0
+    with pytest.raises(ValueError):
+        vote(names, ["1"], [0.1, 0.2, 0.3])
+
+
+def test_vote_with_a_tie_between_answers_falls_back_to_the_orm() -> None:
+    names = ["draft", "a", "b", "c"]
+    assert vote(names, ["1", "1", "2", "2"], [0.1, 0.2, 0.3, 0.9]).index == 3

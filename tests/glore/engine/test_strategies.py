@@ -170,3 +170,31 @@ def test_critique_of_right_working_flags_nothing() -> None:
 def test_critique_bad_input(solution: str, reveal: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         GLoRe(models()).critique(Q, solution, reveal=reveal)
+
+
+def test_the_stores_margin_keeps_the_draft_and_an_option_overrides_it() -> None:
+    # ORM: the local candidate 0.8 against the draft's 0.3, a gap of 0.5
+    m = models()
+    m.rerank_margin = 0.6
+    kept = GLoRe(m).solve(Q)
+    assert kept.winner == "draft" and "margin 0.60" in kept.reason
+    assert [c.name for c in kept.candidates] == ["draft", "global", "local"]  # still refined
+    assert GLoRe(m).solve(Q, rerank_margin=0.4).winner == "local"
+    assert GLoRe(m).solve(Q, rerank_margin=0.0).winner == "local"
+    m.rerank_margin = 0.4
+    assert GLoRe(m).solve(Q).winner == "local"
+
+
+def test_glore_vote_follows_agreement_then_the_orm() -> None:
+    # global repeats the draft's answer 4, local says 5 with the higher ORM score
+    agree = GLoRe(models()).solve(Q, strategy="glore_vote")
+    assert agree.winner == "draft" and "2 of 3 candidates answer 4" in agree.reason
+    # global and local both answer 5: agreement picks one of them
+    both = GLoRe(models(global_text=f"{GOOD1}\n{GOOD2}\n#### 5")).solve(Q, strategy="glore_vote")
+    assert both.answer == "5" and both.winner in ("global", "local")
+    assert GLoRe(models()).solve(Q).winner == "local"  # glore itself is the pure ORM rerank
+
+
+def test_rerank_margin_out_of_bounds_says_what_is_allowed() -> None:
+    with pytest.raises(InvalidInputError, match="rerank_margin must be in \\[0, 1\\]"):
+        GLoRe(models()).solve(Q, rerank_margin=1.5)

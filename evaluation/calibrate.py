@@ -1,0 +1,159 @@
+"""`glore calibrate`: choose a store's rerank margin on validation and keep it in its manifest.
+
+The safety rule: whatever the models, the engine's default decision must not lose to the
+greedy draft on validation. One `glore` run (mode `always`, margin 0) gives every question's
+candidates with their ORM scores; the margin only changes which candidate wins, so every
+margin of the grid is scored from that one run. The chosen margin is the one with the best
+validation accuracy among those at least as accurate as the draft (ties: the larger, which
+switches less); when no margin beats the draft, 1.0, which always keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glore.engine.rules import rerank
+from glore.errors import ConfigError, InvalidInputError
+
+GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
+"""Margins tried: 0, 0.05, ..., 1.0 (1.0 never replaces the draft)."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One candidate of a question: its name, whether its answer is right, its ORM score.
+    The draft comes first."""
+
+    name: str
+    right: bool
+    orm_score: float
+
+
+def accuracy_at(questions: Sequence[Sequence[Scored]], margin: float) -> tuple[float, float]:
+    """(accuracy, share of questions whose draft was replaced) with this margin."""
+    if not questions:
+        raise InvalidInputError("calibration needs at least one question")
+    right = switched = 0
+    for cands in questions:
+        choice = rerank([c.name for c in cands], [c.orm_score for c in cands], margin)
+        right += cands[choice.index].right
+        switched += choice.index != 0
+    return right / len(questions), switched / len(questions)
+
+
+def choose_margin(
+    questions: Sequence[Sequence[Scored]], grid: Sequence[float] = GRID
+) -> dict[str, Any]:
+    """The margin by the rule in the module docstring, with the whole curve."""
+    greedy = sum(q[0].right for q in questions) / max(1, len(questions))
+    curve = []
+    for m in grid:
+        acc, switched = accuracy_at(questions, m)
+        curve.append({"margin": m, "accuracy": round(acc, 4), "switched": round(switched, 4)})
+    safe = [p for p in curve if p["accuracy"] >= greedy]
+    best = max(safe, key=lambda p: (p["accuracy"], p["margin"]), default=None)
+    chosen = 1.0 if best is None or best["accuracy"] <= greedy else float(best["margin"])
+    return {
+        "rerank_margin": chosen,
+        "greedy_accuracy": round(greedy, 4),
+        "accuracy": round(accuracy_at(questions, chosen)[0], 4),
+        "curve": curve,
+    }
+
+
+def write_manifest(store: Path, engine: dict[str, Any]) -> Path:
+    """Set the manifest's `engine` section (what `glore.engine.loading` reads)."""
+    path = store / "manifest.json"
+    if not path.is_file():
+        raise ConfigError(f"{store} has no manifest.json to keep the calibration in")
+    data = json.loads(path.read_text())
+    data["engine"] = engine
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def outcomes(questions: Sequence[Sequence[Scored]], margin: float) -> dict[str, Any]:
+    """What the rerank does at `margin`: accuracy, fixes of wrong drafts, breaks of right
+    ones, and the ORM's within-question ranking (right above wrong, ties half)."""
+    fixed = broken = wrong = right = 0
+    pairs, wins = 0, 0.0
+    for cands in questions:
+        choice = rerank([c.name for c in cands], [c.orm_score for c in cands], margin)
+        won = cands[choice.index].right
+        if cands[0].right:
+            right += 1
+            broken += not won
+        else:
+            wrong += 1
+            fixed += won
+        for g in (c for c in cands if c.right):
+            for b in (c for c in cands if not c.right):
+                pairs += 1
+                wins += (
+                    1.0 if g.orm_score > b.orm_score else 0.5 if g.orm_score == b.orm_score else 0.0
+                )
+    acc, switched = accuracy_at(questions, margin)
+    return {
+        "margin": margin,
+        "accuracy": round(acc, 4),
+        "switched": round(switched, 4),
+        "fix_rate": round(fixed / wrong, 4) if wrong else None,
+        "break_rate": round(broken / right, 4) if right else None,
+        "ranking": round(wins / pairs, 4) if pairs else None,
+        "ranking_pairs": pairs,
+        "oracle": round(sum(any(c.right for c in q) for q in questions) / len(questions), 4),
+    }
+
+
+Cache = list[dict[str, Any]]
+"""Per question: {"question", "candidates": [{"name", "steps", "right", "orm_score"}]}."""
+
+
+def collect(engine: Any, problems: Sequence[Any], options: dict[str, Any], batch: int) -> Cache:
+    """Every question's glore candidates (draft first) at margin 0: all the curve needs."""
+    from evaluation.refine_report import is_right
+
+    out: Cache = []
+    for start in range(0, len(problems), batch):
+        chunk = problems[start : start + batch]
+        results = engine.solve_batch(
+            [p.question for p in chunk], "glore", **{**options, "rerank_margin": 0.0}
+        )
+        for p, r in zip(chunk, results, strict=True):
+            cands = [
+                {
+                    "name": c.name,
+                    "steps": c.steps,
+                    "right": is_right(c.answer, p),
+                    "orm_score": c.orm_score or 0.0,
+                }
+                for c in r.candidates
+            ]
+            out.append({"question": p.question, "candidates": cands})
+    return out
+
+
+def rescore(cache: Cache, orm_dir: Path) -> Cache:
+    """The same candidates scored by another ORM (a variant's), as the engine scores them."""
+    from glore.backends.scorer import EmbeddedScorer
+
+    orm = EmbeddedScorer.from_pretrained(orm_dir)
+    items = [(q["question"], c["steps"]) for q in cache for c in q["candidates"]]
+    finals = iter(v[-1] if v else 0.0 for v in orm.score_sync(items))
+    return [
+        {**q, "candidates": [{**c, "orm_score": next(finals)} for c in q["candidates"]]}
+        for q in cache
+    ]
+
+
+def scored(cache: Cache) -> list[list[Scored]]:
+    return [
+        [Scored(c["name"], bool(c["right"]), float(c["orm_score"])) for c in q["candidates"]]
+        for q in cache
+    ]

@@ -1,0 +1,55 @@
+"""The safety rule's margin, chosen from one run's candidates (hand-made scores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation.calibrate import Scored, choose_margin, outcomes, write_manifest
+from glore.errors import ConfigError
+
+
+def q(draft: tuple[bool, float], *others: tuple[bool, float]) -> list[Scored]:
+    names = ["global", "local"]
+    return [Scored("draft", *draft), *(Scored(names[i], *o) for i, o in enumerate(others))]
+
+
+def test_an_orm_that_cannot_rank_keeps_the_draft() -> None:
+    # a wrong refinement always scores a little higher than a right draft
+    questions = [q((True, 0.5), (False, 0.6)), q((False, 0.5), (True, 0.55))] * 5
+    chosen = choose_margin(questions)
+    assert chosen["greedy_accuracy"] == 0.5
+    assert chosen["rerank_margin"] == 1.0 and chosen["accuracy"] == 0.5
+    assert chosen["curve"][0] == {"margin": 0.0, "accuracy": 0.5, "switched": 1.0}
+
+
+def test_an_orm_that_ranks_gets_the_best_margin_and_ties_take_the_larger() -> None:
+    questions = [
+        q((False, 0.2), (True, 0.93)),  # a big, right gain: margins up to 0.7 take it
+        q((True, 0.5), (False, 0.62)),  # a small, wrong gain: a margin of 0.15 refuses it
+        q((True, 0.8), (False, 0.1)),
+    ]
+    chosen = choose_margin(questions)
+    assert chosen["accuracy"] == 1.0
+    assert chosen["rerank_margin"] == 0.7  # the largest margin still taking the right gain
+    assert chosen["greedy_accuracy"] == pytest.approx(0.6667)
+
+
+def test_outcomes_count_fixes_breaks_and_ranking() -> None:
+    questions = [q((False, 0.2), (True, 0.9)), q((True, 0.5), (False, 0.62))]
+    at0 = outcomes(questions, 0.0)
+    assert (at0["fix_rate"], at0["break_rate"], at0["accuracy"]) == (1.0, 1.0, 0.5)
+    assert at0["ranking"] == 0.5 and at0["ranking_pairs"] == 2 and at0["oracle"] == 1.0
+    safe = outcomes(questions, 0.2)
+    assert (safe["fix_rate"], safe["break_rate"], safe["accuracy"]) == (1.0, 0.0, 1.0)
+
+
+def test_the_margin_goes_into_the_manifest(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"name": "s", "heldout": {}}))
+    write_manifest(tmp_path, {"rerank_margin": 0.3})
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data == {"name": "s", "heldout": {}, "engine": {"rerank_margin": 0.3}}
+    with pytest.raises(ConfigError, match="no manifest"):
+        write_manifest(tmp_path / "none", {})

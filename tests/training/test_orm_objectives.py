@@ -1,0 +1,96 @@
+"""The ORM's within-question objective: pairs of one question, the final score of each row,
+the Bradley-Terry term; and which cached samples an ORM variant learns from."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from glore.errors import ConfigError
+from training.recipe import OrmSpec
+from training.records import SampleRecord, StepLabels
+from training.reward import PairCollator, final_logits, pair_examples, pairwise_loss
+from training.sft import IGNORE
+from training.stages.reward_models import orm_items
+from training.variants import check_variant_recipe
+
+
+class _Tok:
+    """Characters as token ids: enough for `step_end_tokens` on plain ASCII."""
+
+    pad_token_id = 0
+
+    def __call__(self, text: str, **_: object) -> dict[str, list[int]]:
+        return {
+            "input_ids": [ord(c) for c in text],
+            "offset_mapping": [(i, i + 1) for i in range(len(text))],
+        }
+
+
+def _items() -> list[StepLabels]:
+    return [
+        StepLabels("q1", "Q1?", ["1 + 1 = 2", "#### 2"], [1, 1]),
+        StepLabels("q1", "Q1?", ["1 + 1 = 3", "#### 3"], [0, 0]),
+        StepLabels("q1", "Q1?", ["1 + 2 = 3", "#### 3"], [0, 0]),
+        StepLabels("q2", "Q2?", ["#### 5"], [0]),  # no right sample: no pair
+    ]
+
+
+def test_pairs_come_from_one_question_right_first() -> None:
+    pairs = pair_examples(_Tok(), _items(), per_question=8, max_len=512, seed=0)
+    assert len(pairs) == 2  # q1: one right x two wrong; q2 has no right sample
+    for p in pairs:
+        right, wrong = p["pair"]
+        assert max(right["labels"]) == 1.0 and max(wrong["labels"]) == 0.0
+    assert len(pair_examples(_Tok(), _items(), per_question=1, max_len=512, seed=0)) == 1
+    batch = PairCollator(0, torch.float)(pairs)
+    assert batch["input_ids"].shape[0] == 4
+
+
+def test_final_logits_read_the_last_labelled_position() -> None:
+    labels = torch.tensor(
+        [[IGNORE, 1.0, IGNORE, 1.0, IGNORE], [0.0, IGNORE, IGNORE, IGNORE, IGNORE]]
+    )
+    logits = torch.arange(10.0).reshape(2, 5)
+    assert final_logits(logits, labels).tolist() == [3.0, 5.0]
+
+
+def test_the_pairwise_term_rewards_right_above_wrong() -> None:
+    labels = torch.tensor([[IGNORE, 1.0], [IGNORE, 0.0]])
+    loss = pairwise_loss(1.0)
+    good = loss(SimpleNamespace(logits=torch.tensor([[[0.0], [3.0]], [[0.0], [-3.0]]])), labels)
+    bad = loss(SimpleNamespace(logits=torch.tensor([[[0.0], [-3.0]], [[0.0], [3.0]]])), labels)
+    assert good < bad
+    without = pairwise_loss(0.0)(
+        SimpleNamespace(logits=torch.tensor([[[0.0], [-3.0]], [[0.0], [3.0]]])), labels
+    )
+    assert bad - without == pytest.approx(6.0025, abs=1e-3)  # -log sigmoid(-6)
+
+
+def test_an_orm_variant_can_learn_from_the_first_questions_only() -> None:
+    samples = [SampleRecord(f"q{i % 3}", "Q", "1", i, ["#### 1"], True) for i in range(9)]
+    assert len(orm_items(samples, OrmSpec())) == 9
+    kept = orm_items(samples, OrmSpec(questions=2))
+    assert {it.qid for it in kept} == {"q0", "q1"} and len(kept) == 6
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("questions", -1, "orm.questions"),
+        ("pairwise", 11.0, "orm.pairwise"),
+        ("pairs_per_question", 0, "orm.pairs_per_question"),
+    ],
+)
+def test_orm_knobs_are_bounded(field: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        OrmSpec(**{field: value}).check("orm")  # type: ignore[arg-type]
+
+
+def test_a_variant_may_change_only_the_variant_sections() -> None:
+    base = {"seed": 0, "sample": {"samples": 8}, "orm": {"steps": 1}, "export": {"name": "a"}}
+    check_variant_recipe(base, {**base, "orm": {"steps": 9}, "export": {"name": "b"}, "threads": 1})
+    with pytest.raises(ConfigError, match="also changes sample, seed"):
+        check_variant_recipe(base, {**base, "seed": 1, "sample": {"samples": 16}})
