@@ -17,6 +17,10 @@ from training.rundir import RunDir
 
 MAX_LEN = 512
 """Longest training sequence in tokens; longer examples are dropped and counted."""
+TRAIN_DTYPE = torch.float32
+"""Every model is loaded for training in float32, whatever its files hold: transformers
+loads a checkpoint in its stored dtype, and a float16 one (an exported store's) trains
+about 30x slower on a CPU and loses precision in the optimizer (`model.bf16` autocasts)."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ from training import dist
 from training.context import Context
 from training.recipe import Recipe
 from training.rundir import RunDir
-from training.stage_names import STAGES, TRAINING_STAGES
+from training.stage_names import STAGES, TRAINING_STAGES, needs
 from training.variants import VariantRun
 
 __all__ = ["STAGES", "TRAINING_STAGES", "run_stages", "stage_fn"]
@@ -57,7 +57,7 @@ def run_stages(
     for name in STAGES:
         dist.barrier()  # every process sees the same stages complete before deciding
         if name not in names:
-            if not ctx.run.done(name) and STAGES.index(name) < max(STAGES.index(n) for n in names):
+            if not ctx.run.done(name) and any(name in needs(n) for n in names):
                 raise ConfigError(f"stage {name!r} must run first (glore train {name})")
             continue
         if ctx.run.done(name):

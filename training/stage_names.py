@@ -14,3 +14,29 @@ STAGES: tuple[str, ...] = (
 )
 TRAINING_STAGES = frozenset({"student", "orm", "sorm", "global", "local"})
 """Stages every process runs under `accelerate launch`; the rest run on the main one."""
+
+INPUTS: dict[str, tuple[str, ...]] = {
+    "tokenizer": (),
+    "student": ("tokenizer",),
+    "sample": ("student",),
+    "sorm-label": ("sample",),
+    "orm": ("sample",),
+    "sorm": ("sorm-label",),
+    "refine-data": ("sample", "sorm-label"),
+    "global": ("refine-data",),
+    "local": ("refine-data",),
+    "export": ("student", "orm", "sorm", "global", "local"),
+}
+"""The stages whose outputs a stage reads: they must be complete before it runs."""
+
+
+def needs(name: str) -> set[str]:
+    """Every stage `name` depends on, directly or through another."""
+    out: set[str] = set()
+    todo = list(INPUTS[name])
+    while todo:
+        stage = todo.pop()
+        if stage not in out:
+            out.add(stage)
+            todo += INPUTS[stage]
+    return out

@@ -94,3 +94,10 @@ def test_a_variant_may_change_only_the_variant_sections() -> None:
     check_variant_recipe(base, {**base, "orm": {"steps": 9}, "export": {"name": "b"}, "threads": 1})
     with pytest.raises(ConfigError, match="also changes sample, seed"):
         check_variant_recipe(base, {**base, "seed": 1, "sample": {"samples": 16}})
+
+
+def test_a_stage_waits_only_for_the_stages_it_reads() -> None:
+    from training.stage_names import STAGES, needs
+
+    assert needs("orm") == {"tokenizer", "student", "sample"}  # not the SORM's rollouts
+    assert needs("export") == set(STAGES) - {"export"}

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from glore.formats import global_prompt, local_prompt
-from training.context import MAX_LEN, Context
+from training.context import MAX_LEN, TRAIN_DTYPE, Context
 from training.recipe import TrainSpec
 from training.records import RefinePair
 from training.sft import PadCollator, sft_examples
@@ -39,7 +39,7 @@ def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
     examples, dropped = sft_examples(tok, [pair_text(p) for p in pairs], MAX_LEN)
     work = ctx.run.stage(kind)
     model, summary = fit(
-        AutoModelForCausalLM.from_pretrained(ctx.student_dir),
+        AutoModelForCausalLM.from_pretrained(ctx.student_dir, dtype=TRAIN_DTYPE),
         examples,
         PadCollator(tok.pad_token_id),
         spec,

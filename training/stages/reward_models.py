@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from training.context import MAX_LEN, Context
+from training.context import MAX_LEN, TRAIN_DTYPE, Context
 from training.labels import orm_labels, to_step_labels
 from training.recipe import OrmSpec, TrainSpec
 from training.records import SampleRecord, StepLabels
@@ -35,7 +35,9 @@ def _classifier_from_student(ctx: Context) -> Any:
 
     config = AutoConfig.from_pretrained(ctx.student_dir, num_labels=1)
     config.classifier_dropout = 0.0  # the score reads exact values; dropout only blurs them
-    return AutoModelForTokenClassification.from_pretrained(ctx.student_dir, config=config)
+    return AutoModelForTokenClassification.from_pretrained(
+        ctx.student_dir, config=config, dtype=TRAIN_DTYPE
+    )
 
 
 def _train(

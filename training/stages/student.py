@@ -16,7 +16,7 @@ from glore.backends.embedded import EmbeddedGenerator
 from glore.formats import student_prompt
 from glore.modeling.presets import new_causal_lm
 from training import dist
-from training.context import MAX_LEN, Context
+from training.context import MAX_LEN, TRAIN_DTYPE, Context
 from training.evaluate import greedy_accuracy, solve_all
 from training.sft import PadCollator, sft_examples
 from training.trainer import fit, save_model
@@ -32,7 +32,7 @@ def _fresh(ctx: Context, tok: Any) -> Any:
         return new_causal_lm(spec.preset, tok, ctx.recipe.seed)
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(spec.base)
+    model = AutoModelForCausalLM.from_pretrained(spec.base, dtype=TRAIN_DTYPE)
     model.resize_token_embeddings(len(tok))
     return model
 
@@ -45,7 +45,9 @@ def _train_once(
 
     tok = ctx.tokenizer()
     if (work / "model" / "config.json").is_file():
-        return AutoModelForCausalLM.from_pretrained(work / "model"), {"reused": True}
+        return AutoModelForCausalLM.from_pretrained(work / "model", dtype=TRAIN_DTYPE), {
+            "reused": True
+        }
     examples, dropped = sft_examples(tok, pairs, MAX_LEN)
     spec = getattr(ctx.recipe.student, which)
     model, summary = fit(
