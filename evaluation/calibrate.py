@@ -5,7 +5,9 @@ greedy draft on validation. One `glore` run (mode `always`, margin 0) gives ever
 candidates with their ORM scores; the margin only changes which candidate wins, so every
 margin of the grid is scored from that one run. The chosen margin is the one with the best
 validation accuracy among those at least as accurate as the draft (ties: the larger, which
-switches less); when no margin beats the draft, 1.0, which always keeps it.
+switches less); when none beats the draft by at least `min_gain` (default one point), 1.0,
+which always keeps it: a margin that wins two questions of 300 is noise, and would as
+likely lose on fresh problems.
 """
 
 from __future__ import annotations
@@ -45,21 +47,28 @@ def accuracy_at(questions: Sequence[Sequence[Scored]], margin: float) -> tuple[f
     return right / len(questions), switched / len(questions)
 
 
+MIN_GAIN = 0.01
+"""Least validation gain over the draft for a margin below 1.0 to be chosen (one point)."""
+
+
 def choose_margin(
-    questions: Sequence[Sequence[Scored]], grid: Sequence[float] = GRID
+    questions: Sequence[Sequence[Scored]],
+    grid: Sequence[float] = GRID,
+    min_gain: float = MIN_GAIN,
 ) -> dict[str, Any]:
     """The margin by the rule in the module docstring, with the whole curve."""
     greedy = sum(q[0].right for q in questions) / max(1, len(questions))
-    curve = []
-    for m in grid:
-        acc, switched = accuracy_at(questions, m)
-        curve.append({"margin": m, "accuracy": round(acc, 4), "switched": round(switched, 4)})
-    safe = [p for p in curve if p["accuracy"] >= greedy]
-    best = max(safe, key=lambda p: (p["accuracy"], p["margin"]), default=None)
-    chosen = 1.0 if best is None or best["accuracy"] <= greedy else float(best["margin"])
+    raw = [(m, *accuracy_at(questions, m)) for m in grid]
+    safe = [(acc, m) for m, acc, _ in raw if acc >= greedy]
+    best = max(safe, default=None)  # the best accuracy; a tie goes to the larger margin
+    chosen = best[1] if best is not None and best[0] - greedy >= min_gain - 1e-9 else 1.0
+    curve = [
+        {"margin": m, "accuracy": round(acc, 4), "switched": round(sw, 4)} for m, acc, sw in raw
+    ]
     return {
         "rerank_margin": chosen,
         "greedy_accuracy": round(greedy, 4),
+        "min_gain": min_gain,
         "accuracy": round(accuracy_at(questions, chosen)[0], 4),
         "curve": curve,
     }

@@ -94,6 +94,9 @@ def calibrate_command(
         Path | None,
         typer.Option(help="Score the candidates with this ORM instead (a variant's model)."),
     ] = None,
+    min_gain: Annotated[
+        float, typer.Option(help="Least validation gain over the draft for a margin < 1.")
+    ] = 0.01,
     write: Annotated[
         bool, typer.Option(help="Keep the margin in the store's manifest.json.")
     ] = False,
@@ -135,7 +138,9 @@ def calibrate_command(
     if orm is not None:
         cache = rescore(cache, orm)
     rows = scored(cache)
-    chosen = choose_margin(rows)
+    if not 0 <= min_gain <= 1:
+        raise InvalidInputError(f"min_gain must be in [0, 1]; got {min_gain}")
+    chosen = choose_margin(rows, min_gain=min_gain)
     report = {
         **chosen,
         "at_margin": outcomes(rows, chosen["rerank_margin"]),

@@ -19,19 +19,22 @@ from glore.formats import Problem, answers_equal, parse_number
 ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "greedy": ("greedy", {}),
     "best_of_3": ("best_of_n", {"best_of": 3}),
-    "global": ("global", {"mode": "always"}),
-    "local": ("local", {"mode": "always"}),
-    "local_orm": ("local_orm", {"mode": "always"}),
+    "global": ("global", {"mode": "always", "rerank_margin": 0.0}),
+    "local": ("local", {"mode": "always", "rerank_margin": 0.0}),
+    "local_orm": ("local_orm", {"mode": "always", "rerank_margin": 0.0}),
     "glore": ("glore", {"mode": "always"}),
     "glore_gated": ("glore", {"mode": "gated"}),
-    "multi_round": ("multi_round", {"mode": "always"}),
+    "multi_round": ("multi_round", {"mode": "always", "rerank_margin": 0.0}),
     "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0}),
     "glore_vote": ("glore_vote", {"mode": "always"}),
 }
-"""Row -> (engine strategy, options). `multi_round`'s first round follows `mode`, later
-rounds refine only while the ORM says wrong. `glore` uses the store's calibrated rerank
-margin (the engine's default); `glore_argmax` the paper's plain argmax (margin 0);
-`glore_vote` lets answer agreement decide first (not the paper's method)."""
+"""Row -> (engine strategy, options). `glore`, `glore_gated` and `glore_vote` run with the
+engine's defaults, so with the store's calibrated rerank margin: what a user gets. The
+paper's comparison rows (global only, local only, local with the ORM's critique,
+multi-round) and `glore_argmax` rerank by the paper's plain argmax (margin 0), so they
+show what each refiner's candidates do. `multi_round`'s first round follows `mode`, later
+rounds refine only while the ORM says wrong. `glore_vote` lets answer agreement decide
+first (not the paper's method)."""
 
 
 @dataclass

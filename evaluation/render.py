@@ -91,6 +91,11 @@ def markdown(data: dict[str, Any]) -> str:
         f"{meta['seconds']:.0f} s on {meta['machine']}.",
         "",
         f"Command: `{meta['command']}`",
+        "",
+        f"Rerank margin of `glore`, `glore_gated` and `glore_vote`: "
+        f"{meta.get('rerank_margin', 0.0):.2f} (the engine's default: the store's, chosen on "
+        "validation by `glore calibrate`). The paper's comparison rows and `glore_argmax` "
+        "rerank by the plain argmax (margin 0).",
     ]
     if "reward" in data:
         r = data["reward"]

@@ -50,6 +50,7 @@ def evaluate(
         "store": str(inputs.store),
         "store_hash": inputs.store_hash,
         "models": dict(engine.models.versions),
+        "rerank_margin": engine.models.margin(cfg.engine.get("rerank_margin")),  # type: ignore[arg-type]
         "glore_version": __version__,
         "config": dataclasses.asdict(cfg),
         "command": shlex.join(["glore", *sys.argv[1:]]) if sys.argv[1:2] == ["eval"] else "",

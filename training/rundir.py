@@ -37,6 +37,13 @@ class RunDir:
             if recipe is not None:  # what a variant is compared against
                 (self.root / RECIPE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
 
+    @classmethod
+    def existing(cls, root: Path) -> RunDir:
+        """An existing run directory, opened to read its stages (no recipe stamp checked)."""
+        run = cls.__new__(cls)
+        run.root = root
+        return run
+
     def stage(self, name: str) -> Path:
         path = self.root / name
         path.mkdir(exist_ok=True)

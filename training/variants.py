@@ -60,8 +60,7 @@ class VariantRun(RunDir):
         if not stored.is_file():
             raise ConfigError(f"{base} is not a finished run with a {RECIPE}; train it first")
         check_variant_recipe(json.loads(stored.read_text()), recipe)
-        self.base = RunDir.__new__(RunDir)
-        self.base.root = base
+        self.base = RunDir.existing(base)
         self.root = base / "variants" / name
         self.targets = frozenset(stages)
         self.name = name

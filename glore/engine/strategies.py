@@ -130,9 +130,10 @@ def _make_sampler(
             on_stage=on_stage,
             name=candidate,
         )
-        margin = models.margin(cfg.rerank_margin)
+        # The margin protects a greedy draft; samples have none to protect, so the ORM's
+        # highest score wins (a one-sample `greedy` row is the draft either way).
         return [
-            _result(q, name, row, refined=False, costs=costs, i=i, models=models, margin=margin)
+            _result(q, name, row, refined=False, costs=costs, i=i, models=models, margin=0.0)
             for i, (q, row) in enumerate(zip(questions, rows, strict=True))
         ]
 

@@ -53,3 +53,10 @@ def test_the_margin_goes_into_the_manifest(tmp_path: Path) -> None:
     assert data == {"name": "s", "heldout": {}, "engine": {"rerank_margin": 0.3}}
     with pytest.raises(ConfigError, match="no manifest"):
         write_manifest(tmp_path / "none", {})
+
+
+def test_a_gain_below_the_minimum_keeps_the_draft() -> None:
+    # one question of 100 won at margin 0: below the one-point minimum only when it is 0.02
+    questions = [q((False, 0.2), (True, 0.9))] + [q((True, 0.8), (False, 0.1))] * 99
+    assert choose_margin(questions)["rerank_margin"] < 1.0  # +1 point: enough by default
+    assert choose_margin(questions, min_gain=0.02)["rerank_margin"] == 1.0

@@ -107,6 +107,20 @@ def test_a_gated_stream_skips_the_refiners(live: LiveServer) -> None:
     assert [e for e, _ in got] == ["draft", "orm", "sorm", "final"]
 
 
+def test_the_rerank_margin_option_over_http(live: LiveServer) -> None:
+    def solve(options: dict[str, Any]) -> httpx.Response:
+        return httpx.post(live.url + "/v1/solve", json={"question": QUESTION, "options": options})
+
+    assert solve({}).json()["winner"] == "local"  # scripted models carry no margin: argmax
+    kept = solve({"rerank_margin": 1.0}).json()
+    assert kept["winner"] == "draft" and "margin 1.00" in kept["reason"]
+    bad = solve({"rerank_margin": 1.5})
+    assert bad.status_code == 422 and "rerank_margin" in bad.text
+    assert solve({"rerank_margin": 0.0}).status_code == 200
+    vote = httpx.post(live.url + "/v1/solve", json={"question": QUESTION, "strategy": "glore_vote"})
+    assert vote.status_code == 200 and vote.json()["strategy"] == "glore_vote"
+
+
 def test_the_json_answer_equals_the_streams_final(live: LiveServer) -> None:
     r = httpx.post(live.url + "/v1/solve", json={"question": QUESTION})
     streamed = events(live, {"question": QUESTION})[-1][1]

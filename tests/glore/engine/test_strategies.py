@@ -198,3 +198,20 @@ def test_glore_vote_follows_agreement_then_the_orm() -> None:
 def test_rerank_margin_out_of_bounds_says_what_is_allowed() -> None:
     with pytest.raises(InvalidInputError, match="rerank_margin must be in \\[0, 1\\]"):
         GLoRe(models()).solve(Q, rerank_margin=1.5)
+
+
+def test_best_of_n_ignores_the_margin_it_has_no_draft_to_protect() -> None:
+    from glore.backends.base import Completion, SamplingParams
+
+    class Alternating:
+        async def generate(
+            self, prompts: Sequence[str], params: SamplingParams
+        ) -> list[list[Completion]]:
+            texts = [DRAFT, f"{GOOD1}\n{GOOD2}\n#### 5"]
+            return [[Completion(texts[k % 2], 5, "stop") for k in range(params.n)] for _ in prompts]
+
+    m = models()
+    m.student = Alternating()
+    m.rerank_margin = 1.0
+    result = GLoRe(m).solve(Q, strategy="best_of_n", best_of=2)
+    assert result.winner == "sample-1" and result.answer == "5"
