@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluation.metrics import within_question_ranking
 from glore.engine.rules import rerank
 from glore.errors import ConfigError, InvalidInputError
 
@@ -91,7 +92,6 @@ def outcomes(questions: Sequence[Sequence[Scored]], margin: float) -> dict[str, 
     """What the rerank does at `margin`: accuracy, fixes of wrong drafts, breaks of right
     ones, and the ORM's within-question ranking (right above wrong, ties half)."""
     fixed = broken = wrong = right = 0
-    pairs, wins = 0, 0.0
     for cands in questions:
         choice = rerank([c.name for c in cands], [c.orm_score for c in cands], margin)
         won = cands[choice.index].right
@@ -101,12 +101,7 @@ def outcomes(questions: Sequence[Sequence[Scored]], margin: float) -> dict[str, 
         else:
             wrong += 1
             fixed += won
-        for g in (c for c in cands if c.right):
-            for b in (c for c in cands if not c.right):
-                pairs += 1
-                wins += (
-                    1.0 if g.orm_score > b.orm_score else 0.5 if g.orm_score == b.orm_score else 0.0
-                )
+    share, pairs = within_question_ranking([[(c.right, c.orm_score) for c in q] for q in questions])
     acc, switched = accuracy_at(questions, margin)
     return {
         "margin": margin,
@@ -114,7 +109,7 @@ def outcomes(questions: Sequence[Sequence[Scored]], margin: float) -> dict[str, 
         "switched": round(switched, 4),
         "fix_rate": round(fixed / wrong, 4) if wrong else None,
         "break_rate": round(broken / right, 4) if right else None,
-        "ranking": round(wins / pairs, 4) if pairs else None,
+        "ranking": None if share is None else round(share, 4),
         "ranking_pairs": pairs,
         "oracle": round(sum(any(c.right for c in q) for q in questions) / len(questions), 4),
     }

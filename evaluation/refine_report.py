@@ -11,7 +11,7 @@ from typing import Any
 from tqdm import tqdm
 
 from evaluation.config import EvalConfig
-from evaluation.metrics import bootstrap_mean, bootstrap_paired_delta
+from evaluation.metrics import bootstrap_mean, bootstrap_paired_delta, within_question_ranking
 from glore import GLoRe
 from glore.engine.result import SolveResult
 from glore.formats import Problem, answers_equal, parse_number
@@ -134,18 +134,14 @@ def overlap(glore: RowRun, draft_right: Sequence[bool]) -> dict[str, int]:
 
 
 def ranking(run: RowRun) -> dict[str, float | int | None]:
-    """How well the ORM orders candidates *of one question*: over every (right, wrong) pair
-    of candidates to the same question, the share where the right one scores higher (ties
-    count half). 0.5 is chance; reranking can only help above it."""
-    pairs, wins = 0, 0.0
-    for right, scores in zip(run.candidates, run.orm, strict=True):
-        good = [scores[n] for n, ok in right.items() if ok]
-        bad = [scores[n] for n, ok in right.items() if not ok]
-        for g in good:
-            for b in bad:
-                pairs += 1
-                wins += 1.0 if g > b else 0.5 if g == b else 0.0
-    return {"pairs": pairs, "right_above_wrong": wins / pairs if pairs else None}
+    """How well the ORM orders candidates *of one question*
+    (`evaluation.metrics.within_question_ranking`); reranking can only help above 0.5."""
+    groups = [
+        [(ok, scores[n]) for n, ok in right.items()]
+        for right, scores in zip(run.candidates, run.orm, strict=True)
+    ]
+    share, pairs = within_question_ranking(groups)
+    return {"pairs": pairs, "right_above_wrong": share}
 
 
 def refine_report(engine: GLoRe, problems: Sequence[Problem], cfg: EvalConfig) -> dict[str, Any]:
