@@ -106,8 +106,8 @@ def calibrate_command(
     import json
 
     from evaluation.calibrate import (
+        candidates_of,
         choose_margin,
-        collect,
         outcomes,
         rescore,
         scored,
@@ -116,30 +116,18 @@ def calibrate_command(
 
     if not 1 <= questions <= 100_000:
         raise InvalidInputError(f"questions must be in 1..100000; got {questions}")
+    if not 0 <= min_gain <= 1:
+        raise InvalidInputError(f"min_gain must be in [0, 1]; got {min_gain}")
     if write and orm is not None:
         raise InvalidInputError("--write keeps the store's own ORM margin; drop --orm")
     options: dict[str, object] = {"mode": "always"}
     if tau_where is not None:
         options["tau_where"] = tau_where
     key = {"store": str(store), "questions": questions, "options": options}
-    if candidates is not None and candidates.is_file():
-        saved = json.loads(candidates.read_text())
-        if saved.get("key") != key:
-            raise InvalidInputError(f"{candidates} holds candidates of {saved.get('key')}")
-        cache = saved["questions"]
-    else:
-        from glore import GLoRe
-        from glore.tasks import get_task
-
-        problems = get_task("arith").load("validation", questions)
-        cache = collect(GLoRe.from_pretrained(store), problems, options, batch)
-        if candidates is not None:
-            candidates.write_text(json.dumps({"key": key, "questions": cache}))
+    cache = candidates_of(key, candidates, batch)
     if orm is not None:
         cache = rescore(cache, orm)
     rows = scored(cache)
-    if not 0 <= min_gain <= 1:
-        raise InvalidInputError(f"min_gain must be in [0, 1]; got {min_gain}")
     chosen = choose_margin(rows, min_gain=min_gain)
     report = {
         **chosen,

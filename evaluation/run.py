@@ -29,6 +29,10 @@ def machine() -> str:
     return f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, {gpu}"
 
 
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
 def evaluate(
     cfg: EvalConfig, store: str | Path, out: str | Path, *, device: str | None = None
 ) -> dict[str, Any]:
@@ -50,7 +54,7 @@ def evaluate(
         "store": str(inputs.store),
         "store_hash": inputs.store_hash,
         "models": dict(engine.models.versions),
-        "rerank_margin": engine.models.margin(cfg.engine.get("rerank_margin")),  # type: ignore[arg-type]
+        "rerank_margin": engine.models.margin(_float_or_none(cfg.engine.get("rerank_margin"))),
         "glore_version": __version__,
         "config": dataclasses.asdict(cfg),
         "command": shlex.join(["glore", *sys.argv[1:]]) if sys.argv[1:2] == ["eval"] else "",

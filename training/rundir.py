@@ -22,6 +22,9 @@ RECIPE = "recipe.json"
 
 
 class RunDir:
+    variant: str | None = None
+    """The variant name of a `training.variants.VariantRun`; None for a run itself."""
+
     def __init__(
         self, root: str | Path, recipe_digest: str, recipe: dict[str, Any] | None = None
     ) -> None:

@@ -63,7 +63,7 @@ class VariantRun(RunDir):
         self.base = RunDir.existing(base)
         self.root = base / "variants" / name
         self.targets = frozenset(stages)
-        self.name = name
+        self.variant = name
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / RECIPE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
 

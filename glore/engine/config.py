@@ -23,7 +23,7 @@ class EngineConfig:
     """The first step whose SORM value falls below this is the first error (0.5; [0, 1])."""
     rerank_margin: float | None = None
     """A refinement replaces the draft only when its ORM score beats the draft's by more
-    than this (None: the store's margin, chosen on validation by `glore eval calibrate` and
+    than this (None: the store's margin, chosen on validation by `glore calibrate` and
     kept in its manifest; 0 when it has none. 0 is the paper's argmax; [0, 1])."""
     max_tokens: int = 256
     """New tokens per generated solution (256; 1..4096)."""

@@ -11,7 +11,7 @@ A spec file (JSON or YAML)::
 
 A local scorer also takes `max_batch_tokens` and `prefix_cache_mb` (see
 `glore.backends.scorer.EmbeddedScorer`). An optional `engine: {rerank_margin: 0.3}` carries
-the calibration a store keeps in its manifest's `engine` section (`glore eval calibrate`).
+the calibration a store keeps in its manifest's `engine` section (`glore calibrate`).
 """
 
 from __future__ import annotations

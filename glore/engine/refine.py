@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
 from glore.engine.result import Candidate
-from glore.engine.rules import first_error, rerank
+from glore.engine.rules import Choice, first_error, rerank
 from glore.engine.steps import Costs, Models, global_refine, local_refine, score
 
 
@@ -52,9 +52,14 @@ async def score_all(
         await emit(on_stage, "sorm", {"index": i, "scores": sorm_scores})
 
 
+def orm_choice(cands: Sequence[Candidate], margin: float) -> Choice:
+    """The paper's rerank over candidates: the ORM's highest score, the draft kept within
+    `margin` (`glore.engine.rules.rerank`)."""
+    return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], margin)
+
+
 def best(pool: list[Candidate], margin: float = 0.0) -> Candidate:
-    scores = [c.orm_score or 0.0 for c in pool]
-    return pool[rerank([c.name for c in pool], scores, margin).index]
+    return pool[orm_choice(pool, margin).index]
 
 
 @dataclass(frozen=True)

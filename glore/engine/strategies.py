@@ -14,9 +14,9 @@ from typing import Protocol
 from glore.backends.base import SamplingParams
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
-from glore.engine.refine import Plan, best, refine_round, score_all
+from glore.engine.refine import Plan, best, orm_choice, refine_round, score_all
 from glore.engine.result import Candidate, SolveResult
-from glore.engine.rules import Choice, rerank, should_refine, vote
+from glore.engine.rules import Choice, should_refine, vote
 from glore.engine.steps import Costs, Models, draft
 from glore.errors import InvalidInputError
 
@@ -45,11 +45,6 @@ async def _drafted(on_stage: StageHook | None, rows: Sequence[Sequence[Candidate
 
 Chooser = Callable[[Sequence[Candidate], float], Choice]
 """How a strategy picks its answer from the candidates, given the rerank margin."""
-
-
-def orm_choice(cands: Sequence[Candidate], margin: float) -> Choice:
-    """The paper's rerank: the ORM's highest score, the draft kept within `margin`."""
-    return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], margin)
 
 
 def vote_choice(cands: Sequence[Candidate], margin: float) -> Choice:

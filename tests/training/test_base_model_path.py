@@ -69,6 +69,7 @@ def test_lora_refiners_keep_their_adapters_for_vllm(tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from training.recipe import LoraSpec, TrainSpec
+    from training.rundir import RunDir
     from training.sft import PadCollator, sft_examples
     from training.stages.export import export_adapters
     from training.trainer import fit
@@ -102,7 +103,8 @@ def test_lora_refiners_keep_their_adapters_for_vllm(tmp_path: Path) -> None:
     assert torch.allclose(got, want, atol=1e-4)
     assert not torch.allclose(untrained, want, atol=1e-3)  # the adapter learned something
     store = tmp_path / "store"
-    assert export_adapters(run, store) == {"global": "adapters/global"}
+    assert export_adapters(RunDir.existing(run), store) == {"global": "adapters/global"}
     assert (store / "adapters" / "global" / "adapter_config.json").is_file()
-    assert export_adapters(tmp_path / "no-lora-run", store) == {}
+    (tmp_path / "no-lora-run").mkdir()  # a run whose refiners were fully fine-tuned
+    assert export_adapters(RunDir.existing(tmp_path / "no-lora-run"), store) == {}
     assert not (store / "adapters").exists()

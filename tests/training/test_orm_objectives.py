@@ -3,6 +3,7 @@ the Bradley-Terry term; and which cached samples an ORM variant learns from."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -17,16 +18,14 @@ from training.stages.reward_models import orm_items
 from training.variants import check_variant_recipe
 
 
-class _Tok:
-    """Characters as token ids: enough for `step_end_tokens` on plain ASCII."""
+@pytest.fixture(scope="module")
+def tok() -> object:
+    """A real tokenizer of the project's kind (`[BAD]` and a pad token), trained in a second."""
+    from glore.modeling import train_tokenizer
+    from glore.modeling.tokenizer import corpus_texts
+    from glore.tasks.arith import ArithTask
 
-    pad_token_id = 0
-
-    def __call__(self, text: str, **_: object) -> dict[str, list[int]]:
-        return {
-            "input_ids": [ord(c) for c in text],
-            "offset_mapping": [(i, i + 1) for i in range(len(text))],
-        }
+    return train_tokenizer(corpus_texts(ArithTask().load("train", 50)), vocab_size=300)
 
 
 def _items() -> list[StepLabels]:
@@ -38,14 +37,14 @@ def _items() -> list[StepLabels]:
     ]
 
 
-def test_pairs_come_from_one_question_right_first() -> None:
-    pairs = pair_examples(_Tok(), _items(), per_question=8, max_len=512, seed=0)
+def test_pairs_come_from_one_question_right_first(tok: object) -> None:
+    pairs = pair_examples(tok, _items(), per_question=8, max_len=512, seed=0)
     assert len(pairs) == 2  # q1: one right x two wrong; q2 has no right sample
     for p in pairs:
         right, wrong = p["pair"]
         assert max(right["labels"]) == 1.0 and max(wrong["labels"]) == 0.0
-    assert len(pair_examples(_Tok(), _items(), per_question=1, max_len=512, seed=0)) == 1
-    batch = PairCollator(0, torch.float)(pairs)
+    assert len(pair_examples(tok, _items(), per_question=1, max_len=512, seed=0)) == 1
+    batch = PairCollator(tok.pad_token_id, torch.float)(pairs)  # type: ignore[attr-defined]
     assert batch["input_ids"].shape[0] == 4
 
 
@@ -66,7 +65,7 @@ def test_the_pairwise_term_rewards_right_above_wrong() -> None:
     without = pairwise_loss(0.0)(
         SimpleNamespace(logits=torch.tensor([[[0.0], [-3.0]], [[0.0], [3.0]]])), labels
     )
-    assert bad - without == pytest.approx(6.0025, abs=1e-3)  # -log sigmoid(-6)
+    assert bad - without == pytest.approx(math.log1p(math.exp(6.0)))  # -log sigmoid(-6)
 
 
 def test_an_orm_variant_can_learn_from_the_first_questions_only() -> None:

@@ -19,6 +19,7 @@ from glore.backends.scorer import EmbeddedScorer
 from glore.formats import FORMAT_VERSION
 from training.context import Context
 from training.evaluate import auroc, greedy_accuracy, solve_all
+from training.rundir import RunDir
 from training.stage_names import STAGES
 
 NAME = "export"
@@ -79,16 +80,14 @@ def _heldout(ctx: Context, store: Path) -> dict[str, Any]:
     return out
 
 
-def export_adapters(
-    run_root: Path, store: Path, stage_dirs: dict[str, Path] | None = None
-) -> dict[str, str]:
+def export_adapters(run: RunDir, store: Path) -> dict[str, str]:
     """The refiners' LoRA adapters (recipes with `model.lora`) into `store/adapters/ROLE`,
     for vLLM serving the student with `--enable-lora --lora-modules global=... local=...`.
     -> role: path inside the store; empty when the refiners were fully fine-tuned."""
     out: dict[str, str] = {}
     shutil.rmtree(store / "adapters", ignore_errors=True)
     for role in ("global", "local"):
-        src = (stage_dirs or {}).get(role, run_root / role) / "adapter"
+        src = run.stage(role) / "adapter"  # a variant's own refiner, else the run's
         if (src / "adapter_config.json").is_file():
             shutil.copytree(src, store / "adapters" / role)
             out[role] = f"adapters/{role}"
@@ -103,8 +102,7 @@ def run(ctx: Context) -> dict[str, Any]:
         role: _copy_fp16(ctx.run.stage(stage) / "model", store / role, role in ("orm", "sorm"))
         for role, stage in ROLES.items()
     }
-    stage_dirs = {role: ctx.run.stage(role) for role in ("global", "local")}  # a variant's own
-    adapters = export_adapters(ctx.run.root, store, stage_dirs)
+    adapters = export_adapters(ctx.run, store)
     summaries = {s: ctx.run.summary(s) for s in STAGES if s != NAME and ctx.run.done(s)}
     manifest = {
         "name": ctx.recipe.export.name,
@@ -112,7 +110,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "source": _source_commit(),
         "recipe": ctx.recipe.to_dict(),
-        "variant": getattr(ctx.run, "name", None),
+        "variant": ctx.run.variant,
         "seed": ctx.recipe.seed,
         "parameters": sizes,
         "init": {
