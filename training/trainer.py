@@ -103,7 +103,11 @@ def fit(
             trained.save_pretrained(adapter_dir)
         trained = trained.merge_and_unload()
     losses = [(h["step"], round(h["loss"], 4)) for h in trainer.state.log_history if "loss" in h]
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    # Every process reads the checkpoint folder while the Trainer finalises; remove it only
+    # once all are past that, and only once.
+    dist.barrier()
+    if dist.is_main():
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     return trained, {
         "steps": spec.steps,
         "examples": len(examples),
