@@ -8,6 +8,10 @@ from typing import Literal
 from glore.errors import InvalidInputError
 
 Mode = Literal["always", "gated"]
+Where = Literal["sorm", "checked"]
+Rerank = Literal["orm", "checked"]
+WHERES: tuple[Where, ...] = ("sorm", "checked")
+RERANKS: tuple[Rerank, ...] = ("orm", "checked")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,12 @@ class EngineConfig:
     """A refinement replaces the draft only when its ORM score beats the draft's by more
     than this (None: the store's margin, chosen on validation by `glore calibrate` and
     kept in its manifest; 0 when it has none. 0 is the paper's argmax; [0, 1])."""
+    where: Where = "sorm"
+    """`sorm` (the paper): the first error is the SORM's. `checked`: the earlier of the
+    SORM's and the first step whose arithmetic an exact check finds wrong."""
+    rerank: Rerank = "orm"
+    """`orm` (the paper): the ORM reranks every candidate. `checked`: candidates with a
+    step whose arithmetic is wrong lose to those without; the ORM ranks within each."""
     max_tokens: int = 256
     """New tokens per generated solution (256; 1..4096)."""
     max_question_chars: int = 2000
@@ -45,6 +55,8 @@ class EngineConfig:
             (self.mode in ("always", "gated"), "mode must be 'always' or 'gated'"),
             (0.0 <= self.tau_when <= 1.0, "tau_when must be in [0, 1]"),
             (0.0 <= self.tau_where <= 1.0, "tau_where must be in [0, 1]"),
+            (self.where in WHERES, f"where must be one of {', '.join(WHERES)}"),
+            (self.rerank in RERANKS, f"rerank must be one of {', '.join(RERANKS)}"),
             (
                 self.rerank_margin is None or 0.0 <= self.rerank_margin <= 1.0,
                 "rerank_margin must be in [0, 1] (or None for the store's)",

@@ -1,9 +1,13 @@
 """Critique of someone else's working (a student's): where it first goes wrong, and a fix.
 
 The text need not follow the model format: any lines are steps, with or without
-calculator annotations or a `####` line. `reveal` serves tutors who must not give the
-answer away: `location` says only which step is first wrong and how sure the SORM is,
-`step` adds a corrected version of that one step, `full` the whole corrected solution.
+calculator annotations or a `####` line. Two signals judge each step: the SORM's value
+and an exact check of its arithmetic (`glore.formats.checks`); the first error is the
+first step either flags, and `source` says which. `reveal` serves tutors who must not
+give the answer away: `location` says only which step is first wrong and how sure the
+SORM is, `step` adds a corrected version of that one step, `full` the whole corrected
+solution. A correction of an arithmetic slip is itself checked before it is offered as
+verified.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from typing import Any, Literal
 
 from glore.engine.config import EngineConfig
 from glore.engine.result import Candidate
+from glore.engine.rules import Source, flagged_error
 from glore.engine.steps import Costs, Models, local_refine
 from glore.errors import InvalidInputError
-from glore.formats import parse_solution
+from glore.formats import StepCheck, check_steps, first_wrong, parse_solution
 
 Reveal = Literal["location", "step", "full"]
 REVEALS: tuple[Reveal, ...] = ("location", "step", "full")
@@ -28,8 +33,14 @@ class Critique:
     steps: list[str]
     step_values: list[float]
     """SORM value of every step prefix: the chance the working can still reach the answer."""
+    checks: list[StepCheck]
+    """The exact arithmetic check of every step: `ok`, `wrong` (with the correct value) or
+    `unchecked`, and warnings such as an unsupported quantity."""
     first_error: int | None
-    """Index of the first step below `tau_where`; None when every step clears it."""
+    """The first step whose arithmetic is wrong or whose SORM value is below `tau_where`;
+    None when neither flags one."""
+    source: Source | None
+    """Which signal flagged `first_error`: `arithmetic` (exact) or `sorm`."""
     first_error_text: str | None
     confidence: float | None
     """How sure the SORM is that `first_error` is wrong (1 - its value)."""
@@ -39,6 +50,12 @@ class Critique:
     corrected_step: str | None = None
     corrected_solution: list[str] | None = None
     corrected_answer: str | None = None
+    correction_check: StepCheck | None = None
+    """The exact check of `corrected_step`."""
+    correction_verified: bool | None = None
+    """For an arithmetic slip: whether the corrected step's arithmetic checks `ok`. When
+    False, the correction is offered unverified (`correction_note` says why)."""
+    correction_note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,13 +77,16 @@ async def critique(
     sorm, orm = await asyncio.gather(
         models.sorm.score([(question, steps)]), models.orm.score([(question, steps)])
     )
-    values = sorm[0]
-    error = next((i for i, v in enumerate(values) if v < cfg.tau_where), None)
+    values, checks = sorm[0], check_steps(question, steps)
+    flagged = flagged_error(values, first_wrong(checks), cfg.tau_where)
+    error, source = flagged if flagged is not None else (None, None)
     result = Critique(
         question,
         steps,
         values,
+        checks,
         error,
+        source,
         steps[error] if error is not None else None,
         None if error is None else 1.0 - values[error],
         orm[0][-1],
@@ -77,10 +97,38 @@ async def critique(
     draft = Candidate.from_solution("working", parsed)
     (fixed,) = await local_refine(models, [(0, question, draft, error)], cfg.max_tokens, Costs(1))
     result.corrected_step = fixed.steps[error] if len(fixed.steps) > error else None
+    _verify(result, question, error)
     if reveal == "full":
         result.corrected_solution = fixed.steps
         result.corrected_answer = fixed.answer
     return result
+
+
+def _verify(result: Critique, question: str, error: int) -> None:
+    """Check the corrected step against the steps before it; an arithmetic slip's
+    correction is verified only when its own arithmetic checks `ok`."""
+    if result.corrected_step is None:
+        if result.source == "arithmetic":
+            result.correction_verified = False
+            result.correction_note = "the refiner gave no corrected step; nothing to verify"
+        return
+    kept = [*result.steps[:error], result.corrected_step]
+    check = check_steps(question, kept)[-1]
+    result.correction_check = check
+    if result.source != "arithmetic":
+        return
+    result.correction_verified = check.check == "ok"
+    if check.check == "wrong":
+        result.correction_note = (
+            f"the corrected step could not be verified: {check.equation} should be "
+            f"{check.expected}; step {error + 1} should compute "
+            f"{result.checks[error].expected}"
+        )
+    elif check.check == "unchecked":
+        result.correction_note = (
+            f"the corrected step could not be verified ({check.reason}); step {error + 1} "
+            f"should compute {result.checks[error].expected}"
+        )
 
 
 __all__ = ["REVEALS", "Critique", "Reveal", "critique"]

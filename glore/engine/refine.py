@@ -4,14 +4,29 @@ run concurrently, then scored by the ORM (for the rerank) and the SORM (for the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
 from glore.engine.result import Candidate
-from glore.engine.rules import Choice, first_error, rerank
+from glore.engine.rules import Choice, checked_pool, first_error, flagged_error, rerank
 from glore.engine.steps import Costs, Models, global_refine, local_refine, score
+from glore.formats import check_steps, first_wrong
+
+Chooser = Callable[[Sequence[Candidate], float], Choice]
+"""How a strategy picks its answer from the candidates, given the rerank margin."""
+
+
+def where(values: Sequence[float], c: Candidate, cfg: EngineConfig) -> int:
+    """The step the local refiner restarts from: the SORM's first error, or with
+    `where: checked` the earlier of it and the first wrong arithmetic."""
+    if cfg.where == "checked":
+        wrong = first_wrong(c.checks) if c.checks else None
+        flagged = flagged_error(values, wrong, cfg.tau_where)
+        if flagged is not None:
+            return flagged[0]
+    return first_error(values, cfg.tau_where)
 
 
 async def score_all(
@@ -19,11 +34,12 @@ async def score_all(
     questions: Sequence[str],
     cands: Sequence[tuple[int, Candidate]],
     costs: Costs,
-    tau_where: float,
+    cfg: EngineConfig,
     *,
     on_stage: StageHook | None = None,
 ) -> None:
-    """ORM and SORM for every candidate, concurrently; fills `orm_score` and `sorm_values`.
+    """ORM and SORM for every candidate, concurrently, and the exact step checks; fills
+    `orm_score`, `sorm_values`, `checks` and `first_error`.
 
     The ORM's score of a solution is its value at the last step (the answer line). With
     `on_stage`, reports an `orm` then a `sorm` event per question."""
@@ -31,11 +47,12 @@ async def score_all(
     orm, sorm = await asyncio.gather(
         score(models.orm, items, costs, "orm"), score(models.sorm, items, costs, "sorm")
     )
-    for (_, c), o, s in zip(cands, orm, sorm, strict=True):
+    for (i, c), o, s in zip(cands, orm, sorm, strict=True):
         c.orm_score = o[-1] if o else 0.0
         c.sorm_values = s
         c.orm_values = o
-        c.first_error = first_error(s, tau_where) if s else None
+        c.checks = check_steps(questions[i], c.steps)
+        c.first_error = where(s, c, cfg) if s else None
     if on_stage is None:
         return
     by_question: dict[int, list[Candidate]] = {}
@@ -46,7 +63,12 @@ async def score_all(
         await emit(on_stage, "orm", {"index": i, "scores": orm_scores})
     for i, group in by_question.items():
         sorm_scores = [
-            {"candidate": c.name, "sorm_values": c.sorm_values, "first_error": c.first_error}
+            {
+                "candidate": c.name,
+                "sorm_values": c.sorm_values,
+                "first_error": c.first_error,
+                "checks": [x.check for x in c.checks or []],
+            }
             for c in group
         ]
         await emit(on_stage, "sorm", {"index": i, "scores": sorm_scores})
@@ -58,8 +80,24 @@ def orm_choice(cands: Sequence[Candidate], margin: float) -> Choice:
     return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], margin)
 
 
-def best(pool: list[Candidate], margin: float = 0.0) -> Candidate:
-    return pool[orm_choice(pool, margin).index]
+def choose(
+    cands: Sequence[Candidate], margin: float, rerank_by: str, chooser: Chooser = orm_choice
+) -> Choice:
+    """`chooser` over the candidates; with `rerank_by` `checked`, only over those whose
+    arithmetic holds (`glore.engine.rules.checked_pool`). The margin protects the draft
+    only while the draft is among them."""
+    if rerank_by != "checked":
+        return chooser(cands, margin)
+    pool = checked_pool([c.arithmetic_ok for c in cands])
+    if len(pool) == len(cands):
+        return chooser(cands, margin)
+    inner = chooser([cands[i] for i in pool], margin if pool[0] == 0 else 0.0)
+    failed = ", ".join(c.name for c in cands if not c.arithmetic_ok)
+    return Choice(pool[inner.index], f"{failed} fail the arithmetic check; {inner.reason}")
+
+
+def best(pool: list[Candidate], margin: float = 0.0, rerank_by: str = "orm") -> Candidate:
+    return pool[choose(pool, margin, rerank_by).index]
 
 
 @dataclass(frozen=True)
@@ -89,13 +127,13 @@ async def refine_round(
     With `on_stage`, reports each scored refinement as a `global` or `local` event."""
     suffix = "" if r == 0 else f"-{r + 1}"
     margin = models.margin(cfg.rerank_margin)
-    bases = {i: best(pools[i], margin) for i in todo}
+    bases = {i: best(pools[i], margin, cfg.rerank) for i in todo}
     g_items = [(i, questions[i], bases[i]) for i in todo] if plan.use_global else []
     l_items = []
     for i in todo if plan.use_local else []:
         values = bases[i].sorm_values if plan.critic == "sorm" else bases[i].orm_values
         if values:
-            l_items.append((i, questions[i], bases[i], first_error(values, cfg.tau_where)))
+            l_items.append((i, questions[i], bases[i], where(values, bases[i], cfg)))
     try:
         g, loc = await asyncio.gather(
             global_refine(models, g_items, cfg.max_tokens, costs) if g_items else _none(),
@@ -105,7 +143,7 @@ async def refine_round(
         new += [(it[0], c) for it, c in zip(l_items, loc, strict=True)]
         for _, c in new:
             c.name += suffix
-        await score_all(models, questions, new, costs, cfg.tau_where)
+        await score_all(models, questions, new, costs, cfg)
     except Exception as exc:  # any backend failure: keep the draft, say why
         for i in todo:
             degraded[i] = f"refinement failed: {type(exc).__name__}: {exc}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from glore.formats import Solution, format_answer
+from glore.formats import Solution, StepCheck, format_answer
 
 
 @dataclass
@@ -24,7 +24,14 @@ class Candidate:
     orm_values: list[float] | None = None
     """The ORM's value at every step (the critic of the `local_orm` strategy)."""
     first_error: int | None = None
+    checks: list[StepCheck] | None = None
+    """The exact arithmetic check of every step (`glore.formats.checks`)."""
     tokens: int = 0
+
+    @property
+    def arithmetic_ok(self) -> bool:
+        """No step's arithmetic is wrong (unchecked steps count as not wrong)."""
+        return not any(c.check == "wrong" for c in self.checks or [])
 
     @classmethod
     def from_solution(cls, name: str, solution: Solution, tokens: int = 0) -> Candidate:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+Source = Literal["arithmetic", "sorm"]
+"""Which signal flagged a first error: the exact arithmetic check or the SORM."""
 
 
 def should_refine(orm_score: float, mode: str, tau_when: float) -> bool:
@@ -23,6 +27,25 @@ def first_error(values: Sequence[float], tau_where: float) -> int:
         if value < tau_where:
             return i
     return min(range(len(values)), key=lambda i: (values[i], i))
+
+
+def flagged_error(
+    values: Sequence[float], wrong: int | None, tau_where: float
+) -> tuple[int, Source] | None:
+    """Where, with the exact check beside the SORM: the earlier of the first step below
+    `tau_where` and the first step whose arithmetic is `wrong`, with the source that flagged
+    it (`arithmetic` on a tie: it is exact). None when neither flags a step."""
+    sorm = next((i for i, v in enumerate(values) if v < tau_where), None)
+    if wrong is not None and (sorm is None or wrong <= sorm):
+        return wrong, "arithmetic"
+    return None if sorm is None else (sorm, "sorm")
+
+
+def checked_pool(arithmetic_ok: Sequence[bool]) -> list[int]:
+    """Rerank `checked`: the candidates the ORM chooses among. Those whose arithmetic holds
+    when only some do; every candidate when all or none do."""
+    passing = [i for i, ok in enumerate(arithmetic_ok) if ok]
+    return passing if passing else list(range(len(arithmetic_ok)))
 
 
 @dataclass(frozen=True)

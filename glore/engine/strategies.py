@@ -14,7 +14,7 @@ from typing import Protocol
 from glore.backends.base import SamplingParams
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
-from glore.engine.refine import Plan, best, orm_choice, refine_round, score_all
+from glore.engine.refine import Chooser, Plan, best, choose, orm_choice, refine_round, score_all
 from glore.engine.result import Candidate, SolveResult
 from glore.engine.rules import Choice, should_refine, vote
 from glore.engine.steps import Costs, Models, draft
@@ -43,10 +43,6 @@ async def _drafted(on_stage: StageHook | None, rows: Sequence[Sequence[Candidate
         await emit(on_stage, "draft", {"index": i, "candidates": [asdict(c) for c in row]})
 
 
-Chooser = Callable[[Sequence[Candidate], float], Choice]
-"""How a strategy picks its answer from the candidates, given the rerank margin."""
-
-
 def vote_choice(cands: Sequence[Candidate], margin: float) -> Choice:
     """Answer agreement among the candidates, then the ORM (`glore.engine.rules.vote`)."""
     scores = [c.orm_score or 0.0 for c in cands]
@@ -63,9 +59,10 @@ def _result(
     i: int,
     models: Models,
     margin: float,
-    choose: Chooser = orm_choice,
+    rerank_by: str,
+    chooser: Chooser = orm_choice,
 ) -> SolveResult:
-    choice = choose(cands, margin)
+    choice = choose(cands, margin, rerank_by, chooser)
     win = cands[choice.index]
     return SolveResult(
         question,
@@ -94,7 +91,7 @@ async def _draft_and_score(
     rows = await draft(models, questions, params, costs, name=name)
     await _drafted(on_stage, rows)
     cands = [(i, c) for i, row in enumerate(rows) for c in row]
-    await score_all(models, questions, cands, costs, cfg.tau_where, on_stage=on_stage)
+    await score_all(models, questions, cands, costs, cfg, on_stage=on_stage)
     return rows
 
 
@@ -128,7 +125,17 @@ def _make_sampler(
         # The margin protects a greedy draft; samples have none to protect, so the ORM's
         # highest score wins (a one-sample `greedy` row is the draft either way).
         return [
-            _result(q, name, row, refined=False, costs=costs, i=i, models=models, margin=0.0)
+            _result(
+                q,
+                name,
+                row,
+                refined=False,
+                costs=costs,
+                i=i,
+                models=models,
+                margin=0.0,
+                rerank_by=cfg.rerank,
+            )
             for i, (q, row) in enumerate(zip(questions, rows, strict=True))
         ]
 
@@ -143,10 +150,10 @@ best_of_n = _make_sampler("best_of_n", _best_of, "sample")
 
 
 def _make_refiner(
-    plan: Plan, name: str, *, multi_round: bool = False, choose: Chooser = orm_choice
+    plan: Plan, name: str, *, multi_round: bool = False, chooser: Chooser = orm_choice
 ) -> Strategy:
     """A refining strategy: draft, score, then rounds of `plan` while the ORM says wrong;
-    `choose` picks the answer from the pool at the end."""
+    `chooser` picks the answer from the pool at the end."""
 
     async def run(
         models: Models,
@@ -169,7 +176,9 @@ def _make_refiner(
                 i
                 for i, pool in enumerate(pools)
                 if i not in degraded
-                and should_refine(best(pool, margin).orm_score or 0.0, mode, cfg.tau_when)
+                and should_refine(
+                    best(pool, margin, cfg.rerank).orm_score or 0.0, mode, cfg.tau_when
+                )
             ]
             if not todo:
                 break
@@ -196,7 +205,8 @@ def _make_refiner(
                     i=i,
                     models=models,
                     margin=margin,
-                    choose=choose,
+                    rerank_by=cfg.rerank,
+                    chooser=chooser,
                 ),
                 degraded.get(i),
             )
@@ -222,7 +232,7 @@ STRATEGIES: dict[str, Strategy] = {
     "glore": _make_refiner(Plan(True, True, "sorm"), "glore"),
     "multi_round": _make_refiner(Plan(True, True, "sorm"), "multi_round", multi_round=True),
     # Not the paper's method: answer agreement among draft, global and local decides first.
-    "glore_vote": _make_refiner(Plan(True, True, "sorm"), "glore_vote", choose=vote_choice),
+    "glore_vote": _make_refiner(Plan(True, True, "sorm"), "glore_vote", chooser=vote_choice),
 }
 
 

@@ -8,11 +8,12 @@ from glore.formats.answers import answers_equal, format_answer, numbers_in, pars
 from glore.formats.calc import (
     Annotation,
     check_annotation,
-    evaluate,
     find_annotations,
     step_value,
     strip_annotations,
 )
+from glore.formats.checks import CHECKS, Check, StepCheck, check_steps, first_wrong
+from glore.formats.exact import evaluate
 from glore.formats.positions import Encoded, step_end_tokens
 from glore.formats.prompts import (
     ROLES,
@@ -37,18 +38,23 @@ FORMAT_VERSION = "1"
 __all__ = [
     "ANSWER_MARKER",
     "BAD_MARKER",
+    "CHECKS",
     "FORMAT_VERSION",
     "ROLES",
     "Annotation",
+    "Check",
     "Encoded",
     "Problem",
     "Prompt",
     "Role",
     "Solution",
+    "StepCheck",
     "answers_equal",
     "check_annotation",
+    "check_steps",
     "evaluate",
     "find_annotations",
+    "first_wrong",
     "format_answer",
     "global_prompt",
     "local_prompt",

@@ -6,26 +6,15 @@ consistency filter and the critique feature see which step computed what.
 
 from __future__ import annotations
 
-import ast
-import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
 from glore.formats.answers import numbers_in, parse_number
+from glore.formats.exact import evaluate
 
 ANNOTATION_RE = re.compile(r"<<(?P<expr>[^<>=]*)=(?P<result>[^<>]*)>>")
-
-_BINOPS: dict[type[ast.operator], Callable[[Fraction, Fraction], Fraction]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: lambda a, b: Fraction(a // b),
-}
-_MAX_POWER = 64
 
 
 @dataclass(frozen=True)
@@ -53,40 +42,6 @@ def find_annotations(text: str) -> list[Annotation]:
 def strip_annotations(text: str) -> str:
     """The text a reader sees: annotations removed (`48/2 = <<48/2=24>>24` -> `48/2 = 24`)."""
     return ANNOTATION_RE.sub("", text)
-
-
-def _normalise(expr: str) -> str:
-    expr = re.sub(r"(?<=\d),(?=\d{3})", "", expr)
-    expr = expr.replace("$", "").replace("×", "*").replace("÷", "/").replace("−", "-")
-    expr = re.sub(r"(?<=[\d)\s])[xX](?=[\s\d(])", "*", expr)
-    return re.sub(r"(\d+(?:\.\d+)?)\s*%", r"(\1/100)", expr)
-
-
-def _eval(node: ast.AST) -> Fraction:
-    if isinstance(node, ast.Expression):
-        return _eval(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return Fraction(str(node.value))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        value = _eval(node.operand)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow):
-            if right.denominator != 1 or abs(right) > _MAX_POWER:
-                raise ValueError("only small integer powers")
-            return left ** int(right)
-        if type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](left, right)
-    raise ValueError(f"unsupported expression element {type(node).__name__}")
-
-
-def evaluate(expr: str) -> Fraction | None:
-    """Exact value of an arithmetic expression (+ - * / ** and parentheses), or None."""
-    try:
-        return _eval(ast.parse(_normalise(expr).strip(), mode="eval"))
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
-        return None
 
 
 def check_annotation(annotation: Annotation) -> CheckStatus:

@@ -34,7 +34,12 @@ def test_glore_reports_every_stage_in_order_with_its_evidence() -> None:
     assert draft["name"] == "draft" and draft["steps"][-1] == "#### 4"
     assert payload["orm"]["scores"] == [{"candidate": "draft", "orm_score": 0.3}]
     (sorm,) = payload["sorm"]["scores"]
-    assert sorm == {"candidate": "draft", "sorm_values": [0.9, 0.1, 0.1], "first_error": 1}
+    assert sorm == {
+        "candidate": "draft",
+        "sorm_values": [0.9, 0.1, 0.1],
+        "first_error": 1,
+        "checks": ["ok", "wrong", "unchecked"],  # the draft's slip, found exactly as well
+    }
     assert payload["global"]["candidate"]["name"] == "global"
     local = payload["local"]["candidate"]
     assert local["name"] == "local" and local["orm_score"] == 0.8 and local["answer"] == "5"
