@@ -23,8 +23,9 @@ from service.jobs import routes as jobs_routes
 from service.jobs.routes import close_jobs
 from service.limits import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware
+from service.openai_errors import OpenAIErrorMiddleware
 from service.problems import PROBLEM_JSON
-from service.routes import critique, health, metrics, solve
+from service.routes import critique, health, metrics, openai, solve
 from service.settings import Settings, get_settings
 from service.state import ServiceState, close_engine, load_engine
 
@@ -59,12 +60,14 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
     )
     app.state.glore = state
     install_handlers(app)
-    for module in (solve, critique, health, metrics):
+    for module in (solve, critique, health, metrics, openai):
         app.include_router(module.router)
     # Jobs get the same auth and rate limit as every other /v1 route.
     app.include_router(jobs_routes.router, dependencies=[Depends(get_client)])
     # Added last is outermost: metrics see every answer, 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
+    # Outside the body limit, so its 413 takes OpenAI's shape on the OpenAI routes too.
+    app.add_middleware(OpenAIErrorMiddleware, paths=openai.PATHS)
     app.add_middleware(MetricsMiddleware)
     _document_limits(app, state.settings)
     return app
@@ -72,7 +75,8 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
 
 def _document_limits(app: FastAPI, settings: Settings) -> None:
     """Write the configured limits into the OpenAPI document (the models hold the hard
-    caps), and give error responses the problem+json media type."""
+    caps), and give error responses the problem+json media type (but on the OpenAI routes,
+    whose errors are OpenAI's JSON)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -84,6 +88,7 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
             ("CritiqueRequest", "question", "maxLength"): settings.max_question_chars,
             ("CritiqueRequest", "solution", "maxLength"): settings.max_solution_chars,
             ("SolveOptions", "max_tokens", "maximum"): settings.max_tokens,
+            **openai.limits(settings),
         }
         for (model, field, key), value in bounds.items():
             prop = schemas.get(model, {}).get("properties", {}).get(field, {})
@@ -92,6 +97,9 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
                     part[key] = value
         for path in doc.get("paths", {}).values():
             for op in path.values():
+                if openai.TAG in op.get("tags", []):  # OpenAI's errors, not problems
+                    openai.document(op)
+                    continue
                 for status, response in op.get("responses", {}).items():
                     content = response.get("content", {})
                     if status.isdigit() and int(status) >= 400 and "application/json" in content:
