@@ -30,6 +30,12 @@ StrategyName = Literal[
 """`glore.engine.strategies.STRATEGIES` (a test keeps the two in step)."""
 Reveal = Literal["location", "step", "full"]
 Mode = Literal["always", "gated"]
+Where = Literal["sorm", "checked"]
+"""`glore.engine.config.WHERES`."""
+RerankBy = Literal["orm", "checked"]
+"""`glore.engine.config.RERANKS`."""
+CheckStatus = Literal["ok", "wrong", "unchecked"]
+"""`glore.formats.CHECKS`."""
 STAGES: tuple[str, ...] = ("draft", "orm", "sorm", "global", "local", "final")
 """Server-sent events of a streamed solve, in the order they come (`error` may end one)."""
 
@@ -61,6 +67,18 @@ class SolveOptions(_Strict):
         description="A refinement replaces the draft only when its ORM score beats the "
         "draft's by more than this (server default: GLORE_RERANK_MARGIN, else the store's "
         "margin chosen on validation).",
+    )
+    where: Where | None = Field(
+        None,
+        description="`sorm` (the paper): the local refiner restarts at the SORM's first "
+        "error. `checked`: at the earlier of that and the first step whose arithmetic an "
+        "exact check finds wrong (default sorm).",
+    )
+    rerank: RerankBy | None = Field(
+        None,
+        description="`orm` (the paper): the ORM reranks every candidate. `checked`: "
+        "candidates with wrong arithmetic in a step lose to those without; the ORM ranks "
+        "within each (default orm).",
     )
     max_tokens: int | None = Field(
         None,
@@ -132,6 +150,30 @@ class CritiqueRequest(_Strict):
     )
 
 
+class EquationCheckOut(BaseModel):
+    text: str = Field(description="The equation as written (an annotation as <<a=b>>).")
+    check: CheckStatus
+    expected: str | None = Field(description="The correct value, when wrong.")
+    reason: str | None = Field(description="Why it was not checked, when unchecked.")
+
+
+class StepCheckOut(BaseModel):
+    """The exact arithmetic check of one step (`glore.formats.checks`)."""
+
+    check: CheckStatus = Field(
+        description="`ok`: its arithmetic holds; `wrong`: an equation in it is wrong; "
+        "`unchecked`: nothing in it could be checked."
+    )
+    expected: str | None = Field(description="The correct value of the first wrong equation.")
+    equation: str | None = Field(description="The first wrong equation as written.")
+    reason: str | None = Field(description="Why nothing was checked, when unchecked.")
+    warnings: list[str] = Field(
+        description="E.g. `unsupported quantity 3`: an operand that is neither in the "
+        "question nor an earlier step's result (a warning: it may be computed in the head)."
+    )
+    equations: list[EquationCheckOut]
+
+
 class CandidateOut(BaseModel):
     name: str = Field(description="draft, global, local, sample-N, or with a -N round suffix.")
     text: str
@@ -140,7 +182,11 @@ class CandidateOut(BaseModel):
     orm_score: float | None = Field(description="The ORM's probability the answer is right.")
     sorm_values: list[float] | None = Field(description="The SORM's value of each step prefix.")
     orm_values: list[float] | None = Field(description="The ORM's value at every step.")
-    first_error: int | None = Field(description="Index of the first step the SORM doubts.")
+    first_error: int | None = Field(
+        description="Where the local refiner would restart: the SORM's first error (with "
+        "`where: checked`, the earlier of it and the first wrong arithmetic)."
+    )
+    checks: list[StepCheckOut] | None = Field(description="The exact check of every step.")
     tokens: int = Field(ge=0)
 
 
@@ -167,7 +213,14 @@ class CritiqueResponse(BaseModel):
     question: str
     steps: list[str]
     step_values: list[float] = Field(description="SORM value of every step prefix.")
-    first_error: int | None = Field(description="First step below tau_where; null if none.")
+    checks: list[StepCheckOut] = Field(description="The exact arithmetic check of every step.")
+    first_error: int | None = Field(
+        description="The first step whose arithmetic is wrong or whose SORM value is below "
+        "tau_where; null if neither flags one."
+    )
+    source: Literal["arithmetic", "sorm"] | None = Field(
+        description="Which signal flagged first_error: the exact check or the SORM."
+    )
     first_error_text: str | None
     confidence: float | None = Field(description="1 - the first error's SORM value.")
     orm_confidence: float = Field(description="The ORM's probability the answer is right.")
@@ -175,6 +228,12 @@ class CritiqueResponse(BaseModel):
     corrected_step: str | None
     corrected_solution: list[str] | None
     corrected_answer: str | None
+    correction_check: StepCheckOut | None = Field(description="The exact check of corrected_step.")
+    correction_verified: bool | None = Field(
+        description="For an arithmetic slip: whether corrected_step's own arithmetic checks "
+        "ok; false means the correction is offered unverified (see correction_note)."
+    )
+    correction_note: str | None
 
 
 class FieldError(BaseModel):

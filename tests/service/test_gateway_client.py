@@ -41,7 +41,8 @@ def test_solve_stream_and_critique(live: LiveServer) -> None:
         final = stream[-1].result
         assert final is not None and final.answer == "5"
         c = client.critique(QUESTION, "3 + 4 = <<3+4=7>>7\n7 - 2 = <<7-2=4>>4\n#### 4")
-        assert c.first_error == 1
+        assert c.first_error == 1 and c.source == "arithmetic"
+        assert c.checks[1].check == "wrong" and c.checks[1].expected == "5"
         assert client.health() and client.ready().checks[0].name == "models"
 
 

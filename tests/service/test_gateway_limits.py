@@ -5,14 +5,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 
+from glore.engine.config import RERANKS, WHERES
 from glore.engine.strategies import STRATEGIES
 from glore.errors import BackendError, ModelNotFoundError
-from service.protocol import StrategyName
+from glore.formats import CHECKS
+from service.protocol import CheckStatus, RerankBy, StrategyName, Where
 from tests.service.gateway_live import QUESTION, LiveServer, RaisingGenerator, scripted_engine
 
 PROBLEM = "application/problem+json"
@@ -40,6 +42,8 @@ def live(serve: Callable[..., LiveServer]) -> LiveServer:
 
 def test_the_strategy_names_of_the_api_are_the_engines() -> None:
     assert set(StrategyName.__args__) == set(STRATEGIES)  # type: ignore[attr-defined]
+    assert set(get_args(Where)) == set(WHERES) and set(get_args(RerankBy)) == set(RERANKS)
+    assert set(get_args(CheckStatus)) == set(CHECKS)
 
 
 def test_a_body_over_the_limit_is_413(serve: Callable[..., LiveServer]) -> None:

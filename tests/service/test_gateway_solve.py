@@ -66,6 +66,43 @@ def test_stream_on_the_real_store_sends_the_stages_in_order(real_server: LiveSer
     assert final.candidates[0].text == got[0][1]["candidates"][0]["text"]
 
 
+README_QUESTION = (
+    "Mia has 12 apples. Each bag holds 6 apples. Mia buys 3 bags of apples. "
+    "How many apples does Mia have now?"
+)
+README_WORKING = (
+    "The 3 bags hold 3 x 6 = <<3*6=18>>18 apples.\n"
+    "Mia now has 12 + 18 = <<12+18=31>>31 apples.\n#### 31"
+)
+
+
+def test_critique_flags_the_readme_slip_exactly(real_server: LiveServer) -> None:
+    body = {"question": README_QUESTION, "solution": README_WORKING, "reveal": "step"}
+    r = httpx.post(real_server.url + "/v1/critique", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    c = CritiqueResponse.model_validate(r.json())
+    assert c.first_error == 1 and c.source == "arithmetic"
+    assert [x.check for x in c.checks] == ["ok", "wrong", "unchecked"]
+    assert c.checks[1].expected == "30" and c.checks[1].equation == "12 + 18 = 31"
+    assert len(c.step_values) == 3  # the SORM's values stay beside the check
+    assert c.correction_verified is (
+        c.correction_check is not None and c.correction_check.check == "ok"
+    )
+    if not c.correction_verified:
+        assert c.correction_note and "could not be verified" in c.correction_note
+
+
+def test_checked_options_over_http(real_server: LiveServer) -> None:
+    options = {"where": "checked", "rerank": "checked", "max_tokens": 48}
+    body = {"question": QUESTION, "options": options}
+    r = httpx.post(real_server.url + "/v1/solve", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    result = SolveResponse.model_validate(r.json())
+    assert all(c.checks is not None and len(c.checks) == len(c.steps) for c in result.candidates)
+    bad = httpx.post(real_server.url + "/v1/solve", json={**body, "options": {"where": "orm"}})
+    assert bad.status_code == 422 and "where" in bad.text
+
+
 @pytest.mark.parametrize("reveal", ["location", "step", "full"])
 def test_critique_on_the_real_store(real_server: LiveServer, reveal: str) -> None:
     body = {"question": QUESTION, "solution": WORKING, "reveal": reveal}
