@@ -23,6 +23,8 @@ ROWS = (
     "multi_round",
     "glore_argmax",
     "glore_vote",
+    "best_of_3_checked",
+    "glore_checked",
 )
 """The refinement table's strategy rows, in the paper's order (the oracle row is derived)."""
 

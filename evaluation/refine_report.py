@@ -27,6 +27,8 @@ ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "multi_round": ("multi_round", {"mode": "always", "rerank_margin": 0.0}),
     "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0}),
     "glore_vote": ("glore_vote", {"mode": "always"}),
+    "best_of_3_checked": ("best_of_n", {"best_of": 3, "rerank": "checked"}),
+    "glore_checked": ("glore", {"mode": "always", "where": "checked", "rerank": "checked"}),
 }
 """Row -> (engine strategy, options). `glore`, `glore_gated` and `glore_vote` run with the
 engine's defaults, so with the store's calibrated rerank margin: what a user gets. The
@@ -34,7 +36,10 @@ paper's comparison rows (global only, local only, local with the ORM's critique,
 multi-round) and `glore_argmax` rerank by the paper's plain argmax (margin 0), so they
 show what each refiner's candidates do. `multi_round`'s first round follows `mode`, later
 rounds refine only while the ORM says wrong. `glore_vote` lets answer agreement decide
-first (not the paper's method)."""
+first (not the paper's method). The `_checked` rows add the exact step check
+(`glore.formats.checks`, not the paper's): candidates with wrong arithmetic lose to those
+without before the ORM ranks, and `glore_checked` also restarts the local refiner at the
+first wrong arithmetic where it comes before the SORM's first error."""
 
 
 @dataclass
@@ -46,6 +51,8 @@ class RowRun:
     """Per question: candidate name -> right."""
     orm: list[dict[str, float]] = field(default_factory=list)
     """Per question: candidate name -> ORM score (what the rerank compared)."""
+    arithmetic_ok: list[dict[str, bool]] = field(default_factory=list)
+    """Per question: candidate name -> no step's arithmetic is wrong (the exact check)."""
     winners: list[str] = field(default_factory=list)
 
 
@@ -77,6 +84,7 @@ def _record(out: RowRun, problem: Problem, result: SolveResult, seconds: float) 
     out.seconds.append(seconds)
     out.candidates.append({c.name: is_right(c.answer, problem) for c in result.candidates})
     out.orm.append({c.name: c.orm_score or 0.0 for c in result.candidates})
+    out.arithmetic_ok.append({c.name: c.arithmetic_ok for c in result.candidates})
     out.winners.append(result.winner)
 
 
@@ -133,6 +141,22 @@ def overlap(glore: RowRun, draft_right: Sequence[bool]) -> dict[str, int]:
     }
 
 
+def caught(run: RowRun) -> dict[str, int]:
+    """How often the exact check finds wrong arithmetic in a draft: what `rerank: checked`
+    can act on (wrong drafts caught) and what it costs (right drafts flagged, by a slip
+    that did not change the answer)."""
+    pairs = [
+        (right["draft"], ok["draft"])
+        for right, ok in zip(run.candidates, run.arithmetic_ok, strict=True)
+    ]
+    return {
+        "wrong_drafts": sum(not r for r, _ in pairs),
+        "wrong_caught": sum(not r and not ok for r, ok in pairs),
+        "right_drafts": sum(r for r, _ in pairs),
+        "right_flagged": sum(r and not ok for r, ok in pairs),
+    }
+
+
 def ranking(run: RowRun) -> dict[str, float | int | None]:
     """How well the ORM orders candidates *of one question*
     (`evaluation.metrics.within_question_ranking`); reranking can only help above 0.5."""
@@ -154,6 +178,7 @@ def refine_report(engine: GLoRe, problems: Sequence[Problem], cfg: EvalConfig) -
         table.append(summarise("oracle", _oracle(runs["glore"]), draft_right, cfg))
         result["overlap"] = overlap(runs["glore"], draft_right)
         result["ranking"] = ranking(runs["glore"])
+        result["checked"] = caught(runs["glore"])
     return result
 
 

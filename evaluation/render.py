@@ -45,6 +45,14 @@ def refine_table(report: dict[str, Any]) -> list[str]:
             f"{_pct(rank['right_above_wrong'])}% of {rank['pairs']} (right, wrong) pairs of "
             "the glore row (50% is chance; reranking helps only above it).",
         ]
+    checked = report.get("checked")
+    if checked:
+        lines += [
+            "",
+            f"The exact step check finds wrong arithmetic in {checked['wrong_caught']} of "
+            f"{checked['wrong_drafts']} wrong drafts, and in {checked['right_flagged']} of "
+            f"{checked['right_drafts']} right drafts (a slip that did not change the answer).",
+        ]
     return lines
 
 
@@ -92,10 +100,13 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Command: `{meta['command']}`",
         "",
-        f"Rerank margin of `glore`, `glore_gated` and `glore_vote`: "
+        f"Rerank margin of `glore`, `glore_gated`, `glore_vote` and `glore_checked`: "
         f"{meta.get('rerank_margin', 0.0):.2f} (the engine's default: the store's, chosen on "
         "validation by `glore calibrate`). The paper's comparison rows and `glore_argmax` "
-        "rerank by the plain argmax (margin 0).",
+        "rerank by the plain argmax (margin 0). The `_checked` rows (not the paper's) let "
+        "an exact check of each step's arithmetic drop candidates with a wrong step before "
+        "the ORM ranks; `glore_checked` also sends the local refiner to the first wrong "
+        "arithmetic (`where: checked`).",
     ]
     if "reward" in data:
         r = data["reward"]

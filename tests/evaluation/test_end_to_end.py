@@ -67,6 +67,10 @@ def test_every_row_is_reported_and_greedy_matches_a_recount(
     o = refine["overlap"]
     assert o["wrong_drafts"] == 4 - sum(right)
     assert max(o["global_fixes"], o["local_fixes"]) <= o["either"] <= o["wrong_drafts"]
+    checked = refine["checked"]
+    assert checked["wrong_drafts"] == o["wrong_drafts"]
+    assert checked["wrong_caught"] <= checked["wrong_drafts"]
+    assert checked["right_flagged"] <= checked["right_drafts"] == sum(right)
     rank = refine["ranking"]
     # A share exactly when some question had a right and a wrong candidate.
     assert (rank["right_above_wrong"] is None) == (rank["pairs"] == 0)
