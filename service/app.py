@@ -28,6 +28,7 @@ from service.problems import PROBLEM_JSON
 from service.routes import critique, health, metrics, openai, solve
 from service.settings import Settings, get_settings
 from service.state import ServiceState, close_engine, load_engine
+from service.url_secrets import QueryCredentialGuard, redact_access_log
 
 log = logging.getLogger("glore.service")
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
     """The app. Without `engine`, its lifespan loads `settings.models` (and closes it at the
     end); an injected engine is the caller's to close."""
     state = ServiceState(settings or get_settings(), engine)
+    redact_access_log()
     owns_engine = engine is None
 
     @asynccontextmanager
@@ -66,6 +68,8 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
     app.include_router(jobs_routes.router, dependencies=[Depends(get_client)])
     # Added last is outermost: metrics see every answer, 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
+    # Before the body is read and the key checked: a key in the URL is refused.
+    app.add_middleware(QueryCredentialGuard)
     # Outside the body limit, so its 413 takes OpenAI's shape on the OpenAI routes too.
     app.add_middleware(OpenAIErrorMiddleware, paths=openai.PATHS)
     app.add_middleware(MetricsMiddleware)

@@ -81,6 +81,7 @@ _BOUNDS = {
     "greater_than": ("gt", "more than {}"),
     "literal_error": ("expected", "one of {}"),
     "too_many_steps": ("max_steps", "at most {} steps"),
+    "too_many_tokens": ("max_question_tokens", "at most {} tokens"),
 }
 
 

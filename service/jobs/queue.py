@@ -10,6 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from glore.engine.config import EngineConfig
+from glore.engine.glore import GLoRe
 from glore.errors import InvalidInputError
 from service.jobs.protocol import (
     FailedItem,
@@ -22,6 +23,7 @@ from service.jobs.store import JOB_ID, JobStore, Record, connect, fingerprint, n
 from service.metrics import QUEUE_DEPTH
 from service.protocol import SolveOptions
 from service.settings import Settings
+from service.token_limits import token_errors
 
 ERRORS_SHOWN = 20
 STREAM_CHUNK = 500
@@ -35,9 +37,12 @@ class IdempotencyConflictError(Exception):
         self.job_id = job_id
 
 
-def check_request(req: JobRequest, settings: Settings) -> list[dict[str, Any]]:
-    """The bounds that depend on settings, and unique ids; -> errors in pydantic's shape
-    ({type, loc, msg, ctx}), at most 50; empty when the request is fine."""
+def check_request(
+    req: JobRequest, settings: Settings, engine: GLoRe | None = None
+) -> list[dict[str, Any]]:
+    """The bounds that depend on settings, unique ids, and (given the gateway's `engine`)
+    each question's tokens against the models' context (`service.token_limits`); -> errors
+    in pydantic's shape ({type, loc, msg, ctx}), at most 50; empty when the request is fine."""
     errors: list[dict[str, Any]] = []
 
     def bad(loc: tuple[str | int, ...], kind: str, msg: str, **ctx: Any) -> None:
@@ -85,6 +90,12 @@ def check_request(req: JobRequest, settings: Settings) -> list[dict[str, Any]]:
         EngineConfig(**given)
     except InvalidInputError as exc:
         bad(("options",), "value_error", exc.message)
+    if engine is not None and not errors:
+        questions = [item.question for item in req.items]
+        cap = max_tokens if max_tokens is not None else settings.max_tokens
+        too_long = token_errors(engine, questions, req.strategy, cap)
+        for i in sorted(too_long)[:50]:
+            errors.append({**too_long[i], "loc": ("body", "items", i, "question")})
     return errors
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 
+from glore.engine.glore import GLoRe
 from service.errors import field_errors
 from service.jobs.protocol import JobAccepted, JobRequest, JobStatus, ResultsPage
 from service.jobs.queue import IdempotencyConflictError, JobQueue, check_request
@@ -144,6 +145,13 @@ def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=_JobsRoute)
 
 
+def _engine(request: Request) -> GLoRe | None:
+    """The gateway's engine, when this app has one loaded (its questions' tokens are then
+    checked at submission against its models' context)."""
+    engine = getattr(getattr(request.app.state, "glore", None), "engine", None)
+    return engine if isinstance(engine, GLoRe) else None
+
+
 def _tenant(request: Request) -> str:
     """Who is asking (set by the auth dependency); "open" when auth is off."""
     return str(getattr(request.state, "tenant", "open"))
@@ -195,7 +203,7 @@ async def submit_job(
     """202 with the job's status and a `Location` header (the job's URL). With an
     idempotency key, a repeat returns the first job (`replayed: true`) and queues nothing.
     Keys are scoped to the API key that sent them: two tenants' "run-7" are two jobs."""
-    errors = check_request(body, settings)
+    errors = check_request(body, settings, _engine(request))
     key = body.idempotency_key or idempotency_header
     if body.idempotency_key and idempotency_header and body.idempotency_key != idempotency_header:
         errors.append(

@@ -40,6 +40,7 @@ from service.pipeline import bounded
 from service.settings import Settings
 from service.stages import relay_stages
 from service.state import ServiceState
+from service.token_limits import check_question_tokens
 
 TAG = "openai"
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models")
@@ -97,6 +98,14 @@ def _stream(
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 
+def _prepare(body: Any, engine: GLoRe, settings: Settings) -> tuple[str, str, dict[str, Any]]:
+    """`prepare`, then the question's tokens against the models' context."""
+    question, strategy, options = prepare(body, settings)
+    field = "prompt" if hasattr(body, "prompt") else "messages"
+    check_question_tokens(engine, question, strategy, options["max_tokens"], ("body", field))
+    return question, strategy, options
+
+
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
@@ -104,7 +113,7 @@ def _stream(
     responses={200: {"content": _stream_doc(ChatCompletionChunk)}, **_ERRORS},
 )
 async def chat_completions(body: ChatCompletionRequest, engine: EngineDep, state: StateDep) -> Any:
-    work = prepare(body, state.settings)
+    work = _prepare(body, engine, state.settings)
     if body.stream:
         return _stream(body, engine, state, work)
     question, strategy, options = work
@@ -120,7 +129,7 @@ async def chat_completions(body: ChatCompletionRequest, engine: EngineDep, state
     responses={200: {"content": _stream_doc(CompletionChunk)}, **_ERRORS},
 )
 async def completions(body: CompletionRequest, engine: EngineDep, state: StateDep) -> Any:
-    work = prepare(body, state.settings)
+    work = _prepare(body, engine, state.settings)
     if body.stream:
         return _stream(body, engine, state, work)
     question, strategy, options = work

@@ -20,6 +20,7 @@ from service.pipeline import bounded, check_question, engine_options
 from service.protocol import STAGES, SolveRequest, SolveResponse
 from service.routes.docs import PIPELINE
 from service.state import ServiceState
+from service.token_limits import check_question_tokens
 
 router = APIRouter(prefix="/v1", tags=["pipeline"], dependencies=[Depends(get_client)])
 
@@ -49,6 +50,7 @@ _STREAM_DOC = {
 async def solve(body: SolveRequest, engine: EngineDep, state: StateDep) -> Any:
     check_question(body.question, state.settings)
     options = engine_options(state.settings, body.options.engine_options())
+    check_question_tokens(engine, body.question, body.strategy, options["max_tokens"])
     if body.stream:
         return _stream(engine, state, body, options)
     result = await bounded(state, engine.asolve(body.question, body.strategy, **options))
