@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.metrics import within_question_ranking
-from glore.engine.rules import rerank
+from glore.engine.choice import choose
 from glore.errors import ConfigError, InvalidInputError
+from glore.formats import check_steps
 
 GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
 """Margins tried: 0, 0.05, ..., 1.0 (1.0 never replaces the draft)."""
@@ -34,15 +35,20 @@ class Scored:
     name: str
     right: bool
     orm_score: float
+    arithmetic_ok: bool = True
+    """No step's arithmetic is wrong (`glore.formats.checks`): what `rerank: checked` reads."""
 
 
-def accuracy_at(questions: Sequence[Sequence[Scored]], margin: float) -> tuple[float, float]:
-    """(accuracy, share of questions whose draft was replaced) with this margin."""
+def accuracy_at(
+    questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str = "orm"
+) -> tuple[float, float]:
+    """(accuracy, share of questions whose draft was replaced) with this margin, the
+    engine's rerank (`glore.engine.choice.choose`) deciding."""
     if not questions:
         raise InvalidInputError("calibration needs at least one question")
     right = switched = 0
     for cands in questions:
-        choice = rerank([c.name for c in cands], [c.orm_score for c in cands], margin)
+        choice = choose(cands, margin, rerank_by)
         right += cands[choice.index].right
         switched += choice.index != 0
     return right / len(questions), switched / len(questions)
@@ -56,10 +62,11 @@ def choose_margin(
     questions: Sequence[Sequence[Scored]],
     grid: Sequence[float] = GRID,
     min_gain: float = MIN_GAIN,
+    rerank_by: str = "orm",
 ) -> dict[str, Any]:
     """The margin by the rule in the module docstring, with the whole curve."""
     greedy = sum(q[0].right for q in questions) / max(1, len(questions))
-    raw = [(m, *accuracy_at(questions, m)) for m in grid]
+    raw = [(m, *accuracy_at(questions, m, rerank_by)) for m in grid]
     safe = [(acc, m) for m, acc, _ in raw if acc >= greedy]
     best = max(safe, default=None)  # the best accuracy; a tie goes to the larger margin
     chosen = best[1] if best is not None and best[0] - greedy >= min_gain - 1e-9 else 1.0
@@ -70,7 +77,7 @@ def choose_margin(
         "rerank_margin": chosen,
         "greedy_accuracy": round(greedy, 4),
         "min_gain": min_gain,
-        "accuracy": round(accuracy_at(questions, chosen)[0], 4),
+        "accuracy": round(accuracy_at(questions, chosen, rerank_by)[0], 4),
         "curve": curve,
     }
 
@@ -88,12 +95,14 @@ def write_manifest(store: Path, engine: dict[str, Any]) -> Path:
     return path
 
 
-def outcomes(questions: Sequence[Sequence[Scored]], margin: float) -> dict[str, Any]:
+def outcomes(
+    questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str = "orm"
+) -> dict[str, Any]:
     """What the rerank does at `margin`: accuracy, fixes of wrong drafts, breaks of right
     ones, and the ORM's within-question ranking (right above wrong, ties half)."""
     fixed = broken = wrong = right = 0
     for cands in questions:
-        choice = rerank([c.name for c in cands], [c.orm_score for c in cands], margin)
+        choice = choose(cands, margin, rerank_by)
         won = cands[choice.index].right
         if cands[0].right:
             right += 1
@@ -102,9 +111,10 @@ def outcomes(questions: Sequence[Sequence[Scored]], margin: float) -> dict[str, 
             wrong += 1
             fixed += won
     share, pairs = within_question_ranking([[(c.right, c.orm_score) for c in q] for q in questions])
-    acc, switched = accuracy_at(questions, margin)
+    acc, switched = accuracy_at(questions, margin, rerank_by)
     return {
         "margin": margin,
+        "rerank": rerank_by,
         "accuracy": round(acc, 4),
         "switched": round(switched, 4),
         "fix_rate": round(fixed / wrong, 4) if wrong else None,
@@ -177,7 +187,16 @@ def rescore(cache: Cache, orm_dir: Path) -> Cache:
 
 
 def scored(cache: Cache) -> list[list[Scored]]:
+    """The cached candidates, each with its exact arithmetic check (made here: it is pure)."""
     return [
-        [Scored(c["name"], bool(c["right"]), float(c["orm_score"])) for c in q["candidates"]]
+        [
+            Scored(
+                c["name"],
+                bool(c["right"]),
+                float(c["orm_score"]),
+                not any(x.check == "wrong" for x in check_steps(q["question"], c["steps"])),
+            )
+            for c in q["candidates"]
+        ]
         for q in cache
     ]

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from evaluation.config import REPORTS, ROWS, EvalConfig
+from glore.engine.config import RERANKS
 from glore.errors import InvalidInputError
 
 
@@ -100,6 +101,9 @@ def calibrate_command(
     write: Annotated[
         bool, typer.Option(help="Keep the margin in the store's manifest.json.")
     ] = False,
+    rerank: Annotated[
+        str, typer.Option(help="orm (the default rerank) or checked (the exact check first).")
+    ] = "orm",
 ) -> None:
     """Choose the rerank margin on arith validation so the default never loses to the draft;
     with --orm, the validation numbers another ORM would give the same candidates."""
@@ -120,6 +124,10 @@ def calibrate_command(
         raise InvalidInputError(f"min_gain must be in [0, 1]; got {min_gain}")
     if write and orm is not None:
         raise InvalidInputError("--write keeps the store's own ORM margin; drop --orm")
+    if rerank not in RERANKS:
+        raise InvalidInputError(f"rerank must be one of {', '.join(RERANKS)}; got {rerank!r}")
+    if write and rerank != "orm":
+        raise InvalidInputError("--write keeps the margin of the default rerank (orm)")
     options: dict[str, object] = {"mode": "always"}
     if tau_where is not None:
         options["tau_where"] = tau_where
@@ -128,11 +136,12 @@ def calibrate_command(
     if orm is not None:
         cache = rescore(cache, orm)
     rows = scored(cache)
-    chosen = choose_margin(rows, min_gain=min_gain)
+    chosen = choose_margin(rows, min_gain=min_gain, rerank_by=rerank)
     report = {
         **chosen,
-        "at_margin": outcomes(rows, chosen["rerank_margin"]),
-        "argmax": outcomes(rows, 0.0),
+        "at_margin": outcomes(rows, chosen["rerank_margin"], rerank),
+        "argmax": outcomes(rows, 0.0, rerank),
+        "keep_draft": outcomes(rows, 1.0, rerank),
         **key,
         "orm": str(orm) if orm else "the store's",
     }

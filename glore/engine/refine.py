@@ -7,10 +7,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from glore.engine.choice import choose
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
 from glore.engine.result import Candidate
-from glore.engine.rules import Choice, checked_pool, first_error, flagged_error, rerank
+from glore.engine.rules import Choice, first_error, flagged_error
 from glore.engine.steps import Costs, Models, global_refine, local_refine, score
 from glore.formats import check_steps, first_wrong
 
@@ -72,28 +73,6 @@ async def score_all(
             for c in group
         ]
         await emit(on_stage, "sorm", {"index": i, "scores": sorm_scores})
-
-
-def orm_choice(cands: Sequence[Candidate], margin: float) -> Choice:
-    """The paper's rerank over candidates: the ORM's highest score, the draft kept within
-    `margin` (`glore.engine.rules.rerank`)."""
-    return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], margin)
-
-
-def choose(
-    cands: Sequence[Candidate], margin: float, rerank_by: str, chooser: Chooser = orm_choice
-) -> Choice:
-    """`chooser` over the candidates; with `rerank_by` `checked`, only over those whose
-    arithmetic holds (`glore.engine.rules.checked_pool`). The margin protects the draft
-    only while the draft is among them."""
-    if rerank_by != "checked":
-        return chooser(cands, margin)
-    pool = checked_pool([c.arithmetic_ok for c in cands])
-    if len(pool) == len(cands):
-        return chooser(cands, margin)
-    inner = chooser([cands[i] for i in pool], margin if pool[0] == 0 else 0.0)
-    failed = ", ".join(c.name for c in cands if not c.arithmetic_ok)
-    return Choice(pool[inner.index], f"{failed} fail the arithmetic check; {inner.reason}")
 
 
 def best(pool: list[Candidate], margin: float = 0.0, rerank_by: str = "orm") -> Candidate:

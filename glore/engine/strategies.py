@@ -12,9 +12,10 @@ from dataclasses import asdict
 from typing import Protocol
 
 from glore.backends.base import SamplingParams
+from glore.engine.choice import choose, orm_choice
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
-from glore.engine.refine import Chooser, Plan, best, choose, orm_choice, refine_round, score_all
+from glore.engine.refine import Chooser, Plan, best, refine_round, score_all
 from glore.engine.result import Candidate, SolveResult
 from glore.engine.rules import Choice, should_refine, vote
 from glore.engine.steps import Costs, Models, draft

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.calibrate import Scored, choose_margin, outcomes, write_manifest
+from evaluation.calibrate import (
+    Scored,
+    accuracy_at,
+    choose_margin,
+    outcomes,
+    scored,
+    write_manifest,
+)
 from glore.errors import ConfigError
 
 
@@ -60,3 +67,31 @@ def test_a_gain_below_the_minimum_keeps_the_draft() -> None:
     questions = [q((False, 0.2), (True, 0.9))] + [q((True, 0.8), (False, 0.1))] * 99
     assert choose_margin(questions)["rerank_margin"] < 1.0  # +1 point: enough by default
     assert choose_margin(questions, min_gain=0.02)["rerank_margin"] == 1.0
+
+
+def test_the_checked_rerank_drops_failing_candidates_then_the_margin_guards_the_draft() -> None:
+    # The draft is wrong and fails the check; global is right and passes but scores lower.
+    failing = [Scored("draft", False, 0.9, False), Scored("global", True, 0.2, True)]
+    passing = [Scored("draft", True, 0.3, True), Scored("global", False, 0.8, True)]
+    questions = [failing, passing]
+    assert accuracy_at(questions, 1.0) == (0.5, 0.0)  # the ORM alone keeps every draft
+    assert accuracy_at(questions, 1.0, "checked") == (1.0, 0.5)  # only the failing one goes
+    assert accuracy_at(questions, 0.0, "checked") == (0.5, 1.0)  # argmax still breaks one
+    chosen = choose_margin(questions, rerank_by="checked")
+    assert chosen["rerank_margin"] >= 0.5 and chosen["accuracy"] == 1.0
+
+
+def test_scored_runs_the_exact_check_on_the_cached_steps() -> None:
+    question = "Mia has 3 apples. Mia buys 4 more apples. How many apples does Mia have?"
+    steps = {"draft": ["Mia has 3 + 4 = 8 apples.", "#### 8"], "global": ["3 + 4 = 7", "#### 7"]}
+    cache = [
+        {
+            "question": question,
+            "candidates": [
+                {"name": n, "steps": s, "right": n == "global", "orm_score": 0.5}
+                for n, s in steps.items()
+            ],
+        }
+    ]
+    ((draft, glob),) = scored(cache)
+    assert not draft.arithmetic_ok and glob.arithmetic_ok

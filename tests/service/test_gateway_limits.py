@@ -101,7 +101,42 @@ def test_max_tokens_out_of_bounds_is_422(live: LiveServer, max_tokens: int) -> N
     body = {"question": QUESTION, "options": {"max_tokens": max_tokens}}
     error = field(assert_problem(httpx.post(live.url + "/v1/solve", json=body), 422),
                   "options", "max_tokens")  # fmt: skip
-    assert error["allowed"] in ("at least 1", "at most 256", "at most 4096")
+    assert error["allowed"] == ("at least 1" if max_tokens < 1 else "at most 256")
+
+
+def test_messages_and_the_openapi_document_state_the_configured_limits(
+    serve: Callable[..., LiveServer],
+) -> None:
+    """Not the settings' hard caps (100000 characters, 4096 tokens, 1000000 items)."""
+    live = serve(
+        engine=scripted_engine(), redis_url=None, max_tokens=32, max_question_chars=2000,
+        max_job_items=50,
+    )  # fmt: skip
+    body = {"question": QUESTION, "options": {"max_tokens": 5000}}
+    r = httpx.post(live.url + "/v1/solve", json=body)
+    assert field(assert_problem(r, 422), "options", "max_tokens")["allowed"] == "at most 32"
+    r = httpx.post(live.url + "/v1/solve", json={"question": "x" * 100_001})
+    error = field(assert_problem(r, 422), "question")
+    assert error["allowed"] == "at most 2000 characters" and "100000" not in r.text
+    r = httpx.post(
+        live.url + "/v1/chat/completions",
+        json={"model": "glore", "messages": [{"role": "user", "content": QUESTION}],
+              "max_tokens": 5000},
+    )  # fmt: skip
+    assert r.status_code == 400 and "at most 32" in r.json()["error"]["message"], r.text
+    schemas = httpx.get(live.url + "/openapi.json").json()["components"]["schemas"]
+
+    def prop(model: str, name: str) -> dict[str, Any]:
+        p: dict[str, Any] = schemas[model]["properties"][name]
+        return next((x for x in p.get("anyOf", []) if x.get("type") != "null"), p)
+
+    assert prop("JobRequest", "items")["maxItems"] == 50
+    assert prop("JobItem", "question")["maxLength"] == 2000
+    assert prop("SolveRequest", "question")["maxLength"] == 2000
+    assert prop("CritiqueRequest", "solution")["maxLength"] == 8000
+    assert prop("SolveOptions", "max_tokens")["maximum"] == 32
+    assert prop("ChatGreedyRequest", "max_tokens")["maximum"] == 32
+    assert prop("ChatMessage", "content")["maxLength"] == 2000
 
 
 def test_unknown_strategy_option_field_and_reveal_are_422(live: LiveServer) -> None:
@@ -131,10 +166,32 @@ def test_malformed_bodies_are_422_listing_each_field(live: LiveServer) -> None:
     assert assert_problem(r, 422)["title"] == "Invalid input"  # the engine's own check
 
 
-def test_unknown_routes_and_methods_are_problems(live: LiveServer) -> None:
-    assert_problem(httpx.get(live.url + "/v1/nothing"), 404)
+def test_unknown_routes_and_methods_are_problems_that_say_what_exists(live: LiveServer) -> None:
+    body = assert_problem(httpx.get(live.url + "/v1/nothing"), 404)
+    assert "GET /v1/nothing" in body["detail"] and "/openapi.json" in body["allowed"]
     r = httpx.get(live.url + "/v1/solve")
-    assert assert_problem(r, 405) and "POST" in r.headers["allow"]
+    body = assert_problem(r, 405)
+    assert "POST" in r.headers["allow"] and body["allowed"] == "POST"
+    assert "GET is not allowed on /v1/solve" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("content", "kind", "allowed"),
+    [
+        (b'{"question": "\xff\xfe"}', "body_not_utf8", "UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "json_too_deep", "nested"),
+        (b'{"question": "q", "options": {"seed": ' + b"9" * 5000 + b"}}", "int_too_long",
+         "at most 4300 digits"),
+    ],
+)  # fmt: skip
+def test_unreadable_bodies_say_what_was_wrong_and_what_is_allowed(
+    live: LiveServer, content: bytes, kind: str, allowed: str
+) -> None:
+    headers = {"content-type": "application/json"}
+    body = assert_problem(httpx.post(live.url + "/v1/solve", content=content, headers=headers), 400)
+    (error,) = body["errors"]
+    assert error["type"] == kind and allowed in error["allowed"], body
+    assert "error parsing the body" not in body["detail"]
 
 
 def test_a_full_server_answers_503_at_once(serve: Callable[..., LiveServer]) -> None:

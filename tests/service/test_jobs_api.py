@@ -276,6 +276,8 @@ def test_bounds_and_unknown_jobs_answer_problems(settings: Settings) -> None:
         for path in ("/v1/jobs/" + "0" * 32, "/v1/jobs/nope", "/v1/jobs/nope/results"):
             r = http.get(path)
             assert r.status_code == 404 and r.headers["content-type"] == PROBLEM_JSON
+            assert r.json()["allowed"] == "32 lowercase hex digits"  # what an id looks like
+        assert "a job id is 32 lowercase hex digits" in http.get("/v1/jobs/nope").json()["detail"]
         assert http.delete("/v1/jobs/" + "f" * 32).status_code == 404
 
 

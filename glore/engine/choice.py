@@ -1,0 +1,55 @@
+"""Which candidate wins: the rules of `glore.engine.rules` applied to candidates.
+
+Anything with a name, an ORM score and an arithmetic verdict can be chosen among (the
+engine's `Candidate`s, and the calibration's cached ones), so the engine and `glore
+calibrate` decide by the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from glore.engine.rules import Choice, checked_pool, rerank
+
+
+class Ranked(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def orm_score(self) -> float | None: ...
+
+    @property
+    def arithmetic_ok(self) -> bool: ...
+
+
+R = TypeVar("R", bound=Ranked)
+
+
+def orm_choice(cands: Sequence[Ranked], margin: float) -> Choice:
+    """The paper's rerank over candidates: the ORM's highest score, the draft (first) kept
+    within `margin` (`glore.engine.rules.rerank`)."""
+    return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], margin)
+
+
+def choose(
+    cands: Sequence[R],
+    margin: float,
+    rerank_by: str,
+    chooser: Callable[[Sequence[R], float], Choice] = orm_choice,
+) -> Choice:
+    """`chooser` over the candidates; with `rerank_by` `checked`, only over those whose
+    arithmetic holds (`glore.engine.rules.checked_pool`). The margin protects the draft
+    only while the draft is among them."""
+    if rerank_by != "checked":
+        return chooser(cands, margin)
+    pool = checked_pool([c.arithmetic_ok for c in cands])
+    if len(pool) == len(cands):
+        return chooser(cands, margin)
+    inner = chooser([cands[i] for i in pool], margin if pool[0] == 0 else 0.0)
+    failed = ", ".join(c.name for c in cands if not c.arithmetic_ok)
+    return Choice(pool[inner.index], f"{failed} fail the arithmetic check; {inner.reason}")
+
+
+__all__ = ["Ranked", "choose", "orm_choice"]
