@@ -52,4 +52,9 @@ def choose(
     return Choice(pool[inner.index], f"{failed} fail the arithmetic check; {inner.reason}")
 
 
-__all__ = ["Ranked", "choose", "orm_choice"]
+def best(pool: Sequence[R], margin: float = 0.0, rerank_by: str = "orm") -> R:
+    """The candidate `choose` picks by the ORM (with `rerank_by`'s check)."""
+    return pool[choose(pool, margin, rerank_by).index]
+
+
+__all__ = ["Ranked", "best", "choose", "orm_choice"]

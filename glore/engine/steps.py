@@ -1,18 +1,31 @@
 """The pipeline's stages as batch operations on candidates: draft, score, refine.
 
 Each takes and returns lists aligned with the questions, so one backend call serves the
-whole batch, and records its time and tokens in the results' stage costs.
+whole batch, and records its time and tokens in the results' stage costs. A strategy runs
+`draft`, then `score_all`, then (`glore.engine.refine`) `global_refine` and `local_refine`,
+whose candidates `score_all` scores in turn; `glore.engine.choice` picks the winner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from glore.backends.base import Generator, SamplingParams, StepScorer
+from glore.engine.config import EngineConfig
+from glore.engine.hooks import StageHook, emit
 from glore.engine.result import Candidate, StageCost
-from glore.formats import global_prompt, local_prompt, parse_solution, student_prompt
+from glore.engine.rules import first_error, flagged_error
+from glore.formats import (
+    check_steps,
+    first_wrong,
+    global_prompt,
+    local_prompt,
+    parse_solution,
+    student_prompt,
+)
 
 
 @dataclass
@@ -109,6 +122,62 @@ async def score(
         out[i] = v
     costs.add(stage, time.perf_counter() - started, {q: 0 for q, _, _ in items})
     return out
+
+
+def where(values: Sequence[float], c: Candidate, cfg: EngineConfig) -> int:
+    """The step the local refiner restarts from: the SORM's first error, or with
+    `where: checked` the earlier of it and the first wrong arithmetic."""
+    if cfg.where == "checked":
+        wrong = first_wrong(c.checks) if c.checks else None
+        flagged = flagged_error(values, wrong, cfg.tau_where)
+        if flagged is not None:
+            return flagged[0]
+    return first_error(values, cfg.tau_where)
+
+
+async def score_all(
+    models: Models,
+    questions: Sequence[str],
+    cands: Sequence[tuple[int, Candidate]],
+    costs: Costs,
+    cfg: EngineConfig,
+    *,
+    on_stage: StageHook | None = None,
+) -> None:
+    """ORM and SORM for every candidate, concurrently, and the exact step checks; fills
+    `orm_score`, `sorm_values`, `checks` and `first_error`.
+
+    The ORM's score of a solution is its value at the last step (the answer line). With
+    `on_stage`, reports an `orm` then a `sorm` event per question."""
+    items = [(i, questions[i], c) for i, c in cands]
+    orm, sorm = await asyncio.gather(
+        score(models.orm, items, costs, "orm"), score(models.sorm, items, costs, "sorm")
+    )
+    for (i, c), o, s in zip(cands, orm, sorm, strict=True):
+        c.orm_score = o[-1] if o else 0.0
+        c.sorm_values = s
+        c.orm_values = o
+        c.checks = check_steps(questions[i], c.steps)
+        c.first_error = where(s, c, cfg) if s else None
+    if on_stage is None:
+        return
+    by_question: dict[int, list[Candidate]] = {}
+    for i, c in cands:
+        by_question.setdefault(i, []).append(c)
+    for i, group in by_question.items():
+        orm_scores = [{"candidate": c.name, "orm_score": c.orm_score} for c in group]
+        await emit(on_stage, "orm", {"index": i, "scores": orm_scores})
+    for i, group in by_question.items():
+        sorm_scores = [
+            {
+                "candidate": c.name,
+                "sorm_values": c.sorm_values,
+                "first_error": c.first_error,
+                "checks": [x.check for x in c.checks or []],
+            }
+            for c in group
+        ]
+        await emit(on_stage, "sorm", {"index": i, "scores": sorm_scores})
 
 
 async def global_refine(

@@ -12,13 +12,13 @@ from dataclasses import asdict
 from typing import Protocol
 
 from glore.backends.base import SamplingParams
-from glore.engine.choice import choose, orm_choice
+from glore.engine.choice import best, choose, orm_choice
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
-from glore.engine.refine import Chooser, Plan, best, refine_round, score_all
+from glore.engine.refine import Plan, refine_round
 from glore.engine.result import Candidate, SolveResult
 from glore.engine.rules import Choice, should_refine, vote
-from glore.engine.steps import Costs, Models, draft
+from glore.engine.steps import Costs, Models, draft, score_all
 from glore.errors import InvalidInputError
 
 
@@ -42,6 +42,10 @@ def _greedy(cfg: EngineConfig) -> SamplingParams:
 async def _drafted(on_stage: StageHook | None, rows: Sequence[Sequence[Candidate]]) -> None:
     for i, row in enumerate(rows):
         await emit(on_stage, "draft", {"index": i, "candidates": [asdict(c) for c in row]})
+
+
+Chooser = Callable[[Sequence[Candidate], float], Choice]
+"""How a strategy picks its answer from the candidates, given the rerank margin."""
 
 
 def vote_choice(cands: Sequence[Candidate], margin: float) -> Choice:
