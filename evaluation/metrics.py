@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.evaluate import auroc
+from glore.labels.metrics import auroc
 
 __all__ = [
     "Interval",

@@ -16,9 +16,9 @@ from evaluation.metrics import (
     reliability,
 )
 from evaluation.step_labels import LabelledSample, label_samples
+from glore.backends.sync import run_sync
 from glore.engine.steps import Models
 from glore.formats import Problem
-from training.async_run import run_sync
 
 SCORERS = ("orm", "sorm")
 

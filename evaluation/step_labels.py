@@ -17,6 +17,7 @@ from fractions import Fraction
 from tqdm import tqdm
 
 from glore.backends.base import Generator, SamplingParams
+from glore.backends.sync import run_sync
 from glore.formats import (
     Problem,
     check_annotation,
@@ -26,8 +27,7 @@ from glore.formats import (
     step_value,
     student_prompt,
 )
-from training.async_run import run_sync
-from training.rollouts import PrefixJob, roll_out, unique_jobs
+from glore.labels.rollouts import PrefixJob, roll_out, unique_jobs
 
 CHUNK = 16
 """Prefixes per rollout call: one progress tick each."""

@@ -23,8 +23,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from training.labels import PrefixKey
-from training.records import PrefixRollouts, RefinePair, SampleRecord
+from glore.labels.records import PrefixRollouts, RefinePair, SampleRecord
+from glore.labels.rules import PrefixKey
 
 Steps = tuple[str, ...]
 

@@ -14,7 +14,7 @@ import torch
 from torch.nn.functional import binary_cross_entropy_with_logits, logsigmoid
 
 from glore.formats import scorer_prompt, step_end_tokens
-from training.records import StepLabels
+from glore.labels.records import StepLabels
 from training.sft import IGNORE, PadCollator
 
 

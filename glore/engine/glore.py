@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from glore.backends.sync import run_sync
 from glore.engine.config import EngineConfig
 from glore.engine.critique import Critique, critique
 from glore.engine.hooks import StageHook, emit
@@ -17,15 +17,6 @@ from glore.engine.strategies import get_strategy
 from glore.errors import InvalidInputError
 
 T = TypeVar("T")
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    coro.close()
-    raise InvalidInputError("called a sync GLoRe method inside an event loop; await the a-method")
 
 
 class GLoRe:
@@ -114,10 +105,10 @@ class GLoRe:
     def solve_batch(
         self, questions: Sequence[str], strategy: str = "glore", **options: Any
     ) -> list[SolveResult]:
-        return _run(self.asolve_batch(questions, strategy, **options))
+        return run_sync(self.asolve_batch(questions, strategy, **options))
 
     def solve(self, question: str, strategy: str = "glore", **options: Any) -> SolveResult:
-        return _run(self.asolve(question, strategy, **options))
+        return run_sync(self.asolve(question, strategy, **options))
 
     async def acritique(
         self, question: str, solution: str, reveal: str = "full", **options: Any
@@ -131,4 +122,4 @@ class GLoRe:
     def critique(
         self, question: str, solution: str, reveal: str = "full", **options: Any
     ) -> Critique:
-        return _run(self.acritique(question, solution, reveal, **options))
+        return run_sync(self.acritique(question, solution, reveal, **options))

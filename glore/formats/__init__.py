@@ -21,6 +21,7 @@ from glore.formats.prompts import (
     Role,
     global_prompt,
     local_prompt,
+    rollout_prompt,
     scorer_prompt,
     student_prompt,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "numbers_in",
     "parse_number",
     "parse_solution",
+    "rollout_prompt",
     "scorer_prompt",
     "split_steps",
     "step_end_tokens",

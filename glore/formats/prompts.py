@@ -60,6 +60,18 @@ def student_prompt(question: str) -> Prompt:
     return b.build()
 
 
+def rollout_prompt(question: str, prefix: Sequence[str]) -> Prompt:
+    """The student prompt with a step prefix already written, one step a line: the student
+    continues from it (the SORM's rollouts)."""
+    b = _Builder()
+    _question(b, question)
+    b.add("Answer:\n")
+    for step in prefix:
+        b.add_step(step)
+        b.add("\n")
+    return b.build()
+
+
 def scorer_prompt(question: str, steps: Sequence[str]) -> Prompt:
     """ORM and SORM input: the student prompt followed by the steps, one per line."""
     b = _Builder()

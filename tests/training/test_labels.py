@@ -3,7 +3,8 @@ from fractions import Fraction
 
 import pytest
 
-from training.labels import (
+from glore.labels.records import PrefixRollouts, SampleRecord, StepLabels
+from glore.labels.rules import (
     balance,
     group_prefixes,
     index_prefixes,
@@ -16,7 +17,6 @@ from training.labels import (
     to_step_labels,
     uses_value,
 )
-from training.records import PrefixRollouts, SampleRecord, StepLabels
 
 Q = "Mia has 3 apples and buys 4 more. Then she buys 2 more. How many apples does she have?"
 ANSWER = Fraction(9)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from glore.errors import ConfigError
+from glore.labels.records import SampleRecord, StepLabels
 from training.recipe import OrmSpec
-from training.records import SampleRecord, StepLabels
 from training.reward import PairCollator, final_logits, pair_examples, pairwise_loss
 from training.sft import IGNORE
 from training.stages.reward_models import orm_items

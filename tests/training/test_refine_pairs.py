@@ -4,8 +4,8 @@ from fractions import Fraction
 import pytest
 
 from glore.formats import BAD_MARKER, local_prompt
-from training.labels import index_prefixes, rollout_correct, uses_value
-from training.records import PrefixRollouts, RefinePair, SampleRecord
+from glore.labels.records import PrefixRollouts, RefinePair, SampleRecord
+from glore.labels.rules import index_prefixes, rollout_correct, uses_value
 from training.refine_pairs import global_pairs, local_pairs, pair_summary
 
 Q1 = "Mia has 3 apples and buys 4 more. Then she buys 2 more. How many apples does she have?"

@@ -17,8 +17,9 @@ from glore.backends.base import SamplingParams
 from glore.backends.embedded import EmbeddedGenerator
 from glore.backends.scorer import EmbeddedScorer
 from glore.formats import FORMAT_VERSION
+from glore.labels.metrics import auroc
 from training.context import Context
-from training.evaluate import auroc, greedy_accuracy, solve_all
+from training.evaluate import greedy_accuracy, solve_all
 from training.rundir import RunDir
 from training.stage_names import STAGES
 

@@ -11,9 +11,9 @@ import random
 import time
 from typing import Any
 
+from glore.labels.records import PrefixRollouts, RefinePair, to_json
+from glore.labels.rules import index_prefixes
 from training.context import Context
-from training.labels import index_prefixes
-from training.records import PrefixRollouts, RefinePair, to_json
 from training.refine_pairs import global_pairs, local_pairs, pair_summary
 from training.rundir import read_jsonl, write_jsonl
 from training.stages.sample import load_samples

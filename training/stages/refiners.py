@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from glore.formats import global_prompt, local_prompt
+from glore.labels.records import RefinePair
 from training.context import MAX_LEN, TRAIN_DTYPE, Context
 from training.recipe import TrainSpec
-from training.records import RefinePair
 from training.sft import PadCollator, sft_examples
 from training.stages.refine_data import load_pairs
 from training.trainer import fit, save_model

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
+from glore.labels.records import SampleRecord, StepLabels
+from glore.labels.rules import orm_labels, to_step_labels
 from training.context import MAX_LEN, TRAIN_DTYPE, Context
-from training.labels import orm_labels, to_step_labels
 from training.recipe import OrmSpec, TrainSpec
-from training.records import SampleRecord, StepLabels
 from training.reward import (
     PairCollator,
     pair_examples,

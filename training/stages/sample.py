@@ -9,10 +9,10 @@ from typing import Any
 
 from glore.backends.base import SamplingParams
 from glore.formats import Problem, format_answer
+from glore.labels.records import SampleRecord, to_json
 from training.chunks import run_chunks
 from training.context import Context
 from training.evaluate import solve_all
-from training.records import SampleRecord, to_json
 
 NAME = "sample"
 CHUNK = 16

@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Any
 
 from glore.backends.base import SamplingParams
-from training.chunks import run_chunks
-from training.context import Context
-from training.labels import (
+from glore.labels.records import PrefixRollouts, SampleRecord, StepLabels, to_json
+from glore.labels.rollouts import PrefixJob, roll_out, unique_jobs
+from glore.labels.rules import (
     balance,
     group_prefixes,
     label_summary,
@@ -24,8 +24,8 @@ from training.labels import (
     sorm_labels,
     to_step_labels,
 )
-from training.records import PrefixRollouts, SampleRecord, StepLabels, to_json
-from training.rollouts import PrefixJob, roll_out, unique_jobs
+from training.chunks import run_chunks
+from training.context import Context
 from training.rundir import write_jsonl
 from training.stages.sample import load_samples
 

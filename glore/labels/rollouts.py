@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from glore.backends.base import Generator, SamplingParams
-from glore.formats import split_steps, student_prompt
-from training.async_run import run_sync
-from training.labels import rollout_correct, uses_value
-from training.records import PrefixRollouts
+from glore.backends.sync import run_sync
+from glore.formats import rollout_prompt, split_steps
+from glore.labels.records import PrefixRollouts
+from glore.labels.rules import rollout_correct, uses_value
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,6 @@ class PrefixJob:
     question: str
     answer: str
     prefix: tuple[str, ...]
-
-
-def rollout_prompt(question: str, prefix: Sequence[str]) -> str:
-    """The student prompt with the prefix already written: the student continues from it."""
-    return student_prompt(question).text + "".join(f"{step}\n" for step in prefix)
 
 
 def unique_jobs(samples: Sequence[tuple[str, str, str, Sequence[str]]]) -> list[PrefixJob]:
@@ -42,7 +37,7 @@ def roll_out(
     gen: Generator, jobs: Sequence[PrefixJob], params: SamplingParams
 ) -> list[PrefixRollouts]:
     """`params.n` rollouts of every job in one generate call, labelled."""
-    prompts = [rollout_prompt(j.question, j.prefix) for j in jobs]
+    prompts = [rollout_prompt(j.question, j.prefix).text for j in jobs]
     outs = run_sync(gen.generate(prompts, params))
     rows = []
     for job, completions in zip(jobs, outs, strict=True):

@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from glore.formats import numbers_in, parse_solution, step_value
-from training.records import PrefixRollouts, SampleRecord, StepLabels
+from glore.labels.records import PrefixRollouts, SampleRecord, StepLabels
 
 PrefixKey = tuple[str, tuple[str, ...]]
 """(qid, prefix steps): how `index_prefixes` keys prefix rows."""

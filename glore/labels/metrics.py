@@ -1,0 +1,26 @@
+"""How well scores separate labels: the number the stages, the manifest and the reports share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Probability that a random positive outscores a random negative (ties count half);
+    None when one class is absent."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    ranked = sorted((s, i) for i, s in enumerate(scores))
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[ranked[k][1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos_rank = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    return (pos_rank - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
