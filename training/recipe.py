@@ -88,6 +88,10 @@ class ModelSpec:
             self.lora.check()
 
 
+SCHEDULES = ("cosine", "linear", "constant_with_warmup")
+"""`transformers` scheduler names a recipe may choose."""
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """One supervised training run (used by every model)."""
@@ -102,6 +106,12 @@ class TrainSpec:
     """Share of steps spent warming up (0.05; [0, 0.5])."""
     weight_decay: float = 0.0
     """AdamW weight decay (0.0; [0, 1])."""
+    schedule: str = "cosine"
+    """Learning-rate schedule after warm-up (cosine; one of SCHEDULES)."""
+    save_every: int = 0
+    """Steps between resumable checkpoints (0: a quarter of the run, at least 10; >= 0)."""
+    log_every: int = 0
+    """Steps between loss records (0: a twentieth of the run, at least 1; >= 0)."""
 
     def check(self, key: str) -> None:
         _need(self.steps >= 1, f"{key}.steps", ">= 1")
@@ -109,6 +119,17 @@ class TrainSpec:
         _need(0 < self.lr < 1, f"{key}.lr", "in (0, 1)")
         _need(0 <= self.warmup <= 0.5, f"{key}.warmup", "in [0, 0.5]")
         _need(0 <= self.weight_decay <= 1, f"{key}.weight_decay", "in [0, 1]")
+        _need(self.schedule in SCHEDULES, f"{key}.schedule", f"one of {', '.join(SCHEDULES)}")
+        _need(self.save_every >= 0, f"{key}.save_every", ">= 0")
+        _need(self.log_every >= 0, f"{key}.log_every", ">= 0")
+
+    @property
+    def save_steps(self) -> int:
+        return self.save_every or max(10, self.steps // 4)
+
+    @property
+    def logging_steps(self) -> int:
+        return self.log_every or max(1, self.steps // 20)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ def test_shipped_recipes_load(name: str) -> None:
         ("model: {preset: huge}", "'model.preset': must be one of"),
         ("task: {arith: {max_stepz: 3}}", "'task.arith.max_stepz': must be one of"),
         ("seed: abc", "'seed': must be int"),
+        ("orm: {schedule: step}", "'orm.schedule': must be one of cosine, linear"),
+        ("sorm: {save_every: -1}", "'sorm.save_every': must be >= 0"),
         ("- a list", "must be a mapping"),
     ],
 )
@@ -56,3 +58,14 @@ def test_digest_ignores_where_the_models_are_exported(tmp_path: Path) -> None:
     a = load_recipe(_write(tmp_path, "seed: 1\nexport: {name: a}"))
     b = load_recipe(_write(tmp_path, "seed: 1\nexport: {name: b, eval_questions: 9}"))
     assert a.digest() == b.digest()
+
+
+def test_the_train_section_owns_the_schedule_and_checkpoints(tmp_path: Path) -> None:
+    recipe = load_recipe(_write(tmp_path, "orm: {steps: 200, schedule: linear, save_every: 7}"))
+    assert (recipe.orm.schedule, recipe.orm.save_steps, recipe.orm.logging_steps) == (
+        "linear",
+        7,
+        10,
+    )
+    default = load_recipe(_write(tmp_path, "sorm: {steps: 8}")).sorm
+    assert (default.schedule, default.save_steps, default.logging_steps) == ("cosine", 10, 1)
