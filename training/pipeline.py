@@ -15,25 +15,29 @@ from training.rundir import RunDir
 from training.stage_names import STAGES, TRAINING_STAGES, needs
 from training.variants import VariantRun
 
-__all__ = ["STAGES", "TRAINING_STAGES", "run_stages", "stage_fn"]
+__all__ = ["RUNNERS", "STAGES", "TRAINING_STAGES", "run_stages", "stage_fn"]
 
-_MODULES = {
-    "sorm-label": "sorm_label",
-    "refine-data": "refine_data",
-    "global": "refiners",
-    "local": "refiners",
-    "orm": "reward_models",
-    "sorm": "reward_models",
+RUNNERS: dict[str, tuple[str, str]] = {
+    "tokenizer": ("training.stages.tokenizer", "run"),
+    "student": ("training.stages.student", "run"),
+    "sample": ("training.stages.sample", "run"),
+    "sorm-label": ("training.stages.sorm_label", "run"),
+    "orm": ("training.stages.reward_models", "run_orm"),
+    "sorm": ("training.stages.reward_models", "run_sorm"),
+    "refine-data": ("training.stages.refine_data", "run"),
+    "global": ("training.stages.refiners", "run_global"),
+    "local": ("training.stages.refiners", "run_local"),
+    "export": ("training.stages.export", "run"),
 }
+"""Stage -> (module, function) that runs it. Imported when the stage runs, so `glore
+--help` loads no torch; a test imports every one."""
 
 
 def stage_fn(name: str) -> Callable[[Context], dict[str, Any]]:
-    if name not in STAGES:
+    if name not in RUNNERS:
         raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
-    module = importlib.import_module(f"training.stages.{_MODULES.get(name, name)}")
-    fn: Callable[[Context], dict[str, Any]] = (
-        getattr(module, f"run_{name}".replace("-", "_"), None) or module.run
-    )
+    module, function = RUNNERS[name]
+    fn: Callable[[Context], dict[str, Any]] = getattr(importlib.import_module(module), function)
     return fn
 
 

@@ -69,3 +69,13 @@ def test_the_train_section_owns_the_schedule_and_checkpoints(tmp_path: Path) -> 
     )
     default = load_recipe(_write(tmp_path, "sorm: {steps: 8}")).sorm
     assert (default.schedule, default.save_steps, default.logging_steps) == ("cosine", 10, 1)
+
+
+def test_every_stage_has_a_runner_in_the_table() -> None:
+    from training.pipeline import RUNNERS, STAGES, stage_fn
+
+    assert tuple(RUNNERS) == STAGES  # the table lists every stage, in pipeline order
+    for name in STAGES:
+        assert callable(stage_fn(name))
+    with pytest.raises(ConfigError, match="unknown stage 'train'; stages: tokenizer"):
+        stage_fn("train")
