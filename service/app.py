@@ -67,7 +67,11 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
     # Jobs get the same auth and rate limit as every other /v1 route.
     app.include_router(jobs_routes.router, dependencies=[Depends(get_client)])
     # Added last is outermost: metrics see every answer, 413s included.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=state.settings.max_body_bytes,
+        timeout_s=state.settings.body_timeout_s,
+    )
     # Before the body is read and the key checked: a key in the URL is refused.
     app.add_middleware(QueryCredentialGuard)
     # Outside the body limit, so its 413 takes OpenAI's shape on the OpenAI routes too.
@@ -78,8 +82,8 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
 
 
 def _document_limits(app: FastAPI, settings: Settings) -> None:
-    """Write the configured limits into the OpenAPI document (the models hold the hard
-    caps), and give error responses the problem+json media type (but on the OpenAI routes,
+    """Write the configured limits into the OpenAPI document (the models hold none of
+    them), and give error responses the problem+json media type (but on the OpenAI routes,
     whose errors are OpenAI's JSON)."""
 
     def openapi() -> dict[str, Any]:
@@ -92,13 +96,18 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
             ("CritiqueRequest", "question", "maxLength"): settings.max_question_chars,
             ("CritiqueRequest", "solution", "maxLength"): settings.max_solution_chars,
             ("SolveOptions", "max_tokens", "maximum"): settings.max_tokens,
+            ("JobRequest", "items", "maxItems"): settings.max_job_items,
+            ("JobItem", "question", "maxLength"): settings.max_question_chars,
             **openai.limits(settings),
         }
         for (model, field, key), value in bounds.items():
-            prop = schemas.get(model, {}).get("properties", {}).get(field, {})
-            for part in [prop, *prop.get("anyOf", [])]:
-                if key in part:
-                    part[key] = value
+            prop = schemas.get(model, {}).get("properties", {}).get(field)
+            if prop is None:
+                continue
+            # On the value's own schema: an optional field's non-null branch.
+            parts = [p for p in prop.get("anyOf", []) if p.get("type") != "null"] or [prop]
+            for part in parts:
+                part[key] = value
         for path in doc.get("paths", {}).values():
             for op in path.values():
                 if openai.TAG in op.get("tags", []):  # OpenAI's errors, not problems

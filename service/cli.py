@@ -38,6 +38,10 @@ def serve(
         # Each worker writes its metrics here and /metrics merges them; a fresh folder per
         # run, so counts start at zero as they do with one process.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="glore-metrics-")
+    from service.connections import uvicorn_options
+    from service.settings import get_settings
+
+    get_settings.cache_clear()  # --models may have just set GLORE_MODELS
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -45,4 +49,5 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        **uvicorn_options(get_settings()),
     )

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from glore.engine.glore import GLoRe
 from service.errors import ProblemError
@@ -49,12 +51,37 @@ async def get_engine(state: StateDep) -> GLoRe:
 EngineDep = Annotated[GLoRe, Depends(get_engine)]
 
 
-def _key_index(state: ServiceState, given: str) -> int | None:
-    """Which configured key `given` is; every key is compared, in constant time each."""
+def address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def check_key(state: ServiceState, request: Request, given: str, keys: list[SecretStr]) -> int:
+    """Which of `keys` `given` is (compared in constant time each); a wrong one is a 401
+    counted against the client's address, and an address over
+    GLORE_AUTH_FAILURES_PER_MINUTE gets 429 before its key is looked at (so a guess there
+    learns nothing), while a valid key from any other address is still served."""
+    where = address(request)
+    wait = state.auth_failures.due(where)
+    if wait > 0:
+        per = state.settings.auth_failures_per_minute
+        raise ProblemError(
+            429,
+            "Too many failed authentications",
+            f"at most {per} wrong keys per minute from one address; retry in {math.ceil(wait)} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     found = None
-    for i, key in enumerate(state.settings.api_keys):
+    for i, key in enumerate(keys):
         if hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
             found = i
+    if found is None:
+        state.auth_failures.take(where)
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "the API key is not valid",
+            headers={"WWW-Authenticate": 'Bearer realm="glore", error="invalid_token"'},
+        )
     return found
 
 
@@ -73,23 +100,33 @@ async def get_client(
                 "send an API key as 'Authorization: Bearer KEY'",
                 headers={"WWW-Authenticate": 'Bearer realm="glore"'},
             )
-        index = _key_index(state, credentials.credentials)
-        if index is None:
-            raise ProblemError(
-                401,
-                "Unauthorized",
-                "the API key is not valid",
-                headers={"WWW-Authenticate": 'Bearer realm="glore", error="invalid_token"'},
-            )
+        index = check_key(state, request, credentials.credentials, state.settings.api_keys)
         client = f"key-{index}"
         # Idempotency keys live in the key holder's own namespace: a fingerprint of the
         # secret (not its index, which moves when keys are added or rotated).
         request.state.tenant = hashlib.sha256(credentials.credentials.encode()).hexdigest()[:16]
     else:
-        client = f"addr-{request.client.host if request.client else 'unknown'}"
+        client = f"addr-{address(request)}"
         request.state.tenant = "open"
     state.limiter.check(client)
     return client
+
+
+async def check_metrics_key(request: Request, state: StateDep) -> None:
+    """/metrics asks for GLORE_METRICS_KEY when it is set (failures throttled as above).
+    The header is read here, not declared: the document would say a key is required."""
+    key = state.settings.metrics_key
+    if key is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "/metrics needs GLORE_METRICS_KEY as 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": 'Bearer realm="glore-metrics"'},
+        )
+    check_key(state, request, given.strip(), [key])
 
 
 ClientDep = Annotated[str, Depends(get_client)]

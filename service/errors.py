@@ -8,6 +8,7 @@ Request validation -> 422 listing each field (loc, msg, what is allowed); `Inval
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -81,7 +82,7 @@ _BOUNDS = {
     "greater_than": ("gt", "more than {}"),
     "literal_error": ("expected", "one of {}"),
     "too_many_steps": ("max_steps", "at most {} steps"),
-    "too_many_tokens": ("max_question_tokens", "at most {} tokens"),
+    "too_many_tokens": ("limit", "at most {} tokens"),
 }
 
 
@@ -130,6 +131,8 @@ def to_problem(exc: BaseException) -> ProblemError:
                 503, "Backend unavailable", exc.message, headers={"Retry-After": "1"}
             )
         return ProblemError(502, "Backend failed", exc.message)
+    if isinstance(exc, HTTPException) and exc.status_code == 400 and exc.__cause__ is not None:
+        return unreadable_body(exc.__cause__)  # FastAPI could not parse the body
     if isinstance(exc, HTTPException):
         try:
             title = HTTPStatus(exc.status_code).phrase
@@ -142,7 +145,57 @@ def to_problem(exc: BaseException) -> ProblemError:
     )
 
 
+def unreadable_body(cause: BaseException) -> ProblemError:
+    """The 400 of a body that is not JSON text Python can read, saying what is allowed."""
+    if isinstance(cause, UnicodeDecodeError):
+        kind, msg = (
+            "body_not_utf8",
+            f"the body is not UTF-8 text ({cause.reason} at byte {cause.start})",
+        )
+        allowed = "JSON text encoded as UTF-8"
+    elif isinstance(cause, RecursionError):
+        kind, msg = "json_too_deep", "the body's JSON nests too deeply to parse"
+        allowed = "JSON nested a few levels deep, as the request schemas are"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        kind, msg = "int_too_long", "an integer in the body has too many digits to parse"
+        allowed = f"integers of at most {sys.get_int_max_str_digits()} digits"
+    else:
+        kind, msg, allowed = "body_unreadable", "the body could not be read", "a JSON object"
+    error = {"loc": ["body"], "msg": msg, "type": kind, "allowed": allowed}
+    return ProblemError(400, "Unreadable body", f"{msg}; send {allowed}", errors=[error])
+
+
+def _no_route(request: Request, exc: HTTPException) -> ProblemError:
+    """404 and 405 of the router, saying what exists."""
+    method, path = request.method, request.url.path[:200]
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return ProblemError(
+            405,
+            "Method not allowed",
+            f"{method} is not allowed on {path}; allowed: {allow}",
+            headers=exc.headers,
+            allowed=allow,
+        )
+    return ProblemError(
+        404,
+        "Not found",
+        f"no route {method} {path}; the routes are listed in /openapi.json (and at /docs)",
+        allowed="the paths of /openapi.json",
+    )
+
+
 async def _handle(request: Request, exc: Exception) -> Response:
+    if (
+        isinstance(exc, HTTPException)
+        and exc.status_code in (404, 405)
+        and exc.detail
+        in (
+            "Not Found",
+            "Method Not Allowed",
+        )
+    ):
+        return _no_route(request, exc).response()
     return to_problem(exc).response()
 
 

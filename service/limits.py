@@ -1,4 +1,5 @@
-"""Bounds on work: in-flight requests, requests per key per minute, request body size."""
+"""Bounds on work: in-flight requests, requests per key per minute, failed authentications
+per client address per minute, request body size."""
 
 from __future__ import annotations
 
@@ -65,11 +66,19 @@ class RateLimiter:
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, last = self._buckets.get(client, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.rate)
+
+    def due(self, client: str) -> float:
+        """The seconds until `client` has a token (0: now), spending none."""
+        tokens = self._tokens(client, self.clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def take(self, client: str) -> float:
         """Spend one token of `client`'s; 0 when allowed, else the seconds until one is due."""
         now = self.clock()
-        tokens, last = self._buckets.get(client, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        tokens = self._tokens(client, now)
         if tokens < 1.0:
             self._buckets[client] = (tokens, now)
             return (1.0 - tokens) / self.rate
@@ -100,11 +109,13 @@ class RateLimiter:
 
 class BodyLimitMiddleware:
     """Refuse a request body over `max_bytes` with 413, whether it declares its length or
-    streams in chunks (then it is read, at most `max_bytes` + 1 bytes, and replayed)."""
+    streams in chunks (then it is read, at most `max_bytes` + 1 bytes, and replayed), and
+    one that does not arrive whole within `timeout_s` with 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,23 +126,39 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                first = await self._read(receive)
+        except TimeoutError:
+            response = problem(
+                408,
+                "Request Timeout",
+                f"the request body did not arrive within {self.timeout_s:g} s",
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        if first is None:
+            await self._refuse(scope, receive, send)
+            return
+        await self.app(scope, _replay([first], receive), send)
+
+    async def _read(self, receive: Receive) -> Message | None:
+        """The whole body as one message (or the disconnect); None when it is too large."""
         chunks: list[bytes] = []
         size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([message]), send)
-                return
+                return message
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
+                return None
             chunks.append(body)
             more = bool(message.get("more_body", False))
-        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([whole], receive), send)
+        return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(

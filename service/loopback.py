@@ -10,6 +10,9 @@ from typing import Any
 
 import uvicorn
 
+from service.connections import uvicorn_options
+from service.settings import Settings
+
 
 class LoopbackServer:
     """`app` under uvicorn (lifespan on) on 127.0.0.1, started when constructed."""
@@ -22,8 +25,15 @@ class LoopbackServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port: int = sock.getsockname()[1]
+        state = getattr(getattr(app, "state", None), "glore", None)
+        settings = getattr(state, "settings", None)
+        options = uvicorn_options(settings) if isinstance(settings, Settings) else {}
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=int(graceful_s)
+            app,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=int(graceful_s),
+            **options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from service.protocol import MAX_TOKENS_CAP, QUESTION_CAP, StrategyName
+from service.protocol import StrategyName
 
 GreedyModel = Literal[
     "glore", "glore-gated", "glore-vote", "greedy", "global", "local", "local-orm", "multi-round"
@@ -94,8 +94,8 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     max_tokens: int | None = Field(
-        None, ge=1, le=MAX_TOKENS_CAP, description="Most new tokens per generated solution "
-        "(every stage's); at most GLORE_MAX_TOKENS (256)."
+        None, ge=1, description="Most new tokens per generated solution "
+        "(every stage's); at most GLORE_MAX_TOKENS (default 256)."
     )  # fmt: skip
     seed: int | None = Field(
         None, ge=0, le=2**31 - 1, description="Seed of best-of-n's samples; greedy models "
@@ -145,8 +145,7 @@ class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant"]
     content: str = Field(
         min_length=1,
-        max_length=QUESTION_CAP,
-        description="Text; at most GLORE_MAX_QUESTION_CHARS characters (2000).",
+        description="Text; at most GLORE_MAX_QUESTION_CHARS characters (default 2000).",
     )
     name: str | None = Field(None, max_length=256)
 
@@ -166,7 +165,7 @@ class _ChatRequest(_Request):
         json_schema_extra={"contains": _USER},
     )
     max_completion_tokens: int | None = Field(
-        None, ge=1, le=MAX_TOKENS_CAP, description="As max_tokens; with both, the smaller."
+        None, ge=1, description="As max_tokens; with both, the smaller."
     )
 
     def _token_caps(self) -> list[int | None]:
@@ -189,8 +188,7 @@ class ChatBestOfRequest(_ChatRequest):
 class _CompletionRequest(_Request):
     prompt: str = Field(
         min_length=1,
-        max_length=QUESTION_CAP,
-        description="The question; at most GLORE_MAX_QUESTION_CHARS characters (2000).",
+        description="The question; at most GLORE_MAX_QUESTION_CHARS characters (default 2000).",
     )
     echo: Annotated[bool | None, _ECHO] = None
     suffix: Annotated[str | None, _SUFFIX] = None

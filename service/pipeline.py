@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+
+from starlette.types import Receive
 
 from glore.formats import parse_solution
 from service.errors import ProblemError, limit_error
@@ -29,9 +32,42 @@ async def deadline(seconds: float) -> AsyncIterator[None]:
         ) from None
 
 
-async def bounded(state: ServiceState, work: Awaitable[T], *, slot_taken: bool = False) -> T:
+async def _until_disconnect(receive: Receive) -> None:
+    """Return when the client has gone (the body is read: only a disconnect comes next)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_client_leaves(work: Awaitable[T], receive: Receive) -> T:
+    """`work`, cancelled when the client disconnects first (then 499, which nobody reads:
+    it is what the metrics and the access log record)."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.create_task(_until_disconnect(receive))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # the engine's work unwinds before the slot is released
+    if task.cancelled():
+        raise ProblemError(
+            499, "Client closed request", "the client went away; its work was cancelled"
+        )
+    return task.result()
+
+
+async def bounded(
+    state: ServiceState,
+    work: Awaitable[T],
+    *,
+    slot_taken: bool = False,
+    receive: Receive | None = None,
+) -> T:
     """Await `work` in an in-flight slot (taken here unless `slot_taken`: 503 when none is
-    free) and under the request deadline (504); the slot is released either way."""
+    free) and under the request deadline (504); the slot is released either way. With the
+    request's `receive`, the work is cancelled as soon as the client disconnects."""
     if not slot_taken:
         try:
             state.gate.acquire()
@@ -41,7 +77,9 @@ async def bounded(state: ServiceState, work: Awaitable[T], *, slot_taken: bool =
             raise
     try:
         async with deadline(state.settings.request_timeout_s):
-            return await work
+            if receive is None:
+                return await work
+            return await _unless_client_leaves(work, receive)
     finally:
         state.gate.release()
 

@@ -1,9 +1,9 @@
 """The HTTP API's request and response bodies, with every bound the OpenAPI document shows.
 
-Limits the operator sets (`GLORE_MAX_QUESTION_CHARS`, `GLORE_MAX_TOKENS`, ...) are enforced
-per request by the routes, and `service.app` writes the configured values into the OpenAPI
-document; the static bounds here are the settings' hard caps, so raising a limit needs no
-code change. This module needs only pydantic: the client shares it.
+Limits the operator sets (`GLORE_MAX_QUESTION_CHARS`, `GLORE_MAX_TOKENS`, ...) are not
+bounds of these models: the routes enforce the configured values, so every message quotes
+the limit in force, and `service.app` writes them into the OpenAPI document. This module
+needs only pydantic: the client shares it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# Hard caps: the upper bounds of the matching settings (`service.settings.Settings`).
+# The upper bounds of the matching settings (`service.settings.Settings`); not field bounds.
 QUESTION_CAP = 100_000
 SOLUTION_CAP = 100_000
 MAX_TOKENS_CAP = 4096
@@ -83,8 +83,7 @@ class SolveOptions(_Strict):
     max_tokens: int | None = Field(
         None,
         ge=1,
-        le=MAX_TOKENS_CAP,
-        description="New tokens per generated solution; at most GLORE_MAX_TOKENS (256).",
+        description="New tokens per generated solution; at most GLORE_MAX_TOKENS (default 256).",
     )
     best_of: int | None = Field(None, ge=1, le=64, description="Samples for `best_of_n` (3).")
     temperature: float | None = Field(
@@ -115,8 +114,7 @@ class SolveOptions(_Strict):
 class SolveRequest(_Strict):
     question: str = Field(
         min_length=1,
-        max_length=QUESTION_CAP,
-        description="The question; at most GLORE_MAX_QUESTION_CHARS characters (2000).",
+        description="The question; at most GLORE_MAX_QUESTION_CHARS characters (default 2000).",
         examples=["Mia has 3 apples. Mia buys 4 more apples. How many apples does Mia have?"],
     )
     strategy: StrategyName = Field(
@@ -134,14 +132,13 @@ class SolveRequest(_Strict):
 class CritiqueRequest(_Strict):
     question: str = Field(
         min_length=1,
-        max_length=QUESTION_CAP,
-        description="The question; at most GLORE_MAX_QUESTION_CHARS characters (2000).",
+        description="The question; at most GLORE_MAX_QUESTION_CHARS characters (default 2000).",
     )
     solution: str = Field(
         min_length=1,
-        max_length=SOLUTION_CAP,
         description="The working to check, one step per line; at most "
-        "GLORE_MAX_SOLUTION_CHARS characters (8000) and GLORE_MAX_SOLUTION_STEPS steps (64).",
+        "GLORE_MAX_SOLUTION_CHARS characters (default 8000) and GLORE_MAX_SOLUTION_STEPS "
+        "steps (default 64).",
     )
     reveal: Reveal = Field(
         "full",

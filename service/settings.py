@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     """Most new tokens per generated solution (256; 1..4096)."""
     max_job_items: int = Field(10_000, ge=1, le=1_000_000)
     """Most items in one job (10000; 1..1000000)."""
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    """Time a connection has to send a whole request head, after connecting or after its
+    previous response; then 408 and closed (10; (0, 300] s)."""
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    """Time to receive a whole request body once its head is in; then 408 (30; (0, 3600] s)."""
+    keep_alive_s: int = Field(5, ge=1, le=300)
+    """How long an idle keep-alive connection stays open (uvicorn's timeout_keep_alive;
+    5; 1..300 s)."""
+    max_connections: int = Field(1000, ge=1, le=100_000)
+    """Open connections per server process; one more is answered 503 and closed at once
+    (1000; 1..100000)."""
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    """Largest request head (h11's max incomplete event size; 16384; 1 KiB..1 MiB)."""
     max_in_flight: int = Field(64, ge=1, le=10_000)
     """Requests in the pipeline at once; more get 503 at once (64; 1..10000)."""
     request_timeout_s: float = Field(60.0, gt=0, le=3600)
@@ -62,8 +75,16 @@ class Settings(BaseSettings):
     # Security
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     """Bearer keys; empty means no auth (JSON list or comma-separated; none)."""
+    metrics_key: SecretStr | None = None
+    """Bearer key that /metrics asks for; unset, /metrics is open, which suits the default
+    bind on 127.0.0.1 (a scraper on the same host); set it before binding elsewhere (none)."""
     rate_limit_per_minute: int = Field(600, ge=1, le=1_000_000)
     """Requests per key per minute (600; 1..1000000)."""
+    auth_failures_per_minute: int = Field(30, ge=1, le=100_000)
+    """Wrong keys accepted per client address per minute (a burst of as many, refilled
+    continuously); beyond it that address gets 429 with Retry-After, before its key is
+    checked, while other addresses are served (30; 1..100000). Behind a reverse proxy, run
+    uvicorn with --proxy-headers so the address is the client's, not the proxy's."""
     ready_timeout_s: float = Field(1.0, gt=0, le=30)
     """Time each /readyz check (Redis PING, a backend's /health) may take (1.0; (0, 30] s)."""
 

@@ -25,10 +25,13 @@ class ServiceState:
     """Why the models failed to load (then /readyz and the pipeline routes answer 503)."""
     gate: InFlight = field(init=False)
     limiter: RateLimiter = field(init=False)
+    auth_failures: RateLimiter = field(init=False)
+    """Failed key checks per client address."""
 
     def __post_init__(self) -> None:
         self.gate = InFlight(self.settings.max_in_flight)
         self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
+        self.auth_failures = RateLimiter(self.settings.auth_failures_per_minute)
 
 
 def engine_config(settings: Settings) -> EngineConfig:

@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.protocol import QUESTION_CAP, SolveOptions, StrategyName
+from service.protocol import SolveOptions, StrategyName
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
-# Hard caps: the upper bounds of `GLORE_MAX_JOB_ITEMS` and `GLORE_MAX_QUESTION_CHARS`; the
-# routes enforce the configured values.
+# The upper bound of `GLORE_MAX_JOB_ITEMS`; not a field bound: the routes enforce the
+# configured value (and GLORE_MAX_QUESTION_CHARS), so messages quote the limit in force.
 ITEMS_CAP = 1_000_000
 
 
@@ -28,7 +28,6 @@ class JobItem(BaseModel):
     )
     question: str = Field(
         min_length=1,
-        max_length=QUESTION_CAP,
         description="The question; at most GLORE_MAX_QUESTION_CHARS (default 2000) characters.",
     )
 
@@ -38,7 +37,6 @@ class JobRequest(BaseModel):
 
     items: list[JobItem] = Field(
         min_length=1,
-        max_length=ITEMS_CAP,
         description="The questions; 1..GLORE_MAX_JOB_ITEMS (default 10000) items.",
     )
     strategy: StrategyName = Field(

@@ -23,7 +23,7 @@ from glore.engine.glore import GLoRe
 from service.errors import field_errors
 from service.jobs.protocol import JobAccepted, JobRequest, JobStatus, ResultsPage
 from service.jobs.queue import IdempotencyConflictError, JobQueue, check_request
-from service.jobs.store import Record
+from service.jobs.store import JOB_ID, Record
 from service.problems import problem
 from service.protocol import Problem
 from service.settings import Settings, get_settings
@@ -33,6 +33,8 @@ log = logging.getLogger("glore.jobs")
 NDJSON = "application/x-ndjson"
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
+ID_FORMAT = "32 lowercase hex digits"
+"""What `service.jobs.store.JOB_ID` accepts, as the messages say it."""
 
 
 class JobRouteError(Exception):
@@ -136,7 +138,8 @@ def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The idempotency key was used for a job with other items or options.",
         413: "The request body is over GLORE_MAX_BODY_BYTES.",
         422: "A field is invalid or over a limit; `errors` lists each.",
-        429: "Over GLORE_RATE_LIMIT_PER_MINUTE for this key; see Retry-After.",
+        429: "Over GLORE_RATE_LIMIT_PER_MINUTE for this key, or over "
+        "GLORE_AUTH_FAILURES_PER_MINUTE wrong keys from this address; see Retry-After.",
         503: "Redis is not configured (GLORE_REDIS_URL) or does not answer.",
     }
     return {s: {"model": Problem, "description": text[s]} for s in statuses}
@@ -160,13 +163,23 @@ def _tenant(request: Request) -> str:
 async def _record(queue: JobQueue, job_id: str, request: Request) -> Record:
     """The job, if it exists and the caller submitted it; another tenant's job is a 404
     like a missing one, so job ids reveal nothing across API keys."""
+    shown = job_id if len(job_id) <= 64 else job_id[:64] + "..."
+    if not JOB_ID.match(job_id):
+        raise JobRouteError(
+            404,
+            "Job not found",
+            f"no job {shown!r}: a job id is {ID_FORMAT}, as POST /v1/jobs returns it",
+            kind="job-not-found",
+            allowed=ID_FORMAT,
+        )
     record = await queue.record(job_id)
     if record is None or record.tenant != _tenant(request):
         raise JobRouteError(
             404,
             "Job not found",
-            f"no job {job_id!r}: unknown, or its records expired",
+            f"no job {shown!r}: unknown, or its records expired",
             kind="job-not-found",
+            allowed=ID_FORMAT,
         )
     return record
 

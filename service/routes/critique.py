@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from service.deps import EngineDep, StateDep, get_client
 from service.metrics import record_critique
 from service.pipeline import bounded, check_question, check_solution
 from service.protocol import CritiqueRequest, CritiqueResponse
 from service.routes.docs import PIPELINE
+from service.token_limits import check_critique_tokens
 
 router = APIRouter(prefix="/v1", tags=["pipeline"], dependencies=[Depends(get_client)])
 
@@ -20,10 +21,13 @@ router = APIRouter(prefix="/v1", tags=["pipeline"], dependencies=[Depends(get_cl
     summary="Find the first wrong step of a worked solution and correct it.",
     responses=PIPELINE,
 )
-async def critique(body: CritiqueRequest, engine: EngineDep, state: StateDep) -> CritiqueResponse:
+async def critique(
+    body: CritiqueRequest, engine: EngineDep, state: StateDep, request: Request
+) -> CritiqueResponse:
     s = state.settings
     check_question(body.question, s)
     check_solution(body.solution, s)
+    check_critique_tokens(engine, body.question, body.solution, body.reveal)
     result = await bounded(
         state,
         engine.acritique(
@@ -35,6 +39,7 @@ async def critique(body: CritiqueRequest, engine: EngineDep, state: StateDep) ->
             max_question_chars=s.max_question_chars,
             max_solution_steps=s.max_solution_steps,
         ),
+        receive=request.receive,
     )
     record_critique(result.reveal, result.first_error is not None)
     return CritiqueResponse.model_validate(result.to_json())

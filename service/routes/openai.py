@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from glore.engine.glore import GLoRe
@@ -112,12 +112,15 @@ def _prepare(body: Any, engine: GLoRe, settings: Settings) -> tuple[str, str, di
     summary="OpenAI chat completions: the last user message is the question.",
     responses={200: {"content": _stream_doc(ChatCompletionChunk)}, **_ERRORS},
 )
-async def chat_completions(body: ChatCompletionRequest, engine: EngineDep, state: StateDep) -> Any:
+async def chat_completions(
+    body: ChatCompletionRequest, engine: EngineDep, state: StateDep, request: Request
+) -> Any:
     work = _prepare(body, engine, state.settings)
     if body.stream:
         return _stream(body, engine, state, work)
     question, strategy, options = work
-    result = await bounded(state, engine.asolve(question, strategy, **options))
+    solving = engine.asolve(question, strategy, **options)
+    result = await bounded(state, solving, receive=request.receive)
     record_solve(result)
     return chat_completion(result, body.model, options)
 
@@ -128,12 +131,15 @@ async def chat_completions(body: ChatCompletionRequest, engine: EngineDep, state
     summary="OpenAI (legacy) completions: the prompt is the question.",
     responses={200: {"content": _stream_doc(CompletionChunk)}, **_ERRORS},
 )
-async def completions(body: CompletionRequest, engine: EngineDep, state: StateDep) -> Any:
+async def completions(
+    body: CompletionRequest, engine: EngineDep, state: StateDep, request: Request
+) -> Any:
     work = _prepare(body, engine, state.settings)
     if body.stream:
         return _stream(body, engine, state, work)
     question, strategy, options = work
-    result = await bounded(state, engine.asolve(question, strategy, **options))
+    solving = engine.asolve(question, strategy, **options)
+    result = await bounded(state, solving, receive=request.receive)
     record_solve(result)
     return completion(result, body.model, options)
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from glore.engine.glore import GLoRe
@@ -47,13 +47,14 @@ _STREAM_DOC = {
     summary="Solve a question: draft, decide when and where to refine, refine, rerank.",
     responses={200: {"content": _STREAM_DOC}, **PIPELINE},
 )
-async def solve(body: SolveRequest, engine: EngineDep, state: StateDep) -> Any:
+async def solve(body: SolveRequest, engine: EngineDep, state: StateDep, request: Request) -> Any:
     check_question(body.question, state.settings)
     options = engine_options(state.settings, body.options.engine_options())
     check_question_tokens(engine, body.question, body.strategy, options["max_tokens"])
     if body.stream:
         return _stream(engine, state, body, options)
-    result = await bounded(state, engine.asolve(body.question, body.strategy, **options))
+    work = engine.asolve(body.question, body.strategy, **options)
+    result = await bounded(state, work, receive=request.receive)
     record_solve(result)
     return _response(result)
 

@@ -116,3 +116,39 @@ def test_jobs_belong_to_the_api_key_that_sent_them(serve: Callable[..., LiveServ
             assert http.delete(f"/v1/jobs/{a}", headers=alpha).json()["state"] == "cancelled"
     finally:
         clean_prefix(REDIS_URL, prefix)
+
+
+def test_failed_keys_are_throttled_per_client_address(serve: Callable[..., LiveServer]) -> None:
+    """Three wrong keys from one address, then 429 there, before any key is checked (a
+    right guess learns nothing); another address with a valid key is served as before."""
+    live = serve(
+        engine=scripted_engine(), redis_url=None, api_keys=KEYS, auth_failures_per_minute=3
+    )
+    body = {"question": QUESTION}
+    other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    with other, httpx.Client() as here:
+
+        def solve(http: httpx.Client, key: str) -> httpx.Response:
+            auth = {"Authorization": f"Bearer {key}"}
+            return http.post(live.url + "/v1/solve", json=body, headers=auth)
+
+        assert [solve(other, f"guess-{i}").status_code for i in range(3)] == [401] * 3
+        r = solve(other, "guess-3")
+        problem = assert_problem(r, 429)
+        assert "3 wrong keys per minute" in problem["detail"]
+        assert 1 <= int(r.headers["retry-after"]) <= 20
+        assert_problem(solve(other, KEYS[0]), 429)  # that address waits, whatever it sends
+        assert solve(here, KEYS[0]).status_code == 200  # a valid key elsewhere is served
+        assert_problem(solve(here, "guess"), 401)  # and this address has its own budget
+
+
+def test_metrics_ask_for_the_metrics_key_when_it_is_set(serve: Callable[..., LiveServer]) -> None:
+    metrics_key = "m-scrape-0123456789"
+    live = serve(engine=scripted_engine(), redis_url=None, api_keys=KEYS, metrics_key=metrics_key)
+    url = live.url + "/metrics"
+    assert "Authorization: Bearer" in assert_problem(httpx.get(url), 401)["detail"]
+    for wrong in ("m-wrong", KEYS[0]):  # an API key is not the metrics key
+        assert_problem(httpx.get(url, headers={"Authorization": f"Bearer {wrong}"}), 401)
+    r = httpx.get(url, headers={"Authorization": f"Bearer {metrics_key}"})
+    assert r.status_code == 200 and "glore_http_requests_total" in r.text
+    assert httpx.get(live.url + "/healthz").status_code == 200  # probes stay open

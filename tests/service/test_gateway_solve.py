@@ -195,6 +195,30 @@ def test_a_client_that_leaves_a_stream_stops_its_pipeline(
     assert gate.count == 0
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/solve", {"question": QUESTION}),
+        ("/v1/chat/completions",
+         {"model": "glore", "messages": [{"role": "user", "content": QUESTION}]}),
+        ("/v1/completions", {"model": "greedy", "prompt": QUESTION}),
+    ],
+)  # fmt: skip
+def test_a_client_that_leaves_a_plain_request_stops_its_pipeline(
+    serve: Callable[..., LiveServer], path: str, body: dict[str, Any]
+) -> None:
+    """Not a stream: the handler awaits the engine; a disconnect cancels it and frees the
+    slot at once, not when the 30 s refinement would have ended."""
+    live = serve(engine=scripted_engine(delay=30.0), redis_url=None)
+    gate = live.app.state.glore.gate
+    left = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        httpx.post(live.url + path, json=body, timeout=httpx.Timeout(5, read=0.5))
+    while gate.count and time.monotonic() - left < 10:
+        time.sleep(0.01)
+    assert gate.count == 0 and time.monotonic() - left < 5
+
+
 def _metric(text: str, series: str) -> float:
     lines = [ln for ln in text.splitlines() if ln.startswith(series + " ")]
     assert lines, f"{series} missing from /metrics"

@@ -23,7 +23,7 @@ def _too_many(body: dict[str, Any], *loc: str | int) -> dict[str, Any]:
     error = field(body, *loc)
     assert error["type"] == "too_many_tokens", error
     limit = int(str(error["allowed"]).removeprefix("at most ").removesuffix(" tokens"))
-    assert 0 < limit < 1024 and "context is 1024 tokens" in str(error["msg"]), error
+    assert 0 < limit <= 1024 and "context is 1024 tokens" in str(error["msg"]), error
     return error
 
 
@@ -56,7 +56,9 @@ def test_the_limit_holds_room_for_the_prompts_the_strategy_builds(
     body = {"question": "a" * 600, "strategy": "glore", "options": {"max_tokens": 256}}
     r = httpx.post(real_server.url + "/v1/solve", json=body)
     error = _too_many(assert_problem(r, 422), "question")
-    counted = re.match(r"the question is (\d+) tokens; at most \d+ fit the local model", error["msg"])
+    counted = re.match(
+        r"the question is (\d+) tokens; at most \d+ fit the local model", error["msg"]
+    )
     assert counted and 590 <= int(counted[1]) <= 610, error  # "a" * 600: 601 tokens alone
     greedy = {**body, "strategy": "greedy"}
     assert httpx.post(real_server.url + "/v1/solve", json=greedy, timeout=60).status_code == 200
@@ -80,3 +82,14 @@ def test_a_job_item_over_the_context_is_refused_at_submission(
         assert r.status_code == 202, r.text
     finally:
         clean_prefix(REDIS_URL, prefix)
+
+
+def test_a_critique_over_the_context_in_tokens_is_422(real_server: LiveServer) -> None:
+    """Within GLORE_MAX_SOLUTION_CHARS (8000) but not within 1024 tokens."""
+    solution = "\n".join(["Mia has 3 + 4 = <<3+4=7>>7 apples " + "a" * 150] * 6 + ["#### 7"])
+    body = {"question": "How many apples?", "solution": solution, "reveal": "location"}
+    r = httpx.post(real_server.url + "/v1/critique", json=body)
+    error = _too_many(assert_problem(r, 422), "solution")
+    assert "question and solution are" in str(error["msg"])
+    fits = {**body, "solution": "3 + 4 = <<3+4=7>>7\n#### 7", "reveal": "full"}
+    assert httpx.post(real_server.url + "/v1/critique", json=fits, timeout=60).status_code == 200
