@@ -149,3 +149,9 @@ def calibrate_command(
     if write:
         section = {"rerank_margin": chosen["rerank_margin"], "calibration": report}
         typer.echo(f"wrote {write_manifest(store, section)}")
+
+
+def register(app: typer.Typer) -> None:
+    """`glore eval` and `glore calibrate` (entry point `glore.commands`)."""
+    app.command("eval")(eval_command)
+    app.command("calibrate")(calibrate_command)

@@ -51,3 +51,11 @@ def serve(
         log_level=log_level,
         **uvicorn_options(get_settings()),
     )
+
+
+def register(app: typer.Typer) -> None:
+    """`glore serve` and `glore worker` (entry point `glore.commands`)."""
+    from service.jobs.cli import worker
+
+    app.command("serve")(serve)
+    app.command("worker")(worker)

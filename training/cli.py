@@ -51,3 +51,8 @@ def _register() -> None:
 
 
 _register()
+
+
+def register(app: typer.Typer) -> None:
+    """`glore train` (entry point `glore.commands`: the core imports no training code)."""
+    app.add_typer(train_app, name="train")

@@ -1,12 +1,13 @@
-"""The `glore` command. Sub-commands live in their own modules and are added here."""
+"""The `glore` command: the core's own sub-commands (solve, critique, tasks), and those of
+the packages beside it, found through the `glore.commands` entry points."""
 
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import typer
 
-from glore.cli.bench import bench_app
 from glore.cli.solve import critique, solve
 from glore.cli.tasks import tasks_app
 from glore.errors import GloreError
@@ -20,36 +21,26 @@ app = typer.Typer(
 )
 app.add_typer(tasks_app, name="tasks")
 app.command("solve")(solve)
-app.add_typer(bench_app, name="bench")
 app.command("critique")(critique)
 
 
-def _add_optional_commands() -> None:
-    """Commands of the sibling packages (`training`, `evaluation`, `service`), when installed."""
-    try:
-        from training.cli import train_app
-    except ImportError:  # a library-only install
-        pass
-    else:
-        app.add_typer(train_app, name="train")
-    try:
-        from evaluation.cli import calibrate_command, eval_command
-    except ImportError:  # installed without the `eval` extra
-        pass
-    else:
-        app.command("eval")(eval_command)
-        app.command("calibrate")(calibrate_command)
-    try:
-        from service.cli import serve
-        from service.jobs.cli import worker
-    except ImportError:  # installed without the `service` extra
-        pass
-    else:
-        app.command("serve")(serve)
-        app.command("worker")(worker)
+COMMANDS = "glore.commands"
+"""The entry-point group through which the packages beside the core (training,
+evaluation, service, bench) add their commands: each names a `register(app)` function."""
 
 
-_add_optional_commands()
+def _add_commands() -> None:
+    """Every installed package's commands; one whose dependencies are missing (a
+    library-only install) is left out. The core imports none of them by name."""
+    for point in sorted(entry_points(group=COMMANDS), key=lambda p: p.name):
+        try:
+            register = point.load()
+        except ImportError:
+            continue
+        register(app)
+
+
+_add_commands()
 
 
 def main() -> None:

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from bench.loopback import LoopbackServer
 from glore.backends.base import Completion, SamplingParams
 from glore.engine.glore import GLoRe
 from glore.engine.steps import Models
-from service.loopback import LoopbackServer
 from service.settings import Settings
 from tests.glore.engine.scripted import ScriptedGenerator, ScriptedScorer
 

@@ -21,13 +21,13 @@ import pytest
 import redis
 from fastapi import FastAPI
 
+from bench import worker_thread as thread
+from bench.loopback import LoopbackServer
 from glore.backends.base import Completion, SamplingParams
 from glore.engine.glore import GLoRe
 from glore.engine.steps import Models
 from glore.errors import BackendError
-from service.jobs import thread
 from service.jobs.store import delete_prefix as clean_prefix
-from service.loopback import LoopbackServer
 from service.settings import Settings
 from tests.glore.engine.scripted import ScriptedScorer
 

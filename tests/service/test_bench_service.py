@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.bench import bench_service, format_report
+from bench.service import bench_service, format_report
 from tests.service.jobs_support import free_port, redis_server
 
 STORE = Path(__file__).resolve().parents[2] / "model_store" / "default"

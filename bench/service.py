@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
+from bench.loopback import LoopbackServer
 from glore.errors import ConfigError
 from service.jobs.store import delete_prefix
-from service.loopback import LoopbackServer
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -117,7 +117,7 @@ def _job_questions(n: int) -> list[str]:
 def _bench_jobs(url: str, settings: Any, questions: list[str], timeout_s: float) -> dict[str, Any]:
     """Submit one job through the gateway at `url`, run one worker in a thread until the job
     ends, then solve the same questions with the worker's engine directly."""
-    from service.jobs.thread import WorkerThread
+    from bench.worker_thread import WorkerThread
     from service.jobs.worker import load_engine
     from service.sdk import Client
 

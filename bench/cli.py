@@ -19,7 +19,7 @@ def engine(
 ) -> None:
     """Micro-batching speed-up, cost of gated/always against the draft, scoring share, decode
     speed against this machine's matmul peak."""
-    from glore.bench.engine import bench_engine
+    from bench.engine import bench_engine
 
     report = bench_engine(str(store), n)
     text = json.dumps(report, indent=2)
@@ -62,7 +62,7 @@ def service(
     """The gateway on loopback under concurrent /v1/solve clients (requests/s, p50/p99
     latency, errors); then, when Redis answers, one job through one worker against the
     engine called directly on the same questions (items/s, ratio)."""
-    from service.bench import bench_service, format_report
+    from bench.service import bench_service, format_report
 
     report = bench_service(
         str(store),
@@ -75,3 +75,8 @@ def service(
     typer.echo(format_report(report))
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    """`glore bench` (entry point `glore.commands`)."""
+    app.add_typer(bench_app, name="bench")
