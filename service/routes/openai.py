@@ -10,6 +10,7 @@ in-flight bound, deadline and input limits as /v1/solve; errors in OpenAI's shap
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -106,6 +107,20 @@ def _prepare(body: Any, engine: GLoRe, settings: Settings) -> tuple[str, str, di
     return question, strategy, options
 
 
+async def _answer(
+    body: Any, engine: GLoRe, state: ServiceState, request: Request, reply: Callable[..., Any]
+) -> Any:
+    """Both routes: checked, then streamed, or solved in a slot and shaped by `reply`."""
+    work = _prepare(body, engine, state.settings)
+    if body.stream:
+        return _stream(body, engine, state, work)
+    question, strategy, options = work
+    solving = engine.asolve(question, strategy, **options)
+    result = await bounded(state, solving, receive=request.receive)
+    record_solve(result)
+    return reply(result, body.model, options)
+
+
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
@@ -115,14 +130,7 @@ def _prepare(body: Any, engine: GLoRe, settings: Settings) -> tuple[str, str, di
 async def chat_completions(
     body: ChatCompletionRequest, engine: EngineDep, state: StateDep, request: Request
 ) -> Any:
-    work = _prepare(body, engine, state.settings)
-    if body.stream:
-        return _stream(body, engine, state, work)
-    question, strategy, options = work
-    solving = engine.asolve(question, strategy, **options)
-    result = await bounded(state, solving, receive=request.receive)
-    record_solve(result)
-    return chat_completion(result, body.model, options)
+    return await _answer(body, engine, state, request, chat_completion)
 
 
 @router.post(
@@ -134,14 +142,7 @@ async def chat_completions(
 async def completions(
     body: CompletionRequest, engine: EngineDep, state: StateDep, request: Request
 ) -> Any:
-    work = _prepare(body, engine, state.settings)
-    if body.stream:
-        return _stream(body, engine, state, work)
-    question, strategy, options = work
-    solving = engine.asolve(question, strategy, **options)
-    result = await bounded(state, solving, receive=request.receive)
-    record_solve(result)
-    return completion(result, body.model, options)
+    return await _answer(body, engine, state, request, completion)
 
 
 _LISTED = int(time.time())
