@@ -152,7 +152,7 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -
     """(c) for each of `SCORER_VARIANTS`, one after another on the same engine, and how far
     each moves the ORM's and SORM's probabilities from the default's on the same drafts;
     then how fast one scoring pass runs, against the matmul peak."""
-    from glore.backends.scorer import EmbeddedScorer
+    from glore.backends.embedded.scorer import EmbeddedScorer
 
     default = engine.models.orm, engine.models.sorm
     if not all(isinstance(s, EmbeddedScorer) for s in default):
@@ -179,7 +179,7 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -
 
 def _scoring_rate(engine: GLoRe, questions: Sequence[str], peak: float) -> dict[str, Any]:
     """FLOP rate of the ORM over every candidate of an `always` run, prefix cache off."""
-    from glore.backends.scorer import EmbeddedScorer
+    from glore.backends.embedded.scorer import EmbeddedScorer
 
     results = engine.solve_batch(list(questions), "glore", mode="always")
     items = [(r.question, c.steps) for r in results for c in r.candidates if c.steps]
@@ -224,7 +224,7 @@ def _flops_per_token(model: Any, context: int) -> float:
 def _decode_speed(
     engine: GLoRe, questions: Sequence[str], sizes: Sequence[int], peak: float
 ) -> list[dict[str, Any]]:
-    from glore.backends.decode import decode
+    from glore.backends.embedded.decode import decode
 
     gen: Any = engine.models.student
     model, tok = gen.model, gen.tokenizer

@@ -175,7 +175,7 @@ def candidates_of(key: dict[str, Any], path: Path | None, batch: int) -> Cache:
 
 def rescore(cache: Cache, orm_dir: Path) -> Cache:
     """The same candidates scored by another ORM (a variant's), as the engine scores them."""
-    from glore.backends.scorer import EmbeddedScorer
+    from glore.backends.embedded.scorer import EmbeddedScorer
 
     orm = EmbeddedScorer.from_pretrained(orm_dir)
     items = [(q["question"], c["steps"]) for q in cache for c in q["candidates"]]

@@ -6,7 +6,7 @@ that reads it. The drafts are not known yet, so their room is held back: a draft
 question, the draft and the steps it keeps (at most the draft again), and the scorers the
 question and a candidate (a local refinement: the kept steps and up to `max_tokens` new).
 Each generator must have at least one token left to answer. Only models whose context and
-tokenizer are local are checked (`glore.backends.context`); a remote server checks its own.
+tokenizer are local are checked (`glore.backends.embedded.context`); a remote server checks its own.
 Later rounds of `multi_round` read longer drafts; a refinement that does not fit there
 degrades the result to the draft, as any refiner failure does.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 
-from glore.backends.context import context_window
+from glore.backends.embedded.context import context_window
 from glore.engine.glore import GLoRe
 from glore.formats import (
     global_prompt,

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from glore.backends.embedded import EmbeddedGenerator
+from glore.backends.embedded.generator import EmbeddedGenerator
 from glore.formats import Problem
 from glore.tasks.arith import ArithConfig, ArithTask
 from training.recipe import Recipe

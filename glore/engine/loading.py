@@ -49,8 +49,8 @@ def _backend(
             f"role {role!r}: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}"
         )
     if "path" in spec:
-        from glore.backends.embedded import EmbeddedGenerator
-        from glore.backends.scorer import EmbeddedScorer
+        from glore.backends.embedded.generator import EmbeddedGenerator
+        from glore.backends.embedded.scorer import EmbeddedScorer
 
         cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
         options = {k: spec[k] for k in _LOCAL_SCORER_KEYS if k in spec}

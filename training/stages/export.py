@@ -14,8 +14,8 @@ import torch
 
 import glore
 from glore.backends.base import SamplingParams
-from glore.backends.embedded import EmbeddedGenerator
-from glore.backends.scorer import EmbeddedScorer
+from glore.backends.embedded.generator import EmbeddedGenerator
+from glore.backends.embedded.scorer import EmbeddedScorer
 from glore.formats import FORMAT_VERSION
 from glore.labels.metrics import auroc
 from training.context import Context

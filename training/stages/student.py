@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from glore.backends.base import SamplingParams
-from glore.backends.embedded import EmbeddedGenerator
+from glore.backends.embedded.generator import EmbeddedGenerator
 from glore.formats import student_prompt
 from glore.modeling.presets import new_causal_lm
 from training import dist

@@ -2,7 +2,7 @@
 (`/pooling`, task `token_classify`).
 
 The wire shapes, the vLLM version they come from (0.26) and the doc URLs are in
-`glore.backends.vllm_contract`. Serving:
+`glore.backends.remote.vllm_contract`. Serving:
 
 * generator: `vllm serve STUDENT` (or a refiner); a LoRA adapter is served with
   `vllm serve BASE --enable-lora --lora-modules NAME=PATH` and chosen with `model=NAME`;

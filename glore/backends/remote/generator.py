@@ -9,7 +9,7 @@ import httpx
 
 from glore.backends.base import Completion, FinishReason, SamplingParams
 from glore.backends.remote.http import RemoteBackend, chunks, gather_all
-from glore.backends.vllm_contract import (
+from glore.backends.remote.vllm_contract import (
     COMPLETIONS_PATH,
     Choice,
     ContractError,

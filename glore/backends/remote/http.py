@@ -10,7 +10,7 @@ from typing import Any, Literal, Self, TypeVar
 
 import httpx
 
-from glore.backends.vllm_contract import error_detail
+from glore.backends.remote.vllm_contract import error_detail
 from glore.errors import BackendError, InvalidInputError, ModelNotFoundError
 
 _MAX_BACKOFF_S = 8.0

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from glore.backends.remote.http import Activation, RemoteBackend, chunks, gather_all
-from glore.backends.vllm_contract import (
+from glore.backends.remote.vllm_contract import (
     POOLING_PATH,
     ContractError,
     parse_pooling,

@@ -20,7 +20,7 @@ import pytest
 from glore.backends.base import Completion, SamplingParams
 from glore.backends.remote import RemoteGenerator, RemoteScorer
 from glore.backends.remote.generator import _assign, _split_tokens
-from glore.backends.vllm_contract import Choice
+from glore.backends.remote.vllm_contract import Choice
 from glore.errors import BackendError, InvalidInputError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens
 

@@ -1,7 +1,7 @@
 """A stand-in vLLM server for the remote-backend tests: real HTTP on a loopback port.
 
 It implements `POST /v1/completions` and `POST /pooling` with the shapes documented by
-vLLM 0.26 (see `glore.backends.vllm_contract`), written here independently of the client
+vLLM 0.26 (see `glore.backends.remote.vllm_contract`), written here independently of the client
 so the tests check the client against the documented contract, not against itself.
 
 Deterministic fake outputs:

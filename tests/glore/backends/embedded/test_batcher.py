@@ -4,7 +4,7 @@ from collections.abc import Hashable
 
 import pytest
 
-from glore.backends.batcher import MicroBatcher
+from glore.backends.embedded.batcher import MicroBatcher
 
 
 class Recorder:

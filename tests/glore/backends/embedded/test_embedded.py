@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from glore.backends.base import SamplingParams
-from glore.backends.embedded import EmbeddedGenerator
-from glore.backends.scorer import EmbeddedScorer
+from glore.backends.embedded.generator import EmbeddedGenerator
+from glore.backends.embedded.scorer import EmbeddedScorer
 from glore.errors import BackendError, ConfigError, InvalidInputError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens, student_prompt
 from glore.modeling import new_causal_lm, new_token_classifier, train_tokenizer

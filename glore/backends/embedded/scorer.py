@@ -4,7 +4,7 @@ Solutions run in forward passes of at most `max_batch_tokens` padded tokens: on 
 pass of about a thousand tokens keeps the activations in cache, where one pass over 64
 solutions does not (`glore bench engine`, (c), compares the scorers with and without the
 budget and the cache). With the prefix cache on (the default), a solution runs only the
-tokens after the longest prefix already scored (see `glore.backends.prefix_cache`),
+tokens after the longest prefix already scored (see `glore.backends.embedded.prefix_cache`),
 identical solutions in a call run once, and a question shared by several solutions of one
 call (best-of-n samples, a round's refinements) runs once before them.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from glore.backends.local import LocalModel
-from glore.backends.prefix_cache import KV, Entry, PrefixCache
+from glore.backends.embedded.model import LocalModel
+from glore.backends.embedded.prefix_cache import KV, Entry, PrefixCache
 from glore.errors import ConfigError, InvalidInputError
 from glore.formats import scorer_prompt, step_end_tokens
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import torch
 
-from glore.backends.batcher import MicroBatcher
+from glore.backends.embedded.batcher import MicroBatcher
 from glore.errors import ConfigError, ModelNotFoundError
 
 Item = TypeVar("Item")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from glore.backends.prefix_cache import Entry, PrefixCache
-from glore.backends.scorer import EmbeddedScorer
+from glore.backends.embedded.prefix_cache import Entry, PrefixCache
+from glore.backends.embedded.scorer import EmbeddedScorer
 from glore.engine.loading import load_models
 from glore.errors import ConfigError
 from glore.modeling import new_token_classifier, train_tokenizer

@@ -1,7 +1,7 @@
 """Embedded generation: a Hugging Face causal LM in this process (CPU or GPU).
 
 Prompts are sorted by length and cut into batches of at most `max_batch_size` sequences,
-left-padded, and decoded with the KV cache by `glore.backends.decode`. Sorting keeps
+left-padded, and decoded with the KV cache by `glore.backends.embedded.decode`. Sorting keeps
 padding low; the order is a function of the prompts alone, so a seed gives the same output
 every time.
 """
@@ -13,8 +13,8 @@ from collections.abc import Hashable, Sequence
 import torch
 
 from glore.backends.base import Completion, SamplingParams
-from glore.backends.decode import decode
-from glore.backends.local import LocalModel
+from glore.backends.embedded.decode import decode
+from glore.backends.embedded.model import LocalModel
 from glore.errors import BackendError
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from glore.backends.decode import ReservedLayer
+from glore.backends.embedded.decode import ReservedLayer
 
 
 def test_reserved_layer_matches_concatenation_and_grows() -> None:
@@ -21,7 +21,7 @@ def test_reserved_layer_matches_concatenation_and_grows() -> None:
 
 
 def test_prefill_in_passes_decodes_the_same_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from glore.backends import decode as decode_module
+    from glore.backends.embedded import decode as decode_module
     from glore.formats import student_prompt
     from glore.modeling import new_causal_lm, train_tokenizer
     from glore.modeling.tokenizer import corpus_texts
