@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from glore.errors import InvalidInputError
 
@@ -12,20 +12,32 @@ REPORTS: tuple[Report, ...] = ("reward", "refine")
 TASKS = ("arith", "arith-hard", "gsm8k", "svamp")
 DEFAULT_SPLIT = {"arith": "test", "arith-hard": "hard", "gsm8k": "test", "svamp": "all"}
 
-ROWS = (
-    "greedy",
-    "best_of_3",
-    "global",
-    "local",
-    "local_orm",
-    "glore",
-    "glore_gated",
-    "multi_round",
-    "glore_argmax",
-    "glore_vote",
-    "best_of_3_checked",
-    "glore_checked",
-)
+ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
+    "greedy": ("greedy", {}),
+    "best_of_3": ("best_of_n", {"best_of": 3}),
+    "global": ("global", {"mode": "always", "rerank_margin": 0.0}),
+    "local": ("local", {"mode": "always", "rerank_margin": 0.0}),
+    "local_orm": ("local_orm", {"mode": "always", "rerank_margin": 0.0}),
+    "glore": ("glore", {"mode": "always"}),
+    "glore_gated": ("glore", {"mode": "gated"}),
+    "multi_round": ("multi_round", {"mode": "always", "rerank_margin": 0.0}),
+    "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0}),
+    "glore_vote": ("glore_vote", {"mode": "always"}),
+    "best_of_3_checked": ("best_of_n", {"best_of": 3, "rerank": "checked"}),
+    "glore_checked": ("glore", {"mode": "always", "where": "checked", "rerank": "checked"}),
+}
+"""Row -> (engine strategy, options). `glore`, `glore_gated` and `glore_vote` run with the
+engine's defaults, so with the store's calibrated rerank margin: what a user gets. The
+paper's comparison rows (global only, local only, local with the ORM's critique,
+multi-round) and `glore_argmax` rerank by the paper's plain argmax (margin 0), so they
+show what each refiner's candidates do. `multi_round`'s first round follows `mode`, later
+rounds refine only while the ORM says wrong. `glore_vote` lets answer agreement decide
+first (not the paper's method). The `_checked` rows add the exact step check
+(`glore.formats.checks`, not the paper's): candidates with wrong arithmetic lose to those
+without before the ORM ranks, and `glore_checked` also restarts the local refiner at the
+first wrong arithmetic where it comes before the SORM's first error."""
+
+ROWS: tuple[str, ...] = tuple(ROW_STRATEGY)
 """The refinement table's strategy rows, in the paper's order (the oracle row is derived)."""
 
 

@@ -10,36 +10,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from evaluation.config import EvalConfig
+from evaluation.config import ROW_STRATEGY, EvalConfig
 from evaluation.metrics import bootstrap_mean, bootstrap_paired_delta, within_question_ranking
 from glore import GLoRe
 from glore.engine.result import SolveResult
 from glore.formats import Problem, answers_equal, parse_number
-
-ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
-    "greedy": ("greedy", {}),
-    "best_of_3": ("best_of_n", {"best_of": 3}),
-    "global": ("global", {"mode": "always", "rerank_margin": 0.0}),
-    "local": ("local", {"mode": "always", "rerank_margin": 0.0}),
-    "local_orm": ("local_orm", {"mode": "always", "rerank_margin": 0.0}),
-    "glore": ("glore", {"mode": "always"}),
-    "glore_gated": ("glore", {"mode": "gated"}),
-    "multi_round": ("multi_round", {"mode": "always", "rerank_margin": 0.0}),
-    "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0}),
-    "glore_vote": ("glore_vote", {"mode": "always"}),
-    "best_of_3_checked": ("best_of_n", {"best_of": 3, "rerank": "checked"}),
-    "glore_checked": ("glore", {"mode": "always", "where": "checked", "rerank": "checked"}),
-}
-"""Row -> (engine strategy, options). `glore`, `glore_gated` and `glore_vote` run with the
-engine's defaults, so with the store's calibrated rerank margin: what a user gets. The
-paper's comparison rows (global only, local only, local with the ORM's critique,
-multi-round) and `glore_argmax` rerank by the paper's plain argmax (margin 0), so they
-show what each refiner's candidates do. `multi_round`'s first round follows `mode`, later
-rounds refine only while the ORM says wrong. `glore_vote` lets answer agreement decide
-first (not the paper's method). The `_checked` rows add the exact step check
-(`glore.formats.checks`, not the paper's): candidates with wrong arithmetic lose to those
-without before the ORM ranks, and `glore_checked` also restarts the local refiner at the
-first wrong arithmetic where it comes before the SORM's first error."""
 
 
 @dataclass
