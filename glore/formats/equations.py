@@ -77,6 +77,8 @@ def tokenize(text: str) -> list[Token]:
     for i in range(len(tokens)):  # operators first: a unit is read by the operator after it
         _read_operator_word(tokens, i)
     for i in range(len(tokens)):
+        _read_rate(tokens, i)
+    for i in range(len(tokens)):
         _read_unit(tokens, i)
     return [t for t in tokens if t.kind != "drop"]
 
@@ -124,6 +126,20 @@ def _percent(t: Token | None) -> bool:
     return t is not None and t.kind == "num" and t.text.endswith("%")
 
 
+def _read_rate(tokens: list[Token], i: int) -> None:
+    """`/` before a word is part of a unit (`30 students/class`, `$50,000/year`): nothing
+    divides by a word."""
+    t, nxt, prev = tokens[i], _at(tokens, i + 1), _at(tokens, i - 1)
+    if t.kind != "op" or t.op != "/" or nxt is None or nxt.kind != "word" or prev is None:
+        return
+    if len(nxt.text) < 2 or nxt.text.lower() in _NOT_UNITS:
+        return
+    if _value_end(prev):
+        t.kind = nxt.kind = "unit"  # `$50,000/year`
+    elif prev.kind == "word" and _value_end(_at(tokens, i - 2)):
+        prev.kind = t.kind = nxt.kind = "unit"  # `30 students/class`, `12 in/ft`
+
+
 def _read_unit(tokens: list[Token], i: int) -> None:
     """A word between a value and an operator or `=` is a unit (`12 apples + 18 apples`)."""
     t, nxt = tokens[i], _at(tokens, i + 1)
@@ -131,7 +147,9 @@ def _read_unit(tokens: list[Token], i: int) -> None:
         return
     if not _value_end(_at(tokens, i - 1)):
         return
-    if nxt is not None and (nxt.kind == "eq" or (nxt.kind == "op" and nxt.op != "(")):
+    if nxt is not None and (
+        nxt.kind == "eq" or (nxt.kind == "op" and nxt.op != "(") or nxt.kind == "unit"
+    ):
         t.kind = "unit"
 
 
@@ -209,6 +227,8 @@ def _shape(before: Token | None, run: list[Token]) -> str | None:
     if any(t.kind == "num" and _LEADING_ZERO.match(t.text) for t in run):
         return "a number with a leading zero (a time or a code)"
     first, last = run[0], run[-1]
+    if first.kind == "unit":
+        return "a side starts with a unit"
     if first.kind == "op" and first.op not in ("(", "-"):
         return "a side starts with an operator"
     if first.kind == "op" and first.op == "-" and before is not None and before.kind == "word":

@@ -74,6 +74,9 @@ def test_each_kind_of_slip_is_wrong_with_the_correct_value(step: str, expected: 
         "He has 4-2=2 hours=120 minutes left.",  # the chain stops at a unit conversion
         "He uses 25 / 1/3 = 75 decorations.",  # a fraction written without spaces
         "(12 + 18 = 30)",
+        "There are 5 classes * 30 students/class = 150 students.",  # a rate as a unit
+        "Vlad = 6 ft * 12 in/ft + 3 = 75 inches",
+        "He earns $50,000/year * 30 years = $1,500,000.",
     ],
 )
 def test_right_arithmetic_checks_ok(step: str) -> None:
