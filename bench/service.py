@@ -118,7 +118,7 @@ def _bench_jobs(url: str, settings: Any, questions: list[str], timeout_s: float)
     """Submit one job through the gateway at `url`, run one worker in a thread until the job
     ends, then solve the same questions with the worker's engine directly."""
     from bench.worker_thread import WorkerThread
-    from service.jobs.worker import load_engine
+    from service.engine import load_engine
     from service.sdk import Client
 
     t0 = time.perf_counter()

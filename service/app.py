@@ -17,17 +17,17 @@ from fastapi import Depends, FastAPI
 
 import glore
 from glore.engine.glore import GLoRe
-from service.deps import get_client
+from service.deps import close_jobs, get_client
+from service.engine import close_engine, open_engine
 from service.errors import install_handlers
 from service.jobs import routes as jobs_routes
-from service.jobs.routes import close_jobs
 from service.limits import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware
 from service.openai_errors import OpenAIErrorMiddleware
 from service.problems import PROBLEM_JSON
 from service.routes import critique, health, metrics, openai, solve
 from service.settings import Settings, get_settings
-from service.state import ServiceState, close_engine, load_engine
+from service.state import ServiceState
 from service.url_secrets import QueryCredentialGuard, redact_access_log
 
 log = logging.getLogger("glore.service")
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owns_engine:
-            await load_engine(state)
+            await open_engine(state)
         try:
             yield
         finally:

@@ -1,4 +1,5 @@
-"""Dependencies of the routes: settings, engine, and the caller (auth, then rate limit).
+"""Dependencies of the routes: settings, engine, job queue, and the caller (auth, then
+rate limit).
 
 All are `async def`: FastAPI runs them on the event loop (a plain `def` would go to a
 thread pool, where the rate limiter's buckets would need a lock)."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 from glore.engine.glore import GLoRe
 from service.errors import ProblemError
+from service.jobs.queue import JobQueue
 from service.settings import Settings
 from service.state import ServiceState
 
@@ -51,6 +53,47 @@ async def get_engine(state: StateDep) -> GLoRe:
 EngineDep = Annotated[GLoRe, Depends(get_engine)]
 
 
+async def get_loaded_engine(state: StateDep) -> GLoRe | None:
+    """The engine when it is loaded, else None (an app that mounts only the job routes
+    may hold no engine at all): the job routes then skip the checks that need it."""
+    engine = getattr(state, "engine", None)
+    return engine if isinstance(engine, GLoRe) else None
+
+
+LoadedEngineDep = Annotated[GLoRe | None, Depends(get_loaded_engine)]
+
+
+async def get_job_queue(request: Request, settings: SettingsDep) -> JobQueue:
+    """The app's `JobQueue` (made on first use, kept in `app.state.glore_jobs`); 503 when
+    `GLORE_REDIS_URL` is empty."""
+    queue: JobQueue | None = getattr(request.app.state, "glore_jobs", None)
+    if queue is not None and queue.settings is settings:
+        return queue
+    if not settings.redis_url:
+        raise ProblemError(
+            503,
+            "Redis not configured",
+            "jobs need Redis: set GLORE_REDIS_URL (the other routes work without it)",
+        )
+    if queue is not None:
+        await queue.aclose()
+    queue = JobQueue.from_settings(settings)
+    request.app.state.glore_jobs = queue
+    assert queue is not None
+    return queue
+
+
+QueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+
+
+async def close_jobs(app: Any) -> None:
+    """Close the app's Redis connections of the job routes (call it in the lifespan's end)."""
+    queue: JobQueue | None = getattr(app.state, "glore_jobs", None)
+    if queue is not None:
+        app.state.glore_jobs = None
+        await queue.aclose()
+
+
 def address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -83,6 +126,11 @@ def check_key(state: ServiceState, request: Request, given: str, keys: list[Secr
             headers={"WWW-Authenticate": 'Bearer realm="glore", error="invalid_token"'},
         )
     return found
+
+
+def tenant(request: Request) -> str:
+    """Who is asking, as `get_client` set it; "open" when auth is off (or not run)."""
+    return str(getattr(request.state, "tenant", "open"))
 
 
 async def get_client(

@@ -2,19 +2,23 @@
 
 Request validation -> 422 listing each field (loc, msg, what is allowed); `InvalidInputError`
 -> 422; `ModelNotFoundError` -> 503; `BackendError` -> 503 when retryable, else 502;
-`HTTPException` -> its status; anything else -> 500 without internals (they go to the log).
+`RedisError` (the job store) -> 503; `HTTPException` -> its status; anything else -> 500
+without internals (they go to the log). `ProblemRoute` answers a router's own failures the
+same way in any app, installed handlers or not (the job routes are mounted on both).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -131,6 +135,14 @@ def to_problem(exc: BaseException) -> ProblemError:
                 503, "Backend unavailable", exc.message, headers={"Retry-After": "1"}
             )
         return ProblemError(502, "Backend failed", exc.message)
+    if isinstance(exc, RedisError):
+        log.warning("Redis unreachable: %s", exc)
+        return ProblemError(
+            503,
+            "Redis unreachable",
+            "the job store (Redis) does not answer; try again later",
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, HTTPException) and exc.status_code == 400 and exc.__cause__ is not None:
         return unreadable_body(exc.__cause__)  # FastAPI could not parse the body
     if isinstance(exc, HTTPException):
@@ -204,4 +216,31 @@ def install_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, _handle)
 
 
-__all__ = ["ProblemError", "field_errors", "install_handlers", "limit_error", "to_problem"]
+_EXPECTED = (ProblemError, RequestValidationError, GloreError, RedisError)
+"""What a `ProblemRoute` answers itself; anything else is left to the app."""
+
+
+class ProblemRoute(APIRoute):
+    """A route whose expected failures are answered by `to_problem`, whatever app includes
+    its router."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _EXPECTED as exc:
+                return to_problem(exc).response()
+
+        return handle
+
+
+__all__ = [
+    "ProblemError",
+    "ProblemRoute",
+    "field_errors",
+    "install_handlers",
+    "limit_error",
+    "to_problem",
+]

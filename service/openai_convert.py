@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 
 import glore
 from glore.engine.result import SolveResult
+from service.bounds import check_question, engine_options
 from service.errors import to_problem
 from service.metrics import record_solve
 from service.openai_errors import openai_error
@@ -50,7 +51,6 @@ from service.openai_protocol import (
     CompletionBestOfRequest,
     CompletionGreedyRequest,
 )
-from service.pipeline import check_question, engine_options
 from service.settings import Settings
 
 ChatRequest = ChatGreedyRequest | ChatBestOfRequest

@@ -110,8 +110,9 @@ class Settings(BaseSettings):
     job_poll_s: float = Field(0.5, gt=0, le=60)
     """How often an idle worker looks for a queued job (0.5; (0, 60] s)."""
     engine_factory: str | None = None
-    """`module:function` that builds the worker's engine from the settings, for tests and
-    custom stacks; None loads `models` with `GLoRe.from_pretrained` (None)."""
+    """`module:function` that builds the engine (the gateway's and the worker's) from the
+    settings, for tests and custom stacks; None loads `models` with `GLoRe.from_pretrained`
+    (None)."""
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from glore.engine.glore import GLoRe
-from service.pipeline import bounded
+from service.bounds import bounded
 from service.state import ServiceState
 
 _DONE = "__done__"

@@ -24,10 +24,14 @@ from urllib.parse import quote
 import httpx
 
 from service.client import AsyncTransport, SyncTransport, _raise_for
-from service.jobs.protocol import JobAccepted, JobStatus, ResultLine, ResultsPage
-
-TERMINAL = frozenset({"done", "failed", "cancelled"})
-NDJSON = "application/x-ndjson"
+from service.jobs.protocol import (
+    NDJSON,
+    TERMINAL,
+    JobAccepted,
+    JobStatus,
+    ResultLine,
+    ResultsPage,
+)
 
 
 def _job_body(

@@ -1,5 +1,6 @@
-"""Request and response bodies of the job routes; their bounds and descriptions are the
-OpenAPI documentation."""
+"""Request and response bodies of the job routes (their bounds and descriptions are the
+OpenAPI documentation), the job states and the results stream's media type: what the
+server, the store and the client share."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.protocol import SolveOptions, StrategyName
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+JOB_STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed", "cancelled")
+TERMINAL: frozenset[JobState] = frozenset({"done", "failed", "cancelled"})
+"""The states a job ends in."""
+NDJSON = "application/x-ndjson"
+"""The media type of the results stream: one `ResultLine` per line."""
 
 # The upper bound of `GLORE_MAX_JOB_ITEMS`; not a field bound: the routes enforce the
 # configured value (and GLORE_MAX_QUESTION_CHARS), so messages quote the limit in force.

@@ -9,9 +9,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from glore.engine.config import EngineConfig
 from glore.engine.glore import GLoRe
-from glore.errors import InvalidInputError
+from service.bounds import option_errors, question_error
 from service.jobs.protocol import (
     FailedItem,
     ItemError,
@@ -40,9 +39,10 @@ class IdempotencyConflictError(Exception):
 def check_request(
     req: JobRequest, settings: Settings, engine: GLoRe | None = None
 ) -> list[dict[str, Any]]:
-    """The bounds that depend on settings, unique ids, and (given the gateway's `engine`)
-    each question's tokens against the models' context (`service.token_limits`); -> errors
-    in pydantic's shape ({type, loc, msg, ctx}), at most 50; empty when the request is fine."""
+    """The bounds that depend on settings (`service.bounds`, as every route checks them),
+    unique ids, and (given the gateway's `engine`) each question's tokens against the
+    models' context (`service.token_limits`); -> errors in pydantic's shape ({type, loc,
+    msg, ctx}), at most 50; empty when the request is fine."""
     errors: list[dict[str, Any]] = []
 
     def bad(loc: tuple[str | int, ...], kind: str, msg: str, **ctx: Any) -> None:
@@ -59,14 +59,9 @@ def check_request(
     for i, item in enumerate(req.items):
         if len(errors) >= 50:
             break
-        if len(item.question) > settings.max_question_chars:
-            bad(
-                ("items", i, "question"),
-                "string_too_long",
-                f"the question has {len(item.question)} characters; at most "
-                f"{settings.max_question_chars} are allowed",
-                max_length=settings.max_question_chars,
-            )
+        too_long = question_error(item.question, settings, ("body", "items", i, "question"))
+        if too_long is not None:
+            errors.append(too_long)
         elif not item.question.strip():
             bad(("items", i, "question"), "blank_text", "the question is blank")
         item_id = item.id if item.id is not None else str(i)
@@ -78,24 +73,13 @@ def check_request(
             )
         seen.setdefault(item_id, i)
     given = req.options.engine_options()
-    max_tokens = given.get("max_tokens")
-    if max_tokens is not None and max_tokens > settings.max_tokens:
-        bad(
-            ("options", "max_tokens"),
-            "less_than_equal",
-            f"max_tokens is {max_tokens}; at most {settings.max_tokens} are allowed",
-            le=settings.max_tokens,
-        )
-    try:  # the engine's own check of the options, before any work starts
-        EngineConfig(**given)
-    except InvalidInputError as exc:
-        bad(("options",), "value_error", exc.message)
+    errors += option_errors(settings, given)
     if engine is not None and not errors:
         questions = [item.question for item in req.items]
-        cap = max_tokens if max_tokens is not None else settings.max_tokens
-        too_long = token_errors(engine, questions, req.strategy, cap)
-        for i in sorted(too_long)[:50]:
-            errors.append({**too_long[i], "loc": ("body", "items", i, "question")})
+        cap = given.get("max_tokens", settings.max_tokens)
+        over = token_errors(engine, questions, req.strategy, cap)
+        for i in sorted(over)[:50]:
+            errors.append({**over[i], "loc": ("body", "items", i, "question")})
     return errors
 
 

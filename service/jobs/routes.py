@@ -1,134 +1,37 @@
 """The job routes: submit (202 + Location), status, results (pages or NDJSON), cancel.
 
-Every error is problem+json, whatever app includes the router: the routes' own route class
-turns validation errors (422, in the gateway's `errors` shape), unknown jobs (404), reused
-idempotency keys (409) and a missing or unreachable Redis (503) into `problem()` answers.
-Without Redis only these routes answer 503; the rest of the app is untouched.
+Every error is problem+json, whatever app includes the router: its routes are
+`ProblemRoute`s, which answer validation errors (422, in the gateway's `errors` shape),
+unknown jobs (404), reused idempotency keys (409) and a missing or unreachable Redis (503)
+through `service.errors`, as the gateway's handlers do. Without Redis only these routes
+answer 503; the rest of the app is untouched.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 
-from glore.engine.glore import GLoRe
-from service.errors import field_errors
-from service.jobs.protocol import JobAccepted, JobRequest, JobStatus, ResultsPage
+from service.deps import LoadedEngineDep, QueueDep, tenant
+from service.errors import ProblemError, ProblemRoute
+from service.jobs.protocol import NDJSON, JobAccepted, JobRequest, JobStatus, ResultsPage
 from service.jobs.queue import IdempotencyConflictError, JobQueue, check_request
 from service.jobs.store import JOB_ID, Record
-from service.problems import problem
 from service.protocol import Problem
-from service.settings import Settings, get_settings
 
 log = logging.getLogger("glore.jobs")
 
-NDJSON = "application/x-ndjson"
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
 ID_FORMAT = "32 lowercase hex digits"
 """What `service.jobs.store.JOB_ID` accepts, as the messages say it."""
-
-
-class JobRouteError(Exception):
-    """Answer the request with one problem+json response."""
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        *,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
-        self.headers = headers
-        self.extra = extra
-
-    def response(self) -> Response:
-        return problem(self.status, self.title, self.detail, headers=self.headers, **self.extra)
-
-
-def _invalid(errors: list[Any]) -> Response:
-    fields = field_errors(errors)
-    where = ", ".join(".".join(str(p) for p in e["loc"]) for e in fields)
-    n = len(fields)
-    detail = f"{n} invalid field{'s' if n != 1 else ''}: {where}"
-    return problem(422, "Invalid request", detail, errors=fields)
-
-
-class _JobsRoute(APIRoute):
-    """Turns the routes' errors into problem+json, independent of the app's handlers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return _invalid(list(exc.errors()))
-            except JobRouteError as exc:
-                return exc.response()
-            except RedisError as exc:
-                log.warning("Redis unreachable: %s", exc)
-                return problem(
-                    503,
-                    "Redis unreachable",
-                    "the job store (Redis) does not answer; try again later",
-                    headers={"Retry-After": "5"},
-                )
-
-        return handle
-
-
-def jobs_settings(request: Request) -> Settings:
-    """The app's settings (`app.state.glore.settings` in the gateway), else GLORE_* ones."""
-    settings = getattr(getattr(request.app.state, "glore", None), "settings", None)
-    return settings if isinstance(settings, Settings) else get_settings()
-
-
-SettingsDep = Annotated[Settings, Depends(jobs_settings)]
-
-
-async def job_queue(request: Request, settings: SettingsDep) -> JobQueue:
-    """The app's `JobQueue` (made on first use, kept in `app.state.glore_jobs`); 503 when
-    `GLORE_REDIS_URL` is empty."""
-    queue: JobQueue | None = getattr(request.app.state, "glore_jobs", None)
-    if queue is not None and queue.settings is settings:
-        return queue
-    if not settings.redis_url:
-        raise JobRouteError(
-            503,
-            "Redis not configured",
-            "jobs need Redis: set GLORE_REDIS_URL (the other routes work without it)",
-        )
-    if queue is not None:
-        await queue.aclose()
-    queue = JobQueue.from_settings(settings)
-    request.app.state.glore_jobs = queue
-    assert queue is not None
-    return queue
-
-
-QueueDep = Annotated[JobQueue, Depends(job_queue)]
-
-
-async def close_jobs(app: Any) -> None:
-    """Close the app's Redis connections of the job routes (call it in the lifespan's end)."""
-    queue: JobQueue | None = getattr(app.state, "glore_jobs", None)
-    if queue is not None:
-        app.state.glore_jobs = None
-        await queue.aclose()
 
 
 def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -145,19 +48,7 @@ def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "description": text[s]} for s in statuses}
 
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=_JobsRoute)
-
-
-def _engine(request: Request) -> GLoRe | None:
-    """The gateway's engine, when this app has one loaded (its questions' tokens are then
-    checked at submission against its models' context)."""
-    engine = getattr(getattr(request.app.state, "glore", None), "engine", None)
-    return engine if isinstance(engine, GLoRe) else None
-
-
-def _tenant(request: Request) -> str:
-    """Who is asking (set by the auth dependency); "open" when auth is off."""
-    return str(getattr(request.state, "tenant", "open"))
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=ProblemRoute)
 
 
 async def _record(queue: JobQueue, job_id: str, request: Request) -> Record:
@@ -165,7 +56,7 @@ async def _record(queue: JobQueue, job_id: str, request: Request) -> Record:
     like a missing one, so job ids reveal nothing across API keys."""
     shown = job_id if len(job_id) <= 64 else job_id[:64] + "..."
     if not JOB_ID.match(job_id):
-        raise JobRouteError(
+        raise ProblemError(
             404,
             "Job not found",
             f"no job {shown!r}: a job id is {ID_FORMAT}, as POST /v1/jobs returns it",
@@ -173,8 +64,8 @@ async def _record(queue: JobQueue, job_id: str, request: Request) -> Record:
             allowed=ID_FORMAT,
         )
     record = await queue.record(job_id)
-    if record is None or record.tenant != _tenant(request):
-        raise JobRouteError(
+    if record is None or record.tenant != tenant(request):
+        raise ProblemError(
             404,
             "Job not found",
             f"no job {shown!r}: unknown, or its records expired",
@@ -201,7 +92,7 @@ async def submit_job(
     body: JobRequest,
     request: Request,
     queue: QueueDep,
-    settings: SettingsDep,
+    engine: LoadedEngineDep,
     idempotency_header: Annotated[
         str | None,
         Header(
@@ -216,7 +107,7 @@ async def submit_job(
     """202 with the job's status and a `Location` header (the job's URL). With an
     idempotency key, a repeat returns the first job (`replayed: true`) and queues nothing.
     Keys are scoped to the API key that sent them: two tenants' "run-7" are two jobs."""
-    errors = check_request(body, settings, _engine(request))
+    errors = check_request(body, queue.settings, engine)
     key = body.idempotency_key or idempotency_header
     if body.idempotency_key and idempotency_header and body.idempotency_key != idempotency_header:
         errors.append(
@@ -228,12 +119,12 @@ async def submit_job(
             }
         )
     if errors:
-        return _invalid(errors)
+        raise RequestValidationError(errors)
     try:
-        scoped = None if key is None else f"{_tenant(request)}:{key}"
-        job_id, replayed = await queue.submit(body, scoped, _tenant(request))
+        scoped = None if key is None else f"{tenant(request)}:{key}"
+        job_id, replayed = await queue.submit(body, scoped, tenant(request))
     except IdempotencyConflictError as exc:
-        raise JobRouteError(
+        raise ProblemError(
             409,
             "Idempotency key reused",
             f"the idempotency key was used for job {exc.job_id} with other items or options",

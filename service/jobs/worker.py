@@ -11,7 +11,8 @@ One process loads the engine once and runs `concurrency` jobs at a time. For eac
 - a batch that raises is split in two and both halves go again at once, so one bad item
   cannot fail its neighbours; an item that raises on its own is retried after a backoff
   (`GLORE_JOB_RETRY_BACKOFF_S`, doubled per retry) up to `GLORE_JOB_ITEM_RETRIES` times,
-  then recorded failed with the error; a non-retryable `GloreError` is recorded at once;
+  then recorded failed with the error; a non-retryable `GloreError` is recorded at once
+  (which items go next, and each one's result line: `service.jobs.items`);
 - on SIGTERM/SIGINT it drops the batches in flight and hands its jobs back to the queue,
   where the next worker resumes them.
 
@@ -23,68 +24,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import importlib
-import json
 import logging
 import os
 import random
 import signal
 import socket
 import uuid
-from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from redis.exceptions import RedisError
 
 from glore.engine.glore import GLoRe
-from glore.engine.result import SolveResult
-from glore.errors import BackendError, ConfigError, GloreError
-from service.jobs.store import Claim, JobStore, State, connect, new_token
+from glore.errors import BackendError, ConfigError
+from service.engine import load_engine
+from service.jobs.items import Plan, result_line
+from service.jobs.protocol import JobState
+from service.jobs.store import Claim, JobStore, connect, new_token
 from service.metrics import JOB_OUTCOMES, QUEUE_DEPTH
 from service.settings import Settings
-from service.state import engine_from_settings
 
 log = logging.getLogger("glore.jobs")
 
-MAX_BACKOFF_S = 300.0
 T = TypeVar("T")
-
-
-def load_engine(settings: Settings) -> GLoRe:
-    """The engine a worker serves: `settings.engine_factory(settings)` when set, else the
-    models of `settings.models` with the service's default pipeline settings."""
-    if settings.engine_factory:
-        module, _, name = settings.engine_factory.partition(":")
-        if not module or not name:
-            raise ConfigError(
-                f"engine_factory {settings.engine_factory!r}: expected 'module:function'"
-            )
-        try:
-            factory = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"engine_factory {settings.engine_factory!r}: {exc}") from exc
-        engine = factory(settings)
-        if not isinstance(engine, GLoRe):
-            raise ConfigError(f"engine_factory {settings.engine_factory!r} did not build a GLoRe")
-        return engine
-    return engine_from_settings(settings)
-
-
-def backoff_s(base_s: float, failures: int, rng: random.Random) -> float:
-    """base * 2^(failures-1), at most 300 s, jittered down to half so retries spread out."""
-    if base_s <= 0:
-        return 0.0
-    delay: float = min(MAX_BACKOFF_S, base_s * 2.0 ** (failures - 1))
-    return delay * rng.uniform(0.5, 1.0)
-
-
-def _error(exc: BaseException) -> dict[str, Any]:
-    message = exc.message if isinstance(exc, GloreError) else str(exc)
-    retryable = exc.retryable if isinstance(exc, GloreError) else True
-    return {"type": type(exc).__name__, "message": message[:2000], "retryable": retryable}
 
 
 @dataclass(eq=False)
@@ -253,7 +216,7 @@ class JobWorker:
             return False
         return True
 
-    async def _finish(self, job: _Job, state: State, error: str | None = None) -> None:
+    async def _finish(self, job: _Job, state: JobState, error: str | None = None) -> None:
         if await self.store.finish(
             job.job_id, job.claim.token, state, error=error, ttl_s=self.settings.result_ttl_s
         ):
@@ -268,7 +231,7 @@ class JobWorker:
         strategy = str(options.pop("strategy", "glore"))
         items = await self.store.items(job.job_id)
         recorded = await self.store.recorded_indices(job.job_id)
-        plan = _Plan([i for i in range(len(items)) if i not in recorded], self.settings)
+        plan = Plan([i for i in range(len(items)) if i not in recorded], self.settings)
         log.info(
             "job %s: claimed (attempt %d); %d of %d items to do",
             job.job_id,
@@ -295,7 +258,7 @@ class JobWorker:
             except Exception as exc:
                 failed = plan.failed(group, exc, loop.time(), self.rng)
                 if failed is not None:
-                    line = _line(failed, items[failed]["id"], plan.tries(failed), error=exc)
+                    line = result_line(failed, items[failed]["id"], plan.tries(failed), error=exc)
                     log.info("job %s: item %d failed: %r", job.job_id, failed, exc)
                     if not await self._write(job, [(failed, "failed", line)]):
                         return
@@ -304,7 +267,7 @@ class JobWorker:
                 plan.put_back(group)
                 break
             lines = [
-                (i, "ok", _line(i, items[i]["id"], plan.tries(i) + 1, result=r))
+                (i, "ok", result_line(i, items[i]["id"], plan.tries(i) + 1, result=r))
                 for i, r in zip(group, results, strict=True)
             ]
             if not await self._write(job, lines):
@@ -325,82 +288,6 @@ class JobWorker:
             await self._finish(job, "failed", error)
         elif await self.store.release(job.job_id, job.claim.token):
             log.info("job %s: handed back to the queue (%d items left)", job.job_id, left)
-
-
-class _Plan:
-    """Which items go next: batches of fresh items first, then the retries whose backoff is
-    over; a failed batch is split to find the item that raised."""
-
-    def __init__(self, pending: list[int], settings: Settings) -> None:
-        self.size = settings.job_batch_size
-        self.retries = settings.job_item_retries
-        self.backoff_s = settings.job_retry_backoff_s
-        self.ready: deque[list[int]] = deque(
-            pending[start : start + self.size] for start in range(0, len(pending), self.size)
-        )
-        self.delayed: list[tuple[float, int]] = []  # (due on the loop's clock, item index)
-        self.failures: dict[int, int] = {}
-
-    def left(self) -> int:
-        return sum(len(g) for g in self.ready) + len(self.delayed)
-
-    def wait_s(self, now: float) -> float:
-        if self.ready or not self.delayed:
-            return 0.0
-        return max(0.0, self.delayed[0][0] - now)
-
-    def take(self, now: float) -> list[int]:
-        if self.ready:
-            return self.ready.popleft()
-        due: list[int] = []
-        while self.delayed and self.delayed[0][0] <= now and len(due) < self.size:
-            due.append(heapq.heappop(self.delayed)[1])
-        return due
-
-    def put_back(self, group: list[int]) -> None:
-        self.ready.appendleft(group)
-
-    def tries(self, index: int) -> int:
-        return self.failures.get(index, 0)
-
-    def failed(
-        self, group: list[int], exc: Exception, now: float, rng: random.Random
-    ) -> int | None:
-        """Take note that `group` raised; -> the item to record failed, if it is out of tries.
-        A group of several goes again at once in two halves; a single item is retried after
-        a backoff unless it is out of retries or the error is a non-retryable GloreError."""
-        if len(group) > 1:
-            half = len(group) // 2
-            self.ready.appendleft(group[half:])
-            self.ready.appendleft(group[:half])
-            return None
-        (index,) = group
-        n = self.failures[index] = self.tries(index) + 1
-        if (isinstance(exc, GloreError) and not exc.retryable) or n > self.retries:
-            return index
-        heapq.heappush(self.delayed, (now + backoff_s(self.backoff_s, n, rng), index))
-        return None
-
-
-def _line(
-    index: int,
-    item_id: str,
-    attempts: int,
-    *,
-    result: SolveResult | None = None,
-    error: BaseException | None = None,
-) -> str:
-    """An item's result line (`service.jobs.protocol.ResultLine`), as JSON."""
-    return json.dumps(
-        {
-            "index": index,
-            "id": item_id,
-            "status": "ok" if error is None else "failed",
-            "attempts": attempts,
-            "result": None if result is None else result.to_json(),
-            "error": None if error is None else _error(error),
-        }
-    )
 
 
 def run_worker(settings: Settings, *, concurrency: int = 1, engine: GLoRe | None = None) -> None:

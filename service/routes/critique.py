@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
+from service.bounds import bounded, check_question, check_solution, engine_options
 from service.deps import EngineDep, StateDep, get_client
 from service.metrics import record_critique
-from service.pipeline import bounded, check_question, check_solution
 from service.protocol import CritiqueRequest, CritiqueResponse
 from service.routes.docs import PIPELINE
 from service.token_limits import check_critique_tokens
@@ -28,18 +28,8 @@ async def critique(
     check_question(body.question, s)
     check_solution(body.solution, s)
     check_critique_tokens(engine, body.question, body.solution, body.reveal)
-    result = await bounded(
-        state,
-        engine.acritique(
-            body.question,
-            body.solution,
-            body.reveal,
-            tau_where=s.tau_where,
-            max_tokens=s.max_tokens,
-            max_question_chars=s.max_question_chars,
-            max_solution_steps=s.max_solution_steps,
-        ),
-        receive=request.receive,
-    )
+    options = engine_options(s, {})  # the server's defaults and limits
+    work = engine.acritique(body.question, body.solution, body.reveal, **options)
+    result = await bounded(state, work, receive=request.receive)
     record_critique(result.reveal, result.first_error is not None)
     return CritiqueResponse.model_validate(result.to_json())

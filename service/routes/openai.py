@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from glore.engine.glore import GLoRe
+from service.bounds import bounded
 from service.deps import EngineDep, StateDep, get_client
 from service.errors import ProblemError
 from service.metrics import record_solve
@@ -37,7 +38,6 @@ from service.openai_protocol import (
     ChatGreedyRequest,
     CompletionRequest,
 )
-from service.pipeline import bounded
 from service.settings import Settings
 from service.stages import relay_stages
 from service.state import ServiceState

@@ -13,10 +13,10 @@ from fastapi.responses import StreamingResponse
 
 from glore.engine.glore import GLoRe
 from glore.engine.result import SolveResult
+from service.bounds import bounded, check_question, engine_options
 from service.deps import EngineDep, StateDep, get_client
 from service.errors import to_problem
 from service.metrics import record_solve
-from service.pipeline import bounded, check_question, engine_options
 from service.protocol import STAGES, SolveRequest, SolveResponse
 from service.routes.docs import PIPELINE
 from service.state import ServiceState

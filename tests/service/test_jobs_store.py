@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from service.jobs.items import backoff_s
 from service.jobs.protocol import JobRequest
 from service.jobs.queue import JobQueue
 from service.jobs.store import JobStore, connect
-from service.jobs.worker import JobWorker, backoff_s
+from service.jobs.worker import JobWorker
 from service.settings import Settings
 from tests.service.jobs_support import (
     REDIS_URL,
