@@ -53,7 +53,7 @@ def fit(
     a summary with the loss curve. Resumes from the last checkpoint in `work_dir`. With no
     examples it trains nothing and says so in the summary. With LoRA and `adapter_dir`, the
     adapter is also saved there before merging (vLLM serves it on the unchanged base)."""
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
     from transformers.trainer_utils import get_last_checkpoint
 
     if not examples:
@@ -67,7 +67,33 @@ def fit(
             "skipped": "no training examples",
         }
     ckpt_dir = work_dir / "checkpoints"
-    args = TrainingArguments(
+    args = _arguments(spec, ckpt_dir, seed, bf16)
+    trainer = Trainer(
+        model=_with_lora(model, lora, task_type),
+        args=args,
+        train_dataset=examples,
+        data_collator=collator,
+        compute_loss_func=compute_loss_func,
+    )
+    last: Any = get_last_checkpoint
+    resume = last(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    trainer.train(resume_from_checkpoint=resume)
+    trained = _finish(trainer, lora, adapter_dir, ckpt_dir)
+    losses = [(h["step"], round(h["loss"], 4)) for h in trainer.state.log_history if "loss" in h]
+    return trained, {
+        "steps": spec.steps,
+        "examples": len(examples),
+        "losses": losses,
+        "final_loss": losses[-1][1] if losses else None,
+        "resumed": resume is not None,
+    }
+
+
+def _arguments(spec: TrainSpec, ckpt_dir: Path, seed: int, bf16: bool) -> Any:
+    """The Trainer's arguments, every knob from the recipe's train section."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(ckpt_dir),
         max_steps=spec.steps,
         per_device_train_batch_size=spec.batch_size,
@@ -87,34 +113,20 @@ def fit(
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(
-        model=_with_lora(model, lora, task_type),
-        args=args,
-        train_dataset=examples,
-        data_collator=collator,
-        compute_loss_func=compute_loss_func,
-    )
-    last: Any = get_last_checkpoint
-    resume = last(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    trainer.train(resume_from_checkpoint=resume)
+
+
+def _finish(trainer: Any, lora: LoraSpec | None, adapter_dir: Path | None, ckpt_dir: Path) -> Any:
+    """The trained model (LoRA adapters saved where asked, then merged); the checkpoints
+    removed once every process is past the Trainer's own reading of them, and only once."""
     trained: Any = trainer.model
     if lora is not None:
         if adapter_dir is not None and dist.is_main():
             trained.save_pretrained(adapter_dir)
         trained = trained.merge_and_unload()
-    losses = [(h["step"], round(h["loss"], 4)) for h in trainer.state.log_history if "loss" in h]
-    # Every process reads the checkpoint folder while the Trainer finalises; remove it only
-    # once all are past that, and only once.
     dist.barrier()
     if dist.is_main():
         shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return trained, {
-        "steps": spec.steps,
-        "examples": len(examples),
-        "losses": losses,
-        "final_loss": losses[-1][1] if losses else None,
-        "resumed": resume is not None,
-    }
+    return trained
 
 
 def save_model(model: Any, tokenizer: Any, path: Path) -> None:

@@ -173,32 +173,16 @@ def _make_refiner(
         pools = [list(row) for row in rows]
         margin = models.margin(cfg.rerank_margin)
         rounds = cfg.rounds if multi_round else 1
-        degraded: dict[int, str] = {}
-        for r in range(rounds):
-            # Round 1 follows the mode; later rounds go on only while the ORM says wrong.
-            mode = cfg.mode if r == 0 else "gated"
-            todo = [
-                i
-                for i, pool in enumerate(pools)
-                if i not in degraded
-                and should_refine(
-                    best(pool, margin, cfg.rerank).orm_score or 0.0, mode, cfg.tau_when
-                )
-            ]
-            if not todo:
-                break
-            await refine_round(
-                models,
-                questions,
-                pools,
-                todo,
-                cfg=cfg,
-                costs=costs,
-                plan=plan,
-                r=r,
-                degraded=degraded,
-                on_stage=on_stage,
-            )
+        degraded = await _rounds(
+            models,
+            questions,
+            pools,
+            cfg=cfg,
+            costs=costs,
+            plan=plan,
+            rounds=rounds,
+            on_stage=on_stage,
+        )
         return [
             _degrade(
                 _result(
@@ -220,6 +204,46 @@ def _make_refiner(
 
     run.__name__ = name
     return run
+
+
+async def _rounds(
+    models: Models,
+    questions: Sequence[str],
+    pools: list[list[Candidate]],
+    *,
+    cfg: EngineConfig,
+    costs: Costs,
+    plan: Plan,
+    rounds: int,
+    on_stage: StageHook | None,
+) -> dict[int, str]:
+    """Refinement rounds into `pools`; the questions whose refiners failed, with why.
+    Round 1 follows the mode; later rounds go on only while the ORM says wrong."""
+    margin = models.margin(cfg.rerank_margin)
+    degraded: dict[int, str] = {}
+    for r in range(rounds):
+        mode = cfg.mode if r == 0 else "gated"
+        todo = [
+            i
+            for i, pool in enumerate(pools)
+            if i not in degraded
+            and should_refine(best(pool, margin, cfg.rerank).orm_score or 0.0, mode, cfg.tau_when)
+        ]
+        if not todo:
+            break
+        await refine_round(
+            models,
+            questions,
+            pools,
+            todo,
+            cfg=cfg,
+            costs=costs,
+            plan=plan,
+            r=r,
+            degraded=degraded,
+            on_stage=on_stage,
+        )
+    return degraded
 
 
 def _degrade(result: SolveResult, reason: str | None) -> SolveResult:
