@@ -1,7 +1,10 @@
 """The deployment files, checked statically (this machine cannot run docker): every
-GLORE_* variable that docker-compose.yml sets is a real setting with a valid value, the
-remote spec names each role's server as `glore.engine.loading` needs, and the Dockerfile
-runs as a non-root user with a healthcheck and the project's torch pin."""
+GLORE_* variable that docker-compose.yml and the GPU override set is a real setting with a
+valid value, the GPU servers start as vLLM's image and Docker's device code need (a pinned
+image, the model positional, memory shares that fit one GPU, device ids, health checks the
+gateway waits on, a required GPU_STORE), the remote spec names each role's server as
+`glore.engine.loading` needs, and the Dockerfile runs as a non-root user with a healthcheck
+and the project's torch pin."""
 
 from __future__ import annotations
 
@@ -18,7 +21,16 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SERVICES: dict[str, Any] = COMPOSE["services"]
+GPU = yaml.safe_load((ROOT / "deploy" / "gpu.compose.yml").read_text())
+SERVICES: dict[str, Any] = {**COMPOSE["services"], **GPU["services"]}
+VLLM = ("vllm-generate", "vllm-orm", "vllm-sorm")
+DEFAULT = re.compile(r"\$\{(\w+):-([^}]*)\}")
+
+
+def _flag(command: list[str], name: str) -> str:
+    """The value of `--name=value` in a command, with `${VAR:-default}` read as default."""
+    (value,) = [c.split("=", 1)[1] for c in command if c.startswith(f"--{name}=")]
+    return DEFAULT.sub(lambda m: m.group(2), value)
 
 
 def _environment(service: dict[str, Any]) -> dict[str, str]:
@@ -29,11 +41,9 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_compose_has_the_services() -> None:
-    assert {"gateway", "worker", "redis", "vllm-generate", "vllm-orm", "vllm-sorm",
-            "gateway-gpu"} <= set(SERVICES)  # fmt: skip
-    for name in ("vllm-generate", "vllm-orm", "vllm-sorm", "gateway-gpu"):
-        assert SERVICES[name].get("profiles") == ["gpu"], name
-    for name in ("vllm-generate", "vllm-orm", "vllm-sorm"):
+    assert set(COMPOSE["services"]) == {"gateway", "worker", "redis"}
+    assert set(GPU["services"]) == {*VLLM, "gateway-gpu"}
+    for name in VLLM:
         devices = SERVICES[name]["deploy"]["resources"]["reservations"]["devices"]
         assert any(d.get("driver") == "nvidia" for d in devices), name
     assert SERVICES["worker"]["command"] == ["glore", "worker"]
@@ -43,6 +53,47 @@ def test_compose_has_the_services() -> None:
         assert "--runner=pooling" in SERVICES[name]["command"], name
     generate = SERVICES["vllm-generate"]["command"]
     assert "--enable-lora" in generate and "global=/models/adapters/global" in generate
+
+
+def test_vllm_servers_start_as_the_image_and_docker_need() -> None:
+    contract = (ROOT / "glore" / "backends" / "remote" / "vllm_contract.py").read_text()
+    version = re.search(r"Shapes are those of vLLM (\d+\.\d+)", contract)
+    assert version is not None
+    shares, devices = [], set()
+    for name in VLLM:
+        service, command = SERVICES[name], SERVICES[name]["command"]
+        # Pinned to the release the contract was read from, not `latest`.
+        assert service["image"].startswith(f"vllm/vllm-openai:v{version.group(1)}"), name
+        # The image's entrypoint is `vllm serve`: the model comes first, positionally.
+        assert command[0].startswith("/models/") and not any(
+            c.startswith("--model") for c in command
+        ), name
+        shares.append(float(_flag(command, "gpu-memory-utilization")))
+        assert int(_flag(command, "max-model-len")) >= 1024, name
+        (device,) = service["deploy"]["resources"]["reservations"]["devices"]
+        assert "count" not in device and len(device["device_ids"]) == 1, name  # one GPU each
+        devices.add(DEFAULT.sub(lambda m: m.group(2), device["device_ids"][0]))
+        probe = " ".join(service["healthcheck"]["test"])
+        assert "/health" in probe, name
+    # By default all three share device 0: their memory shares must fit on it together.
+    assert devices == {"0"} and sum(shares) <= 0.95
+    generate = SERVICES["vllm-generate"]["command"]
+    assert _flag(generate, "max-loras") == "2"  # global and local adapters in one batch
+    from training.recipe import LoraSpec
+
+    assert int(_flag(generate, "max-lora-rank")) >= LoraSpec().r
+    for dependency in VLLM:
+        assert SERVICES["gateway-gpu"]["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_the_gpu_stack_requires_a_store_with_adapters() -> None:
+    for name in (*VLLM, "gateway-gpu"):
+        mounts = [m for m in SERVICES[name]["volumes"] if m.endswith(":/models:ro")]
+        assert mounts and all(m.startswith("${GPU_STORE:?") for m in mounts), name
+    # The default store cannot back it: its refiners are full checkpoints, not adapters.
+    assert not (ROOT / "model_store" / "default" / "adapters").exists()
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "GPU_STORE" not in yaml.safe_dump(COMPOSE) and "deploy/gpu.compose.yml" in text
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -70,7 +121,7 @@ def test_gateways_use_redis_from_compose() -> None:
     assert _environment(SERVICES["gateway-gpu"])["GLORE_MODELS"] == "/config/remote.yaml"
     mounts = SERVICES["gateway-gpu"]["volumes"]
     assert any(m.startswith("./deploy/remote.yaml:/config/remote.yaml") for m in mounts)
-    assert any(m.startswith("${GPU_STORE:-./model_store/default}:/models") for m in mounts)
+    assert any(m.startswith("${GPU_STORE:?") and ":/models" in m for m in mounts)
 
 
 def test_remote_spec_names_each_role_server() -> None:
@@ -84,7 +135,7 @@ def test_remote_spec_names_each_role_server() -> None:
         assert host is not None and host.group(1) in hosts, f"{role}: {entry['url']}"
         if role in SCORERS:
             assert entry.get("tokenizer"), role
-            # gateway-gpu mounts the GPU store (by default model_store/default) at /models.
+            # gateway-gpu mounts the GPU store at /models; a store holds each role's tokenizer.
             assert entry["tokenizer"] == f"/models/{role}", role
             local = ROOT / "model_store" / "default" / role
             assert (local / "tokenizer.json").is_file(), role
