@@ -58,12 +58,32 @@ def service(
         str, typer.Option(help="Redis for the job part; skipped when it does not answer.")
     ] = "redis://127.0.0.1:6379/0",
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    overload: Annotated[
+        bool,
+        typer.Option(
+            "--overload",
+            help="Instead: offer --factor times the measured capacity for --seconds, with "
+            "the wait-bounded admission and with the count alone (offered, accepted, shed, "
+            "p50/p99 of the accepted).",
+        ),
+    ] = False,
+    factor: Annotated[
+        float, typer.Option(min=1.0, max=100.0, help="--overload: offered load / capacity.")
+    ] = 4.0,
 ) -> None:
     """The gateway on loopback under concurrent /v1/solve clients (requests/s, p50/p99
     latency, errors); then, when Redis answers, one job through one worker against the
     engine called directly on the same questions (items/s, ratio)."""
     from bench.service import bench_service, format_report
 
+    if overload:
+        from bench.overload import bench_overload, format_overload
+
+        result = bench_overload(str(store), factor=factor, seconds=seconds, clients=clients)
+        typer.echo(format_overload(result))
+        if json_path is not None:
+            json_path.write_text(json.dumps(result, indent=2) + "\n")
+        return
     report = bench_service(
         str(store),
         clients=clients,

@@ -33,7 +33,7 @@ from service.jobs.store import delete_prefix
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     """The `q` quantile (0..1) by nearest rank; None when there are no values."""
     if not values:
         return None
@@ -42,7 +42,7 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-async def _drive(url: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:
+async def drive(url: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:
     """`clients` loops posting /v1/solve until `seconds` have passed (requests in flight at
     the deadline finish and count)."""
     latencies: list[float] = []
@@ -73,7 +73,7 @@ async def _drive(url: str, questions: list[str], clients: int, seconds: float) -
 
     await asyncio.gather(*(one(i) for i in range(clients)))
     elapsed = time.perf_counter() - start
-    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     return {
         "clients": clients,
         "seconds": seconds,
@@ -103,7 +103,7 @@ def _redis_problem(url: str) -> str | None:
     return None
 
 
-def _job_questions(n: int) -> list[str]:
+def job_questions(n: int) -> list[str]:
     """`n` arith validation questions (cycled if the split has fewer)."""
     from glore.tasks.arith import ArithTask
 
@@ -188,7 +188,7 @@ def bench_service(
 
     if clients < 1 or seconds <= 0 or job_items < 0:
         raise ConfigError("clients >= 1, seconds > 0 and job_items >= 0 are required")
-    questions = _job_questions(64)
+    questions = job_questions(64)
     skipped = "--job-items 0" if job_items == 0 else _redis_problem(redis_url)
     prefix = f"bench-{uuid.uuid4().hex[:12]}"
     settings = Settings(
@@ -214,13 +214,13 @@ def bench_service(
         ready = httpx.get(f"{server.url}/readyz", timeout=30.0)
         if ready.status_code != 200:
             raise RuntimeError(f"the gateway is not ready: {ready.status_code} {ready.text}")
-        report["http"] = asyncio.run(_drive(server.url, questions, clients, seconds))
+        report["http"] = asyncio.run(drive(server.url, questions, clients, seconds))
         if skipped is not None:
             report["jobs"] = {"skipped": skipped}
         else:
             try:
                 report["jobs"] = _bench_jobs(
-                    server.url, settings, _job_questions(job_items), job_timeout_s
+                    server.url, settings, job_questions(job_items), job_timeout_s
                 )
             finally:
                 delete_prefix(redis_url, prefix)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,33 +17,74 @@ from service.problems import problem
 
 
 class InFlight:
-    """At most `limit` pipeline runs at once; one more is refused at once (503), never queued.
+    """Admission: at most `limit` pipeline runs at once, and none accepted that would not
+    finish within `within_s`; a refused one gets 503 at once, never a queue.
+
+    The wait is estimated from the server's own recent throughput: the last `window`
+    completions give a rate, and a new request would finish after the `count` ahead of it
+    and itself, `(count + 1) / rate` seconds from now. Until `MIN_SAMPLES` completions are
+    seen (and again whenever the server falls idle, since a rate measured across an idle
+    gap says nothing about the next burst), only the count bounds admission. Retry-After is
+    the estimated time until the request would fit.
 
     `acquire()` and `release()` run on the event loop with no await between the check and
     the count, so no lock is needed."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    MIN_SAMPLES = 8
+
+    def __init__(
+        self,
+        limit: int,
+        within_s: float = math.inf,
+        clock: Callable[[], float] = time.monotonic,
+        window: int = 32,
+    ) -> None:
+        self.limit, self.within_s, self._clock = limit, within_s, clock
         self.count = 0
+        self._done: deque[float] = deque(maxlen=window)
         self._idle = asyncio.Event()
         self._idle.set()
 
+    def rate(self) -> float | None:
+        """Completions per second over the recent window; None before `MIN_SAMPLES`."""
+        if len(self._done) < self.MIN_SAMPLES:
+            return None
+        span = self._clock() - self._done[0]  # up to now: a stalled server's rate falls
+        return (len(self._done) - 1) / span if span > 0 else None
+
+    def expected_s(self) -> float | None:
+        """When a request admitted now would finish, by the recent rate (None: unknown)."""
+        rate = self.rate()
+        return None if rate is None else (self.count + 1) / rate
+
     def acquire(self) -> None:
+        expected = self.expected_s()
         if self.count >= self.limit:
-            raise ProblemError(
-                503,
-                "Overloaded",
+            wait = 1 if expected is None else max(1, math.ceil(expected / (self.count + 1)))
+            raise self._shed(
                 f"the server is running its limit of {self.limit} requests; retry shortly",
-                headers={"Retry-After": "1"},
+                wait,
+            )
+        if expected is not None and expected > self.within_s:
+            raise self._shed(
+                f"a request accepted now would take about {expected:.1f} s, more than the "
+                f"{self.within_s:g} s allowed (GLORE_ADMIT_WITHIN_S); retry later",
+                max(1, math.ceil(expected - self.within_s)),
             )
         self.count += 1
         self._idle.clear()
         IN_FLIGHT.inc()
 
+    @staticmethod
+    def _shed(detail: str, retry_after: int) -> ProblemError:
+        return ProblemError(503, "Overloaded", detail, headers={"Retry-After": str(retry_after)})
+
     def release(self) -> None:
         self.count -= 1
+        self._done.append(self._clock())
         IN_FLIGHT.dec()
         if self.count == 0:
+            self._done.clear()
             self._idle.set()
 
     async def drain(self, timeout_s: float) -> bool:

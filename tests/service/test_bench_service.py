@@ -59,3 +59,19 @@ def test_bench_service_says_why_jobs_skip() -> None:
     assert report["http"]["errors"] == 0
     assert "does not answer" in report["jobs"]["skipped"]
     assert "skipped" in format_report(report)
+
+
+def test_bench_overload_tiny() -> None:
+    from bench.overload import bench_overload, format_overload
+
+    report = bench_overload(str(STORE), factor=2.0, seconds=1.5, clients=2)
+    assert report["capacity_rps"] > 0
+    for name in ("bounded_wait", "count_only"):
+        r = report[name]
+        assert (
+            r["offered"] >= 1
+            and r["accepted"] + r["shed"] + sum(r["other"].values()) == r["offered"]
+        )
+        assert r["accepted"] >= 1 and r["accepted_p50_s"] <= r["accepted_p99_s"]
+    assert report["count_only"]["shed"] == 0  # 64 slots hold 1.5 s of twice the capacity
+    assert "bounded_wait" in format_overload(report)
