@@ -26,7 +26,13 @@ def eval_command(
     *,
     out: Annotated[Path, typer.Option(help="Run folder for report.json, report.md, plots.")],
     store: Annotated[
-        Path, typer.Option(help="Model store folder, or a spec file naming remote endpoints.")
+        Path,
+        typer.Option(
+            "--models",
+            "--store",
+            help="Model store folder, or a spec file naming remote endpoints (--store is an "
+            "alias).",
+        ),
     ] = Path("model_store/default"),
     task: Annotated[str, typer.Option(help="arith, arith-hard, gsm8k or svamp.")] = "arith",
     split: Annotated[str | None, typer.Option(help="Split (default: the task's test).")] = None,
@@ -79,9 +85,9 @@ def eval_command(
 
 def calibrate_command(
     *,
-    store: Annotated[Path, typer.Option(help="Model store folder (or spec file).")] = Path(
-        "model_store/default"
-    ),
+    store: Annotated[
+        Path, typer.Option("--models", "--store", help="Model store folder (--store: alias).")
+    ] = Path("model_store/default"),
     questions: Annotated[int, typer.Option(help="arith validation questions.")] = 300,
     tau_where: Annotated[
         float | None, typer.Option(help="SORM first-error threshold (engine's).")

@@ -13,10 +13,13 @@ import uvicorn
 ModelsOption = Annotated[
     str | None,
     typer.Option(
-        help="Model store folder or spec file (default: GLORE_MODELS, else model_store/default)."
+        "--models",
+        "--store",
+        help="Model store folder or spec file (default: GLORE_MODELS, else "
+        "model_store/default); --store is an alias, the name `glore solve` used.",
     ),
 ]
-"""`--models`, shared by `glore serve` and `glore worker`."""
+"""`--models` (alias `--store`), shared by `glore serve`, `glore worker` and `glore solve`."""
 
 
 def serve(

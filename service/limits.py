@@ -22,10 +22,11 @@ class InFlight:
 
     The wait is estimated from the server's own recent throughput: the last `window`
     completions give a rate, and a new request would finish after the `count` ahead of it
-    and itself, `(count + 1) / rate` seconds from now. Until `MIN_SAMPLES` completions are
-    seen (and again whenever the server falls idle, since a rate measured across an idle
-    gap says nothing about the next burst), only the count bounds admission. Retry-After is
-    the estimated time until the request would fit.
+    and itself, `(count + 1) / rate` seconds from now. The rate is counted in busy time
+    (while something is in flight), so an idle gap neither dilutes it nor erases it: the
+    next burst meets the capacity last measured. Until `MIN_SAMPLES` completions have been
+    seen, only the count bounds admission. Retry-After is the estimated time until the
+    request would fit.
 
     `acquire()` and `release()` run on the event loop with no await between the check and
     the count, so no lock is needed."""
@@ -42,14 +43,22 @@ class InFlight:
         self.limit, self.within_s, self._clock = limit, within_s, clock
         self.count = 0
         self._done: deque[float] = deque(maxlen=window)
+        """Busy time (`busy_s`) at each recent completion."""
+        self._busy_s = 0.0
+        self._busy_since: float | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
+    def busy_s(self) -> float:
+        """Seconds so far with at least one request in flight."""
+        running = 0.0 if self._busy_since is None else self._clock() - self._busy_since
+        return self._busy_s + running
+
     def rate(self) -> float | None:
-        """Completions per second over the recent window; None before `MIN_SAMPLES`."""
+        """Completions per busy second over the recent window; None before `MIN_SAMPLES`."""
         if len(self._done) < self.MIN_SAMPLES:
             return None
-        span = self._clock() - self._done[0]  # up to now: a stalled server's rate falls
+        span = self.busy_s() - self._done[0]  # up to now: a stalled server's rate falls
         return (len(self._done) - 1) / span if span > 0 else None
 
     def expected_s(self) -> float | None:
@@ -71,6 +80,8 @@ class InFlight:
                 f"{self.within_s:g} s allowed (GLORE_ADMIT_WITHIN_S); retry later",
                 max(1, math.ceil(expected - self.within_s)),
             )
+        if self.count == 0:
+            self._busy_since = self._clock()
         self.count += 1
         self._idle.clear()
         IN_FLIGHT.inc()
@@ -80,11 +91,11 @@ class InFlight:
         return ProblemError(503, "Overloaded", detail, headers={"Retry-After": str(retry_after)})
 
     def release(self) -> None:
+        self._done.append(self.busy_s())
         self.count -= 1
-        self._done.append(self._clock())
         IN_FLIGHT.dec()
         if self.count == 0:
-            self._done.clear()
+            self._busy_s, self._busy_since = self.busy_s(), None
             self._idle.set()
 
     async def drain(self, timeout_s: float) -> bool:

@@ -14,7 +14,15 @@ from glore.engine.result import Candidate, SolveResult
 from glore.engine.strategies import STRATEGIES
 
 DEFAULT_STORE = Path("model_store/default")
-StoreOpt = Annotated[Path, typer.Option("--store", help="Model store folder.")]
+StoreOpt = Annotated[
+    Path,
+    typer.Option(
+        "--models",
+        "--store",
+        help="Model store folder or spec file (the name `glore serve` and `glore worker` use; "
+        "--store is an alias).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")]
 
 

@@ -10,24 +10,37 @@ A spec file (JSON or YAML)::
     sorm:    {path: model_store/default/sorm, prefix_cache_mb: 256}  # roles may mix backends
 
 A local scorer also takes `max_batch_tokens` and `prefix_cache_mb` (see
-`glore.backends.scorer.EmbeddedScorer`). An optional `engine: {rerank_margin: 0.3}` carries
-the calibration a store keeps in its manifest's `engine` section (`glore calibrate`).
+`glore.backends.scorer.EmbeddedScorer`). A remote role takes every option of its backend
+(`RemoteGenerator` or `RemoteScorer`: `timeout_s`, `connect_timeout_s`, `deadline_s`,
+`max_retries`, `backoff_s`, `max_connections`, and `max_prompts_per_request`,
+`max_topup_rounds`, `return_token_ids` for a generator, `activation`,
+`max_items_per_request` for a scorer), each checked for its type and bound before anything
+loads. Once built, each remote role's `model` is checked against its server's
+`GET /v1/models` (one request per server): a name it does not list is an error naming those
+it does; a server without the list is logged as unchecked.
+
+An optional `engine: {rerank_margin: 0.3}` carries the calibration a store keeps in its
+manifest's `engine` section (`glore calibrate`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from glore.backends.base import Generator, StepScorer
 from glore.engine.steps import Models
-from glore.errors import ConfigError, ModelNotFoundError
+from glore.errors import ConfigError, InvalidInputError, ModelNotFoundError
 
 ROLES = ("student", "orm", "sorm", "global", "local")
 SCORERS = ("orm", "sorm")
-_KEYS = {"path", "url", "model", "tokenizer", "timeout_s", "max_retries"}
+_KEYS = {"path", "url", "model", "tokenizer"}
+_NOT_OPTIONS = {"client", "tokenizer"}
 _LOCAL_SCORER_KEYS = {"max_batch_tokens", "prefix_cache_mb"}
 ENGINE_KEYS = ("rerank_margin",)
 """What a store's manifest (or a spec's `engine` mapping) may set: calibrated on validation."""
@@ -42,36 +55,103 @@ def _backend(
     *,
     dtype: str | None = None,
 ) -> Any:
-    allowed = _KEYS | (_LOCAL_SCORER_KEYS if role in SCORERS and "path" in spec else set())
+    if "path" in spec:
+        return _local(role, spec, device, batch, wait_ms, dtype=dtype)
+    if "url" not in spec or "model" not in spec:
+        raise ConfigError(f"role {role!r} needs either 'path' or both 'url' and 'model'")
+    from glore.backends.remote import RemoteGenerator, RemoteScorer
+
+    cls: Any = RemoteScorer if role in SCORERS else RemoteGenerator
+    options = _remote_options(role, cls, spec)
+    try:
+        if role in SCORERS:
+            if "tokenizer" not in spec:
+                raise ConfigError(f"role {role!r}: a remote scorer needs 'tokenizer' (its model's)")
+            return cls.from_pretrained(spec["url"], spec["model"], spec["tokenizer"], **options)
+        return cls(spec["url"], spec["model"], **options)
+    except InvalidInputError as exc:
+        raise ConfigError(f"role {role!r}: {exc.message}") from exc
+
+
+def _local(
+    role: str,
+    spec: Mapping[str, Any],
+    device: str | None,
+    batch: int,
+    wait_ms: float,
+    *,
+    dtype: str | None,
+) -> Any:
+    allowed = _KEYS | (_LOCAL_SCORER_KEYS if role in SCORERS else set())
+    _refuse_unknown(role, spec, allowed)
+    from glore.backends.embedded.generator import EmbeddedGenerator
+    from glore.backends.embedded.scorer import EmbeddedScorer
+
+    cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
+    options = {k: spec[k] for k in _LOCAL_SCORER_KEYS if k in spec}
+    return cls.from_pretrained(
+        spec["path"],
+        device=device,
+        max_batch_size=batch,
+        max_wait_ms=wait_ms,
+        dtype=dtype,
+        **options,
+    )
+
+
+def _refuse_unknown(role: str, spec: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = set(spec) - allowed
     if unknown:
         raise ConfigError(
             f"role {role!r}: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}"
         )
-    if "path" in spec:
-        from glore.backends.embedded.generator import EmbeddedGenerator
-        from glore.backends.embedded.scorer import EmbeddedScorer
 
-        cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
-        options = {k: spec[k] for k in _LOCAL_SCORER_KEYS if k in spec}
-        return cls.from_pretrained(
-            spec["path"],
-            device=device,
-            max_batch_size=batch,
-            max_wait_ms=wait_ms,
-            dtype=dtype,
-            **options,
-        )
-    if "url" not in spec or "model" not in spec:
-        raise ConfigError(f"role {role!r} needs either 'path' or both 'url' and 'model'")
-    from glore.backends.remote import RemoteGenerator, RemoteScorer
 
-    extra = {k: spec[k] for k in ("timeout_s", "max_retries") if k in spec}
-    if role in SCORERS:
-        if "tokenizer" not in spec:
-            raise ConfigError(f"role {role!r}: a remote scorer needs 'tokenizer' (its model's)")
-        return RemoteScorer.from_pretrained(spec["url"], spec["model"], spec["tokenizer"], **extra)
-    return RemoteGenerator(spec["url"], spec["model"], **extra)
+def remote_options(cls: type) -> dict[str, Any]:
+    """The options a remote backend class takes (its keyword-only constructor arguments
+    but the client and tokenizer) and their types."""
+    hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    return {
+        p.name: hints[p.name]
+        for p in params
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _NOT_OPTIONS
+    }
+
+
+def _remote_options(role: str, cls: type, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's options for this remote backend, each checked against its type."""
+    types_ = remote_options(cls)
+    _refuse_unknown(role, spec, _KEYS | set(types_))
+    out = {k: v for k, v in spec.items() if k in types_}
+    for key, value in out.items():
+        if not _fits(value, types_[key]):
+            raise ConfigError(
+                f"role {role!r}: {key} must be {_type_name(types_[key])}, got {value!r}"
+            )
+    return out
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is Literal:
+        return value in args
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return hint is bool
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(hint, type) and isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    names = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+    return names.get(hint, str(hint))
 
 
 def store_spec(store: Path) -> dict[str, dict[str, Any]]:
@@ -154,6 +234,7 @@ def load_models(
                 dtype=scorer_dtype if role in SCORERS else dtype,
             )
         built[role] = by_spec[key]
+    _check_remote_models(spec)
     gens: dict[str, Generator] = {r: built[r] for r in ROLES if r not in SCORERS}
     scorers: dict[str, StepScorer] = {r: built[r] for r in SCORERS}
     return Models(
@@ -165,6 +246,14 @@ def load_models(
         versions=_versions(source, spec),
         rerank_margin=calibrated.get("rerank_margin", 0.0),
     )
+
+
+def _check_remote_models(spec: Mapping[str, Any]) -> None:
+    remote = {r: (spec[r]["url"], spec[r]["model"]) for r in ROLES if "url" in spec[r]}
+    if remote:
+        from glore.backends.remote.served import check_served
+
+        check_served(remote)
 
 
 def _versions(source: Path, spec: Mapping[str, Any]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
+from glore.backends.remote.vllm_contract import HEALTH_PATH, MODELS_PATH
 from glore.engine.loading import read_spec
 from glore.errors import GloreError
 from service.deps import StateDep
@@ -90,11 +91,25 @@ def _urls(s: Settings) -> list[str]:
 
 
 async def _backend(url: str, s: Settings) -> Check:
+    """Ready when `GET /health` answers 2xx (vLLM, llama.cpp's server); a server without
+    `/health` (404: llama.cpp's Python server) is ready when `GET /v1/models` answers 200.
+    A 404 from both is a URL that names no model server (is it the server's root?)."""
     name = f"backend:{url}"
     try:
         async with httpx.AsyncClient(timeout=s.ready_timeout_s) as client:
-            response = await client.get(url + "/health")
+            health = await client.get(url + HEALTH_PATH)
+            if health.status_code != 404:
+                status = health.status_code
+                detail = f"GET /health answered {status}"
+                return Check(name=name, ok=200 <= status < 300, detail=detail)
+            models = await client.get(url + MODELS_PATH)
     except httpx.HTTPError as exc:
         return Check(name=name, ok=False, detail=f"no answer: {type(exc).__name__}")
-    ok = response.status_code < 500
-    return Check(name=name, ok=ok, detail=f"GET /health answered {response.status_code}")
+    ok = models.status_code == 200
+    detail = (
+        "GET /health answered 404 (the server has none); "
+        f"GET /v1/models answered {models.status_code}"
+    )
+    if not ok:
+        detail += ": no model server at this URL (is it the server's root, without /v1?)"
+    return Check(name=name, ok=ok, detail=detail)

@@ -62,17 +62,29 @@ def test_the_gate_sheds_what_could_not_finish_in_time() -> None:
     assert int(refused.value.headers["Retry-After"]) >= 1
 
 
-def test_an_idle_gate_forgets_its_rate_and_admits_a_new_burst() -> None:
+def test_an_idle_gap_neither_dilutes_nor_erases_the_rate() -> None:
     clock = Clock()
-    gate = InFlight(limit=100, within_s=1.0, clock=clock)
-    for _ in range(InFlight.MIN_SAMPLES):
+    gate = InFlight(limit=100, within_s=2.0, clock=clock)
+    for _ in range(InFlight.MIN_SAMPLES + 1):
         gate.acquire()
-        clock.now += 10.0  # slow, then idle for long
+        clock.now += 0.5  # 0.5 s of work each, one at a time: 2 a second of busy time
         gate.release()
-    assert gate.rate() is None  # forgotten when nothing was in flight
+        clock.now += 100.0  # then idle
+    assert gate.rate() == pytest.approx(2.0)
+    admitted = 0
+    with pytest.raises(ProblemError):
+        while True:
+            gate.acquire()
+            admitted += 1
+    assert admitted == 4  # (3 + 1) / 2 = 2 s: a burst after the gap meets the last capacity
+
+
+def test_before_any_completion_only_the_count_bounds_admission() -> None:
+    gate = InFlight(limit=20, within_s=0.1, clock=Clock())
     for _ in range(20):
-        gate.acquire()  # the count alone bounds a burst until completions are seen
-    assert gate.count == 20
+        gate.acquire()
+    with pytest.raises(ProblemError, match="its limit of 20 requests"):
+        gate.acquire()
 
 
 def test_admit_within_must_fit_the_request_timeout() -> None:

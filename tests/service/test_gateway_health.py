@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -117,3 +120,42 @@ def test_metrics_name_every_series_after_a_solve(serve: Callable[..., LiveServer
         "glore_queue_depth",
     ):
         assert name in text, name
+
+
+def _backend_standin(name: str) -> Any:
+    path = Path(__file__).resolve().parents[1] / "glore" / "backends" / f"{name}.py"
+    key = f"glore_tests_{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readyz_does_not_count_a_404_on_health_as_ready(
+    serve: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    vllm = _backend_standin("vllm_standin").StandinServer().start()
+    llama = _backend_standin("llamacpp_standin").LlamaCppServer().start()
+    try:
+        wrong = vllm.base_url + "/v1"  # a common slip: /v1/health and /v1/v1/models are 404
+        spec = {"student": {"url": vllm.base_url, "model": "student"}}
+        spec |= {r: {"url": llama.base_url, "model": r} for r in ("global", "local")}
+        spec |= {r: {"url": wrong, "model": r, "tokenizer": "t"} for r in ("orm", "sorm")}
+        path = tmp_path / "spec.json"
+        path.write_text(json.dumps(spec))
+        live = serve(engine=scripted_engine(), redis_url=None, models=str(path))
+        r = httpx.get(live.url + "/readyz")
+        assert_problem(r, 503)
+        checks = {c["name"]: c for c in r.json()["checks"]}
+        assert checks[f"backend:{vllm.base_url}"]["ok"] is True
+        assert checks[f"backend:{llama.base_url}"]["ok"] is True  # no /health, lists models
+        assert "GET /v1/models answered 200" in checks[f"backend:{llama.base_url}"]["detail"]
+        assert checks[f"backend:{wrong}"]["ok"] is False
+        assert "without /v1" in checks[f"backend:{wrong}"]["detail"]
+    finally:
+        vllm.stop()
+        llama.stop()

@@ -17,6 +17,16 @@ Policy shared by both backends:
   rebuilt for each new loop, and the old loop's idle connections, which cannot be closed once
   that loop is gone, are left to the garbage collector; `async with` / `close()` inside one
   loop closes them cleanly. A caller's client must stay in the loop it was made in.
+* Timeouts: `connect_timeout_s` (5 s, at most `timeout_s`) to open a connection;
+  `timeout_s` (60 s) for one request's answer, which is sent whole when the completion is
+  done, so it counts the server's queue as well as the generation; `deadline_s` (120 s) for
+  one `generate` / `score` call, its retries, backoff and top-ups included, after which it
+  raises `BackendError(retryable=True)` and cancels its requests, closing their connections
+  (vLLM aborts a request whose client has gone).
+* Requests carry at most `max_prompts_per_request` / `max_items_per_request` (256) prompts.
+  A 500 with an empty message to a multi-prompt request marks the server as one that takes
+  one prompt per request (llama.cpp's Python server): not retried, logged once, and every
+  backend sends it one prompt per request from then on.
 * Bounded retries: connection errors, timeouts, HTTP 5xx and HTTP 429 are retried up to
   `max_retries` times after `backoff_s * 2**k` seconds (k = 0, 1, ...; at most 8 s), then
   raise `BackendError(retryable=True)`. Other 4xx answers are not retried: a 404 naming the

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import httpx
 
 from glore.backends.base import Completion, FinishReason, SamplingParams
-from glore.backends.remote.http import RemoteBackend, chunks, gather_all
+from glore.backends.remote.http import (
+    CONNECT_TIMEOUT_S,
+    OnePromptPerRequestError,
+    RemoteBackend,
+    check_per_request,
+    chunks,
+    gather_all,
+    one_prompt_only,
+)
 from glore.backends.remote.vllm_contract import (
     COMPLETIONS_PATH,
     Choice,
@@ -17,6 +26,13 @@ from glore.backends.remote.vllm_contract import (
     parse_completion,
 )
 from glore.errors import BackendError, InvalidInputError
+
+GREEDY_BELOW = 1e-5
+"""A temperature below this is greedy decoding (vLLM's `_SAMPLING_EPS`), where vLLM refuses
+`n > 1` ("n must be 1 when using greedy sampling", HTTP 400)."""
+
+Plan = list[tuple[list[int], int, int | None]]
+"""Requests to make: (prompt indices, n, seed) each."""
 
 
 def _assign(choices: list[Choice], n_prompts: int, n: int) -> list[list[Choice]]:
@@ -91,16 +107,38 @@ def _finish(reason: str | None) -> FinishReason:
 class RemoteGenerator(RemoteBackend):
     """A `Generator` over an OpenAI-compatible `/v1/completions` server (vLLM).
 
-    All prompts go in one request (vLLM batches internally), or in requests of at most
-    `max_prompts_per_request` prompts sent concurrently. A server that returns fewer than
-    `n` choices for some prompts (some OpenAI-compatible servers ignore `n`) is asked again
-    for the rest, with `n=1` and each missing choice as its own prompt, for up to
-    `max_topup_rounds` rounds; then `BackendError(retryable=False)` is raised. With a seed,
-    the k-th top-up request uses `seed + k`, so the extra samples differ from each other and
-    the output is still a function of (prompts, params, server behaviour). `Completion.tokens`
-    comes from each choice's `token_ids` (asked for with vLLM's `return_token_ids`; set
-    `return_token_ids=False` for a server that rejects unknown fields), else from
-    `usage.completion_tokens` split as `_split_tokens` says.
+    Prompts go in requests of at most `max_prompts_per_request` prompts, sent concurrently
+    (vLLM batches them internally, and refuses more than `VLLM_MAX_COMPLETION_PROMPTS`,
+    1,024 by default, with HTTP 400). A server found to take one prompt per request (a 500
+    with an empty message to a multi-prompt request, as llama.cpp's Python server answers)
+    is remembered for the process, logged once, and sent one prompt per request. Greedy
+    decoding (`temperature` below `GREEDY_BELOW`) with `n > 1` sends `n=1` and repeats the
+    completion `n` times: greedy decoding gives the same completion each time, and vLLM
+    refuses `n > 1` there.
+
+    A server that returns fewer than `n` choices for some prompts (some OpenAI-compatible
+    servers ignore `n`) is asked again for the rest, with `n=1` and each missing choice as its
+    own prompt, for up to `max_topup_rounds` rounds; then `BackendError(retryable=False)` is
+    raised. With a seed, the k-th top-up request uses `seed + k`, so the extra samples differ
+    from each other and the output is still a function of (prompts, params, server
+    behaviour). `Completion.tokens` comes from each choice's `token_ids` (asked for with
+    vLLM's `return_token_ids`; set `return_token_ids=False` for a server that rejects unknown
+    fields), else from `usage.completion_tokens` split as `_split_tokens` says.
+
+    Options, each with its default and bound:
+
+    * `timeout_s` (60; > 0): the longest wait for one request's answer. A completion is
+      answered whole when it is done, so this counts the server's queue and the generation,
+      not only the network; each retry gets its own.
+    * `connect_timeout_s` (5; > 0, used as at most `timeout_s`): the longest wait to open a
+      connection, so a dead address fails fast.
+    * `deadline_s` (120; > 0): the longest one `generate` call takes, its retries, backoff
+      and top-ups included; then `BackendError(retryable=True)`, and its unfinished requests
+      are abandoned by closing their connections.
+    * `max_retries` (3; >= 0), `backoff_s` (0.5; >= 0): see `glore.backends.remote`.
+    * `max_prompts_per_request` (256; >= 1): prompts in one request.
+    * `max_topup_rounds` (2; >= 0), `return_token_ids` (True): as above.
+    * `max_connections` (32; >= 1): requests in flight at once.
     """
 
     _hint = "is base_url the server's root (without /v1)?"
@@ -111,10 +149,12 @@ class RemoteGenerator(RemoteBackend):
         model: str,
         *,
         timeout_s: float = 60.0,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        deadline_s: float = 120.0,
         max_retries: int = 3,
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
-        max_prompts_per_request: int | None = None,
+        max_prompts_per_request: int = 256,
         max_topup_rounds: int = 2,
         return_token_ids: bool = True,
         max_connections: int = 32,
@@ -123,15 +163,14 @@ class RemoteGenerator(RemoteBackend):
             base_url,
             model,
             timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            deadline_s=deadline_s,
             max_retries=max_retries,
             backoff_s=backoff_s,
             max_connections=max_connections,
             client=client,
         )
-        if max_prompts_per_request is not None and max_prompts_per_request < 1:
-            raise InvalidInputError(
-                f"max_prompts_per_request must be at least 1, got {max_prompts_per_request}"
-            )
+        check_per_request("max_prompts_per_request", max_prompts_per_request)
         if max_topup_rounds < 0:
             raise InvalidInputError(f"max_topup_rounds must be at least 0, got {max_topup_rounds}")
         self.max_prompts_per_request = max_prompts_per_request
@@ -144,10 +183,14 @@ class RemoteGenerator(RemoteBackend):
         if isinstance(prompts, str):
             raise InvalidInputError("prompts must be a sequence of strings, not one string")
         texts = list(prompts)
+        if params.n > 1 and params.temperature < GREEDY_BELOW:
+            once = await self._within_deadline(self._generate(texts, replace(params, n=1)))
+            return [per * params.n for per in once]
+        return await self._within_deadline(self._generate(texts, params))
+
+    async def _generate(self, texts: list[str], params: SamplingParams) -> list[list[Completion]]:
         got: list[list[Completion]] = [[] for _ in texts]
-        plan: list[tuple[list[int], int, int | None]] = [
-            (list(range(len(texts))), params.n, params.seed)
-        ]
+        plan: Plan = [(list(range(len(texts))), params.n, params.seed)]
         seed_offset = 0
         for _round in range(self.max_topup_rounds + 1):
             await self._run(plan, texts, params, got)
@@ -171,23 +214,27 @@ class RemoteGenerator(RemoteBackend):
         )
 
     async def _run(
-        self,
-        plan: list[tuple[list[int], int, int | None]],
-        texts: list[str],
-        params: SamplingParams,
-        got: list[list[Completion]],
+        self, plan: Plan, texts: list[str], params: SamplingParams, got: list[list[Completion]]
     ) -> None:
-        jobs = [
-            (chunk, n, seed)
-            for indices, n, seed in plan
-            for chunk in chunks(indices, self.max_prompts_per_request)
-        ]
-        results = await gather_all(
-            [self._complete([texts[i] for i in chunk], n, seed, params) for chunk, n, seed in jobs]
-        )
+        """Make the plan's requests concurrently and add their choices to `got`; again with
+        one prompt per request if the server turns out to take no more."""
+        try:
+            jobs, results = await self._requests(plan, texts, params)
+        except OnePromptPerRequestError:
+            jobs, results = await self._requests(plan, texts, params)
         for (chunk, _, _), per_prompt in zip(jobs, results, strict=True):
             for i, completions in zip(chunk, per_prompt, strict=True):
                 got[i].extend(completions[: params.n - len(got[i])])
+
+    async def _requests(
+        self, plan: Plan, texts: list[str], params: SamplingParams
+    ) -> tuple[Plan, list[list[list[Completion]]]]:
+        size = 1 if one_prompt_only(self.base_url) else self.max_prompts_per_request
+        jobs = [(chunk, n, seed) for indices, n, seed in plan for chunk in chunks(indices, size)]
+        results = await gather_all(
+            [self._complete([texts[i] for i in chunk], n, seed, params) for chunk, n, seed in jobs]
+        )
+        return jobs, results
 
     async def _complete(
         self, prompts: list[str], n: int, seed: int | None, params: SamplingParams
@@ -203,7 +250,7 @@ class RemoteGenerator(RemoteBackend):
             seed=seed,
             return_token_ids=self.return_token_ids,
         )
-        raw = await self._post(COMPLETIONS_PATH, body)
+        raw = await self._post(COMPLETIONS_PATH, body, batch=len(prompts))
         try:
             response = parse_completion(raw)
         except ContractError as e:

@@ -9,7 +9,16 @@ from typing import Any
 
 import httpx
 
-from glore.backends.remote.http import Activation, RemoteBackend, chunks, gather_all
+from glore.backends.remote.http import (
+    CONNECT_TIMEOUT_S,
+    Activation,
+    OnePromptPerRequestError,
+    RemoteBackend,
+    check_per_request,
+    chunks,
+    gather_all,
+    one_prompt_only,
+)
 from glore.backends.remote.vllm_contract import (
     POOLING_PATH,
     ContractError,
@@ -41,6 +50,12 @@ class RemoteScorer(RemoteBackend):
     as probabilities, raising `BackendError` if one falls outside [0, 1]; "sigmoid" asks for
     raw logits (`use_activation: false`) and applies the sigmoid here, for servers whose head
     returns logits.
+
+    Options, each with its default and bound: `timeout_s` (60; > 0), `connect_timeout_s`
+    (5; > 0), `deadline_s` (120; > 0, one `score` call), `max_retries` (3; >= 0),
+    `backoff_s` (0.5; >= 0), `max_connections` (32; >= 1), as `RemoteGenerator` says;
+    `max_items_per_request` (256; >= 1): inputs in one `/pooling` request (vLLM bounds the
+    list by `VLLM_MAX_COMPLETION_PROMPTS`, 1,024 by default).
     """
 
     _hint = "was the scorer started with `vllm serve MODEL --runner pooling`?"
@@ -53,16 +68,20 @@ class RemoteScorer(RemoteBackend):
         *,
         activation: Activation = "none",
         timeout_s: float = 60.0,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        deadline_s: float = 120.0,
         max_retries: int = 3,
         backoff_s: float = 0.5,
         client: httpx.AsyncClient | None = None,
-        max_items_per_request: int | None = None,
+        max_items_per_request: int = 256,
         max_connections: int = 32,
     ) -> None:
         super().__init__(
             base_url,
             model,
             timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            deadline_s=deadline_s,
             max_retries=max_retries,
             backoff_s=backoff_s,
             max_connections=max_connections,
@@ -70,10 +89,7 @@ class RemoteScorer(RemoteBackend):
         )
         if activation not in ("sigmoid", "none"):
             raise InvalidInputError(f"activation must be 'sigmoid' or 'none', got {activation!r}")
-        if max_items_per_request is not None and max_items_per_request < 1:
-            raise InvalidInputError(
-                f"max_items_per_request must be at least 1, got {max_items_per_request}"
-            )
+        check_per_request("max_items_per_request", max_items_per_request)
         self.tokenizer = tokenizer
         self.activation: Activation = activation
         self.max_items_per_request = max_items_per_request
@@ -96,19 +112,32 @@ class RemoteScorer(RemoteBackend):
             if not steps:
                 raise InvalidInputError("a solution to score needs at least one step")
             encoded.append(step_end_tokens(self.tokenizer, scorer_prompt(question, steps)))
-        parts = chunks(list(range(len(encoded))), self.max_items_per_request)
-        results = await gather_all([self._score([encoded[i] for i in chunk]) for chunk in parts])
+        return await self._within_deadline(self._score_all(encoded))
+
+    async def _score_all(self, encoded: list[Encoded]) -> list[list[float]]:
+        try:
+            parts, results = await self._requests(encoded)
+        except OnePromptPerRequestError:
+            parts, results = await self._requests(encoded)
         out: list[list[float]] = [[] for _ in encoded]
         for chunk, probs in zip(parts, results, strict=True):
             for i, p in zip(chunk, probs, strict=True):
                 out[i] = p
         return out
 
+    async def _requests(
+        self, encoded: list[Encoded]
+    ) -> tuple[list[list[int]], list[list[list[float]]]]:
+        size = 1 if one_prompt_only(self.base_url) else self.max_items_per_request
+        parts = chunks(list(range(len(encoded))), size)
+        results = await gather_all([self._score([encoded[i] for i in chunk]) for chunk in parts])
+        return parts, results
+
     async def _score(self, batch: list[Encoded]) -> list[list[float]]:
         body = pooling_request(
             self.model, [e.input_ids for e in batch], use_activation=self.activation == "none"
         )
-        raw = await self._post(POOLING_PATH, body)
+        raw = await self._post(POOLING_PATH, body, batch=len(batch))
         where = f"{self.base_url}{POOLING_PATH}"
         try:
             values = parse_pooling(raw, len(batch))

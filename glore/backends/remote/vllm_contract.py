@@ -20,6 +20,28 @@ Shapes are those of vLLM 0.26 (docs `stable` = v0.26.0; code read on `main`, 202
   both are read). An unknown model or adapter gives HTTP 404 with
   `type: "NotFoundError"` and the message "The model `NAME` does not exist."; a request
   that fails validation gives HTTP 400 (`BadRequestError`).
+* Models, `GET /v1/models` (OpenAI's list): `{"object": "list", "data": [{"id", "object":
+  "model", ...}]}`; vLLM lists the served model (`--served-model-name`, else the model
+  path) and each LoRA adapter of `--lora-modules` by its NAME (`parent`: the base model).
+  llama.cpp's Python server (llama-cpp-python 0.3, `llama_cpp/server/app.py`) lists each
+  model alias in the same shape, but answers a completion for any `model` name with its
+  default model, so a wrong name is caught only by this list.
+* Health, `GET /health`: vLLM answers 200 once the engine is up; llama.cpp's C++ server
+  (`tools/server/README.md`) answers 200 when ready and 503 while loading;
+  llama-cpp-python has no `/health` (FastAPI's 404).
+* One prompt per request: llama-cpp-python's `/v1/completions` asserts
+  `len(body.prompt) <= 1` for a list prompt; its route handler turns the bare
+  `AssertionError` into HTTP 500 with `{"error": {"message": "", "type":
+  "internal_server_error", ...}}`: a 500 with an empty message. It also ignores `n` (one
+  choice per request).
+* Limits: vLLM refuses a prompt list longer than `VLLM_MAX_COMPLETION_PROMPTS` (1,024 by
+  default; `CompletionRequest.validate_prompt_list_length`, HTTP 400 "prompt list length N
+  exceeds the maximum allowed count of M"), and `n > 1` under greedy sampling
+  (temperature below `_SAMPLING_EPS` = 1e-5; `SamplingParams._verify_greedy_sampling`,
+  HTTP 400 "n must be 1 when using greedy sampling, got N.").
+* Cancelling: vLLM's routes are wrapped in `with_cancellation`
+  (`vllm/entrypoints/utils.py`): when the client closes the connection the handler is
+  cancelled and the engine request aborted, so an abandoned request stops generating.
 * Pooling, `POST /pooling` on `vllm serve MODEL --runner pooling`:
   https://docs.vllm.ai/en/stable/models/pooling_models/ , the online example
   https://docs.vllm.ai/en/v0.18.1/examples/pooling/pooling/ and the token_classify example
@@ -52,6 +74,8 @@ from typing import Any
 
 COMPLETIONS_PATH = "/v1/completions"
 POOLING_PATH = "/pooling"
+MODELS_PATH = "/v1/models"
+HEALTH_PATH = "/health"
 TOKEN_CLASSIFY = "token_classify"
 
 
@@ -183,6 +207,17 @@ def parse_pooling(body: Any, expected: int) -> list[list[float]]:
     if missing:
         raise ContractError(f"the pooling response lacks inputs {missing}")
     return [values for values in out if values is not None]
+
+
+def parse_models(body: Any) -> list[str]:
+    """The model ids of a `GET /v1/models` answer; raises ContractError when its shape is
+    wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise ContractError("a models list needs a `data` list")
+    ids = [item.get("id") if isinstance(item, dict) else None for item in body["data"]]
+    if not all(isinstance(i, str) for i in ids):
+        raise ContractError("every entry of a models list needs a string `id`")
+    return [i for i in ids if isinstance(i, str)]
 
 
 def error_detail(body: Any) -> tuple[str, str | None]:

@@ -68,6 +68,10 @@ async def _generate(gen: RemoteGenerator, prompts: list[str], params: SamplingPa
         return await gen.generate(prompts, params)
 
 
+def _sampled(seed: int | None = None, n: int = 2) -> SamplingParams:
+    return SamplingParams(n=n, temperature=0.7, seed=seed)
+
+
 def _completions(srv: Any) -> list[dict[str, Any]]:
     return [body for path, body in srv.state.requests if path == "/v1/completions"]
 
@@ -111,7 +115,7 @@ def test_stop_and_length_finish_reasons(srv: Any) -> None:
 
 def test_tokens_from_usage_when_the_server_gives_no_token_ids(srv: Any) -> None:
     srv.state.knobs.token_ids = False
-    params = SamplingParams(n=2, max_tokens=14, seed=3)
+    params = SamplingParams(n=2, temperature=0.7, max_tokens=14, seed=3)
     out = asyncio.run(_generate(_gen(srv), ["x", "yy", "a-long-prompt"], params))
     # One character is one stand-in token, so the split of usage is exact here.
     for per_prompt in out:
@@ -150,7 +154,7 @@ def test_assign_reads_vllm_indices_and_servers_that_ignore_n() -> None:
 def test_prompts_are_capped_per_request(srv: Any) -> None:
     prompts = [f"p{i}" for i in range(5)]
     gen = _gen(srv, max_prompts_per_request=2)
-    out = asyncio.run(_generate(gen, prompts, SamplingParams(n=2, seed=1)))
+    out = asyncio.run(_generate(gen, prompts, SamplingParams(n=2, temperature=0.7, seed=1)))
     assert [[c.text for c in per] for per in out] == [
         [_expected(p, 1, 0), _expected(p, 1, 1)] for p in prompts
     ]
@@ -160,7 +164,8 @@ def test_prompts_are_capped_per_request(srv: Any) -> None:
 def test_a_server_that_ignores_n_is_topped_up_with_distinct_seeds(srv: Any) -> None:
     srv.state.knobs.ignore_n = True
     prompts = ["q1", "q2"]
-    out = asyncio.run(_generate(_gen(srv), prompts, SamplingParams(n=3, seed=11)))
+    params = SamplingParams(n=3, temperature=0.7, seed=11)
+    out = asyncio.run(_generate(_gen(srv), prompts, params))
     for p, per in zip(prompts, out, strict=True):
         assert [c.text for c in per] == [_expected(p, s, 0) for s in (11, 12, 13)]
     bodies = _completions(srv)
@@ -173,7 +178,7 @@ def test_a_server_that_ignores_n_is_topped_up_with_distinct_seeds(srv: Any) -> N
 
 def test_unseeded_top_up_repeats_each_short_prompt(srv: Any) -> None:
     srv.state.knobs.ignore_n = True
-    out = asyncio.run(_generate(_gen(srv), ["a", "b"], SamplingParams(n=3)))
+    out = asyncio.run(_generate(_gen(srv), ["a", "b"], SamplingParams(n=3, temperature=0.7)))
     assert [len(per) for per in out] == [3, 3]
     assert all(c.text.startswith("<a|") for c in out[0])
     assert all(c.text.startswith("<b|") for c in out[1])
@@ -184,7 +189,7 @@ def test_still_short_after_the_top_up_bound_raises(srv: Any) -> None:
     srv.state.knobs.ignore_n = True
     gen = _gen(srv, max_topup_rounds=0)
     with pytest.raises(BackendError, match=r"fewer than n=2") as info:
-        asyncio.run(_generate(gen, ["a", "b"], SamplingParams(n=2)))
+        asyncio.run(_generate(gen, ["a", "b"], SamplingParams(n=2, temperature=0.7)))
     assert info.value.retryable is False
 
 
@@ -406,7 +411,7 @@ def test_concurrent_calls_share_one_client(srv: Any) -> None:
     async def run() -> tuple[list[Any], list[Any]]:
         async with gen, scorer:
             generated = asyncio.gather(
-                *(gen.generate([f"c{i}", f"d{i}"], SamplingParams(n=2, seed=i)) for i in range(8))
+                *(gen.generate([f"c{i}", f"d{i}"], _sampled(i)) for i in range(8))
             )
             scored = asyncio.gather(*(scorer.score(ITEMS) for _ in range(4)))
             return await generated, await scored
@@ -418,3 +423,88 @@ def test_concurrent_calls_share_one_client(srv: Any) -> None:
         ]
     assert all(s == scored[0] for s in scored)
     assert srv.state.max_in_flight > 1
+
+
+# --- request limits, greedy n, deadlines (issue 15) ---------------------------------------
+
+
+def test_requests_hold_at_most_256_prompts_by_default(srv: Any) -> None:
+    # vLLM refuses a list longer than VLLM_MAX_COMPLETION_PROMPTS (1,024) with HTTP 400.
+    prompts = [f"p{i}" for i in range(1100)]
+    out = asyncio.run(_generate(_gen(srv), prompts, SamplingParams(max_tokens=4)))
+    assert [per[0].text for per in out] == [_expected(p, None, 0)[:4] for p in prompts]
+    assert sorted(len(b["prompt"]) for b in _completions(srv)) == [76, 256, 256, 256, 256]
+    srv.reset()
+    items = [("Q?", [f"step {i}"]) for i in range(1100)]
+    scorer = RemoteScorer(srv.base_url, "sorm", WordTokenizer(), **FAST)
+    assert len(asyncio.run(_score(scorer, items))) == 1100
+    assert sorted(len(body["input"]) for _, body in srv.state.requests) == [76, 256, 256, 256, 256]
+
+
+def test_too_many_prompts_per_request_is_refused_like_vllm(srv: Any) -> None:
+    gen = _gen(srv, max_prompts_per_request=2000)
+    with pytest.raises(BackendError, match="exceeds the maximum allowed count of 1024") as info:
+        asyncio.run(_generate(gen, [f"p{i}" for i in range(1025)], SamplingParams()))
+    assert info.value.retryable is False
+    with pytest.raises(InvalidInputError, match="max_prompts_per_request"):
+        _gen(srv, max_prompts_per_request=0)
+
+
+def test_greedy_n_above_one_sends_n_1_and_repeats_the_completion(srv: Any) -> None:
+    # vLLM: "n must be 1 when using greedy sampling" (HTTP 400); greedy gives one answer.
+    out = asyncio.run(_generate(_gen(srv), ["a", "b"], SamplingParams(n=3, temperature=0.0)))
+    assert [[c.text for c in per] for per in out] == [
+        [_expected(p, None, 0)] * 3 for p in ("a", "b")
+    ]
+    assert [b["n"] for b in _completions(srv)] == [1]
+    refused = httpx.post(
+        srv.base_url + "/v1/completions",
+        json={"model": "student", "prompt": "a", "n": 2, "temperature": 0},
+    )
+    assert refused.status_code == 400 and "greedy" in refused.json()["error"]["message"]
+
+
+def test_a_frozen_server_fails_the_call_at_its_deadline_and_is_abandoned(srv: Any) -> None:
+    srv.state.knobs.delay_s = 5.0
+    gen = _gen(srv, timeout_s=2.0, max_retries=3, deadline_s=0.4)
+
+    async def run() -> float:
+        start = time.monotonic()
+        with pytest.raises(BackendError, match=r"deadline of 0\.4 s") as info:
+            await gen.generate(["frozen"], SamplingParams())
+        elapsed = time.monotonic() - start
+        assert info.value.retryable is True
+        for _ in range(200):  # the server sees the connection close, before any close()
+            if srv.state.abandoned:
+                break
+            await asyncio.sleep(0.01)
+        await gen.close()
+        return elapsed
+
+    assert asyncio.run(run()) < 1.0
+    assert srv.state.abandoned == 1 and len(srv.state.requests) == 1
+
+
+def test_connect_timeout_is_shorter_than_the_read_timeout() -> None:
+    # A listening socket whose backlog is full never completes a handshake: a dead host.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        for f in fillers:
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+        time.sleep(0.05)
+        gen = RemoteGenerator(
+            f"http://127.0.0.1:{port}", "m", timeout_s=5.0, connect_timeout_s=0.2, max_retries=0
+        )
+        start = time.monotonic()
+        with pytest.raises(BackendError, match=r"could not connect within 0\.2 s"):
+            asyncio.run(_generate(gen, ["x"], SamplingParams()))
+        assert time.monotonic() - start < 2.0
+        for f in fillers:
+            f.close()
+    assert RemoteGenerator("http://x", "m", timeout_s=1.0).connect_timeout_s == 1.0
+    default = RemoteGenerator("http://x", "m")
+    assert default.connect_timeout_s == 5.0 < default.timeout_s

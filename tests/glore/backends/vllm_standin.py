@@ -1,8 +1,9 @@
 """A stand-in vLLM server for the remote-backend tests: real HTTP on a loopback port.
 
-It implements `POST /v1/completions` and `POST /pooling` with the shapes documented by
-vLLM 0.26 (see `glore.backends.remote.vllm_contract`), written here independently of the client
-so the tests check the client against the documented contract, not against itself.
+It implements `POST /v1/completions`, `POST /pooling`, `GET /v1/models` and `GET /health`
+with the shapes and limits documented by vLLM 0.26 (see `glore.backends.remote.vllm_contract`),
+written here independently of the client so the tests check the client against the
+documented contract, not against itself.
 
 Deterministic fake outputs:
 
@@ -17,7 +18,10 @@ Deterministic fake outputs:
 Fault knobs (`Knobs`, reset with `StandinServer.reset()`): ignore `n`, answer 500 to the
 next k requests, sleep before answering, list choices in reverse order, omit `token_ids`,
 ignore `use_activation`, drop the last token's row. Unknown models get vLLM's 404 error
-JSON; bodies that fail validation get 400 with vLLM's error JSON.
+JSON; bodies that fail validation get 400 with vLLM's error JSON, as do (like vLLM) a
+prompt or input list longer than `max_prompts` (`VLLM_MAX_COMPLETION_PROMPTS`, 1,024) and
+`n > 1` with a temperature below 1e-5 (greedy sampling). A client that closes its connection
+while its request is delayed is counted in `State.abandoned` (vLLM aborts such a request).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 
@@ -54,6 +58,8 @@ class Knobs:
     logit_offset: float = 0.0
     drop_last_row: bool = False
     max_model_len: int = 2048
+    max_prompts: int = 1024
+    """`VLLM_MAX_COMPLETION_PROMPTS`: the longest prompt (or pooling input) list."""
 
 
 @dataclass
@@ -63,6 +69,8 @@ class State:
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    abandoned: int = 0
+    """Requests whose client closed the connection while they were delayed."""
 
 
 class CompletionBody(BaseModel):
@@ -113,10 +121,27 @@ def _complete(prompt: str, j: int, body: CompletionBody) -> tuple[str, int, str]
     return full, len(full), "stop"
 
 
+def _too_many(state: State, count: int, param: str) -> JSONResponse | None:
+    limit = state.knobs.max_prompts
+    if count <= limit:
+        return None
+    message = (
+        f"prompt list length {count} exceeds the maximum allowed count of {limit}. To "
+        "increase this limit, set VLLM_MAX_COMPLETION_PROMPTS."
+    )
+    return _error(400, message, "BadRequestError", param)
+
+
 def _completions(state: State, body: CompletionBody) -> JSONResponse:
     prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
     if body.n < 1:
         return _error(400, "n must be at least 1.", "BadRequestError", "n")
+    if body.n > 1 and body.temperature < 1e-5:
+        message = f"n must be 1 when using greedy sampling, got {body.n}."
+        return _error(400, message, "BadRequestError", "n")
+    too_many = _too_many(state, len(prompts), "prompt")
+    if too_many is not None:
+        return too_many
     for p in prompts:
         if len(p) + body.max_tokens > state.knobs.max_model_len:
             return _error(
@@ -181,6 +206,9 @@ def _pooling(state: State, body: PoolingBody) -> JSONResponse:
     if body.task not in (None, "token_classify"):
         return _error(400, f"Unsupported task: {body.task!r}", "BadRequestError", "task")
     inputs = _token_inputs(body.input)
+    too_many = _too_many(state, len(inputs), "input")
+    if too_many is not None:
+        return too_many
     activate = body.use_activation is not False and not state.knobs.ignore_activation
     data = []
     for index, ids in enumerate(inputs):
@@ -203,6 +231,16 @@ def _pooling(state: State, body: PoolingBody) -> JSONResponse:
     )
 
 
+async def _delay(request: Request, seconds: float) -> bool:
+    """Sleep `seconds`, watching the connection; False if the client left meanwhile."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if await request.is_disconnected():
+            return False
+        await asyncio.sleep(min(0.01, max(0.0, end - time.monotonic())))
+    return True
+
+
 def build_app(state: State) -> FastAPI:
     app = FastAPI()
 
@@ -210,14 +248,17 @@ def build_app(state: State) -> FastAPI:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(400, str(exc.errors()), "BadRequestError")
 
-    async def _enter(path: str, body: CompletionBody | PoolingBody) -> JSONResponse | None:
+    async def _enter(
+        request: Request, path: str, body: CompletionBody | PoolingBody
+    ) -> JSONResponse | None:
         """Record the request, apply the delay and failure knobs, check the model."""
         state.requests.append((path, body.model_dump(exclude_unset=True)))
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
-            if state.knobs.delay_s:
-                await asyncio.sleep(state.knobs.delay_s)
+            if not await _delay(request, state.knobs.delay_s):
+                state.abandoned += 1
+                return _error(499, "client closed the connection", "Aborted")
         finally:
             state.in_flight -= 1
         if state.knobs.fail_next > 0:
@@ -229,14 +270,26 @@ def build_app(state: State) -> FastAPI:
         return None
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionBody) -> JSONResponse:
-        failed = await _enter("/v1/completions", body)
+    async def completions(request: Request, body: CompletionBody) -> JSONResponse:
+        failed = await _enter(request, "/v1/completions", body)
         return failed if failed is not None else _completions(state, body)
 
     @app.post("/pooling")
-    async def pooling(body: PoolingBody) -> JSONResponse:
-        failed = await _enter("/pooling", body)
+    async def pooling(request: Request, body: PoolingBody) -> JSONResponse:
+        failed = await _enter(request, "/pooling", body)
         return failed if failed is not None else _pooling(state, body)
+
+    @app.get("/v1/models")
+    async def models() -> JSONResponse:
+        cards = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "vllm", "root": m}
+            for m in sorted(state.models)
+        ]
+        return JSONResponse({"object": "list", "data": cards})
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(status_code=200)
 
     return app
 
@@ -254,10 +307,14 @@ class StandinServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def build(self) -> FastAPI:
+        return build_app(self.state)
+
     def reset(self) -> None:
         self.state.knobs = Knobs()
         self.state.requests.clear()
         self.state.max_in_flight = 0
+        self.state.abandoned = 0
 
     def start(self) -> StandinServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -265,7 +322,7 @@ class StandinServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            build_app(self.state),
+            self.build(),
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,
