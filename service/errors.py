@@ -10,6 +10,7 @@ same way in any app, installed handlers or not (the job routes are mounted on bo
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
@@ -181,12 +182,12 @@ def _no_route(request: Request, exc: HTTPException) -> ProblemError:
     """404 and 405 of the router, saying what exists."""
     method, path = request.method, request.url.path[:200]
     if exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow", "")
+        allow = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
         return ProblemError(
             405,
             "Method not allowed",
             f"{method} is not allowed on {path}; allowed: {allow}",
-            headers=exc.headers,
+            headers={**(exc.headers or {}), "Allow": allow},
             allowed=allow,
         )
     return ProblemError(
@@ -195,6 +196,25 @@ def _no_route(request: Request, exc: HTTPException) -> ProblemError:
         f"no route {method} {path}; the routes are listed in /openapi.json (and at /docs)",
         allowed="the paths of /openapi.json",
     )
+
+
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the OpenAPI document gives the request's path (the router names only
+    its first matching route's: `/v1/jobs/{id}` has GET and DELETE on two routes)."""
+    openapi = getattr(request.app, "openapi", None)
+    paths: dict[str, Any] = openapi().get("paths", {}) if callable(openapi) else {}
+    methods: set[str] = set()
+    for template, operations in paths.items():
+        parts = [
+            "[^/]+" if p.startswith("{") and p.endswith("}") else re.escape(p)
+            for p in template.split("/")
+        ]
+        if re.fullmatch("/".join(parts), request.url.path):
+            methods |= {m.upper() for m in operations if m in _METHODS}
+    return ", ".join(sorted(methods))
 
 
 async def _handle(request: Request, exc: Exception) -> Response:

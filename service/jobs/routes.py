@@ -36,6 +36,8 @@ ID_FORMAT = "32 lowercase hex digits"
 
 def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
+        400: "The body is not readable JSON (not UTF-8, nested too deep, an integer too "
+        "long); `errors` says what is allowed.",
         401: "No API key, or not a valid one (when GLORE_API_KEYS is set).",
         404: "No such job: unknown, or its records expired (GLORE_RESULT_TTL_S).",
         409: "The idempotency key was used for a job with other items or options.",
@@ -86,7 +88,7 @@ async def _status(queue: JobQueue, record: Record, request: Request) -> JobStatu
     name="glore_submit_job",
     response_model=JobAccepted,
     summary="Queue a batch of questions; poll the job, then read its results.",
-    responses=_docs(401, 409, 413, 422, 429, 503),
+    responses=_docs(400, 401, 409, 413, 422, 429, 503),
 )
 async def submit_job(
     body: JobRequest,
