@@ -98,7 +98,7 @@ def bench_overload(
         report["bounded_wait"]["admit_within_s"] = defaults.admit_within_s
     finally:
         server.stop()
-    server = _gateway(store, admit_within_s=defaults.request_timeout_s)
+    server = _gateway(store, admit_within_s=defaults.request_timeout_s)  # the count alone
     try:
         report["count_only"] = asyncio.run(_open_loop(server.url, questions, rate, seconds))
         report["count_only"]["max_in_flight"] = defaults.max_in_flight

@@ -77,7 +77,8 @@ class InFlight:
         if expected is not None and expected > self.within_s:
             raise self._shed(
                 f"a request accepted now would take about {expected:.1f} s, more than the "
-                f"{self.within_s:g} s allowed (GLORE_ADMIT_WITHIN_S); retry later",
+                f"{self.within_s:g} s allowed (GLORE_ADMIT_WITHIN_S, at most the request "
+                "timeout); retry later",
                 max(1, math.ceil(expected - self.within_s)),
             )
         if self.count == 0:

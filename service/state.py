@@ -21,6 +21,6 @@ class ServiceState:
     """Failed key checks per client address."""
 
     def __post_init__(self) -> None:
-        self.gate = InFlight(self.settings.max_in_flight, self.settings.admit_within_s)
+        self.gate = InFlight(self.settings.max_in_flight, self.settings.admission_bound_s)
         self.limiter = RateLimiter(self.settings.rate_limit_per_minute)
         self.auth_failures = RateLimiter(self.settings.auth_failures_per_minute)
