@@ -4,8 +4,11 @@ engines for the tests about HTTP behaviour (timing, limits, errors)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
+
+import httpx
 
 from bench.loopback import LoopbackServer
 from glore.backends.base import Completion, SamplingParams
@@ -94,3 +97,18 @@ def scripted_engine(delay: float = 0.0, *, refine_delay: float = 0.0, student: A
             versions={r: f"scripted/{r}" for r in ("student", "orm", "sorm", "global", "local")},
         )
     )
+
+
+def wait_until_answers(proc: Any, url: str, path: str, timeout_s: float = 120.0) -> None:
+    """Poll `url + path` until it answers 200, failing fast if `proc` (a `glore serve`
+    subprocess) exits first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, proc.communicate()[0]
+        try:
+            if httpx.get(url + path).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"glore serve did not answer {path}"
+        time.sleep(0.2)

@@ -18,7 +18,13 @@ from typer.testing import CliRunner
 from glore.cli import app as cli
 from service.app import create_app
 from service.limits import InFlight
-from tests.service.gateway_live import QUESTION, LiveServer, scripted_engine, settings
+from tests.service.gateway_live import (
+    QUESTION,
+    LiveServer,
+    scripted_engine,
+    settings,
+    wait_until_answers,
+)
 
 
 def test_serve_is_a_glore_command() -> None:
@@ -44,16 +50,7 @@ def test_glore_serve_answers_on_the_real_store_and_stops_on_sigterm(real_store: 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.communicate()[0]
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "glore serve did not get ready"
-            time.sleep(0.2)
+        wait_until_answers(proc, url, "/readyz")
         body = {"question": QUESTION, "strategy": "greedy", "options": {"max_tokens": 32}}
         r = httpx.post(url + "/v1/solve", json=body, timeout=60)
         assert r.status_code == 200, r.text

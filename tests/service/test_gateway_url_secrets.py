@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import httpx
 
 from service.url_secrets import API_QUERY
-from tests.service.gateway_live import LiveServer, scripted_engine
+from tests.service.gateway_live import LiveServer, scripted_engine, wait_until_answers
 from tests.service.jobs_support import free_port
 from tests.service.test_gateway_limits import assert_problem
 
@@ -38,16 +37,7 @@ def test_a_key_in_the_query_is_refused_and_never_logged() -> None:
     proc = _serve(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.communicate()[0]
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "glore serve did not start"
-            time.sleep(0.2)
+        wait_until_answers(proc, url, "/healthz")
         for name in ("api_key", "token", "access_token", "key"):
             r = httpx.post(f"{url}/v1/solve?{name}={KEY}", json={"question": "1 + 1?"})
             assert "Authorization: Bearer" in assert_problem(r, 400)["detail"]
