@@ -25,6 +25,8 @@ ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "glore_vote": ("glore_vote", {"mode": "always"}),
     "best_of_3_checked": ("best_of_n", {"best_of": 3, "rerank": "checked"}),
     "glore_checked": ("glore", {"mode": "always", "where": "checked", "rerank": "checked"}),
+    "repair": ("repair", {"mode": "always"}),
+    "glore_repair": ("glore_repair", {"mode": "always", "where": "checked"}),
 }
 """Row -> (engine strategy, options). `glore`, `glore_gated` and `glore_vote` run with the
 engine's defaults, so with the store's calibrated rerank margin: what a user gets. The
@@ -35,7 +37,9 @@ rounds refine only while the ORM says wrong. `glore_vote` lets answer agreement 
 first (not the paper's method). The `_checked` rows add the exact step check
 (`glore.formats.checks`, not the paper's): candidates with wrong arithmetic lose to those
 without before the ORM ranks, and `glore_checked` also restarts the local refiner at the
-first wrong arithmetic where it comes before the SORM's first error."""
+first wrong arithmetic where it comes before the SORM's first error. `repair` (not the
+paper's) replaces the first wrong result by the correct value and lets the student go on
+from there; `glore_repair` adds that candidate to glore_checked's; both rerank checked."""
 
 ROWS: tuple[str, ...] = tuple(ROW_STRATEGY)
 """The refinement table's strategy rows, in the paper's order (the oracle row is derived)."""

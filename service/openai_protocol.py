@@ -40,6 +40,8 @@ MODELS: dict[str, tuple[StrategyName, dict[str, Any]]] = {
     "local": ("local", {}),
     "local-orm": ("local_orm", {}),
     "multi-round": ("multi_round", {}),
+    "repair": ("repair", {}),
+    "glore-repair": ("glore_repair", {"where": "checked"}),
 }
 """Each model name: the engine strategy it runs, and the options it fixes."""
 

@@ -26,6 +26,8 @@ StrategyName = Literal[
     "local_orm",
     "multi_round",
     "glore_vote",
+    "repair",
+    "glore_repair",
 ]
 """`glore.engine.strategies.STRATEGIES` (a test keeps the two in step)."""
 Reveal = Literal["location", "step", "full"]
@@ -36,7 +38,7 @@ RerankBy = Literal["orm", "checked"]
 """`glore.engine.config.RERANKS`."""
 CheckStatus = Literal["ok", "wrong", "unchecked"]
 """`glore.formats.CHECKS`."""
-STAGES: tuple[str, ...] = ("draft", "orm", "sorm", "global", "local", "final")
+STAGES: tuple[str, ...] = ("draft", "orm", "sorm", "global", "local", "repair", "final")
 """Server-sent events of a streamed solve, in the order they come (`error` may end one)."""
 
 

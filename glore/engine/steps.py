@@ -24,6 +24,8 @@ from glore.formats import (
     global_prompt,
     local_prompt,
     parse_solution,
+    repair_step,
+    rollout_prompt,
     student_prompt,
 )
 
@@ -218,6 +220,42 @@ async def local_refine(
         costs=costs,
         stage="local",
         qidx=[i for i, _, _, _ in items],
+        prefixes=prefixes,
+    )
+    return [row[0] for row in out]
+
+
+def repairable(c: Candidate) -> tuple[int, str] | None:
+    """The first step whose arithmetic is wrong and that step repaired, if it can be."""
+    k = first_wrong(c.checks) if c.checks else None
+    if k is None or c.checks is None:
+        return None
+    fixed = repair_step(c.steps[k], c.checks[k])
+    return None if fixed is None else (k, fixed)
+
+
+async def repair(
+    models: Models,
+    items: Sequence[tuple[int, str, Candidate, int, str]],
+    max_tokens: int,
+    costs: Costs,
+) -> list[Candidate]:
+    """An exact repair of each (question index, question, candidate, step k, repaired step
+    k): the steps before k kept, step k's wrong result replaced by the correct value, and
+    the student continuing greedily from there (not the paper's: a calculator's fix)."""
+    prefixes = [[*c.steps[:k], fixed] for _, _, c, k, fixed in items]
+    prompts = [
+        rollout_prompt(q, pre).text for (_, q, _, _, _), pre in zip(items, prefixes, strict=True)
+    ]
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+    out = await generate(
+        models.student,
+        prompts,
+        params,
+        names=["repair"] * len(prompts),
+        costs=costs,
+        stage="repair",
+        qidx=[i for i, _, _, _, _ in items],
         prefixes=prefixes,
     )
     return [row[0] for row in out]

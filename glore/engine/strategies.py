@@ -8,12 +8,12 @@ the same stages so their costs compare fairly.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Protocol
 
 from glore.backends.base import SamplingParams
 from glore.engine.choice import best, choose, orm_choice
-from glore.engine.config import EngineConfig
+from glore.engine.config import EngineConfig, Rerank
 from glore.engine.hooks import StageHook, emit
 from glore.engine.refine import Plan, refine_round
 from glore.engine.result import Candidate, SolveResult
@@ -155,10 +155,15 @@ best_of_n = _make_sampler("best_of_n", _best_of, "sample")
 
 
 def _make_refiner(
-    plan: Plan, name: str, *, multi_round: bool = False, chooser: Chooser = orm_choice
+    plan: Plan,
+    name: str,
+    *,
+    multi_round: bool = False,
+    chooser: Chooser = orm_choice,
+    rerank: Rerank | None = None,
 ) -> Strategy:
     """A refining strategy: draft, score, then rounds of `plan` while the ORM says wrong;
-    `chooser` picks the answer from the pool at the end."""
+    `chooser` picks the answer from the pool at the end; `rerank` fixes the rerank."""
 
     async def run(
         models: Models,
@@ -166,6 +171,7 @@ def _make_refiner(
         cfg: EngineConfig,
         on_stage: StageHook | None = None,
     ) -> list[SolveResult]:
+        cfg = cfg if rerank is None else replace(cfg, rerank=rerank)
         costs = Costs(len(questions))
         rows = await _draft_and_score(
             models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage
@@ -262,6 +268,14 @@ STRATEGIES: dict[str, Strategy] = {
     "multi_round": _make_refiner(Plan(True, True, "sorm"), "multi_round", multi_round=True),
     # Not the paper's method: answer agreement among draft, global and local decides first.
     "glore_vote": _make_refiner(Plan(True, True, "sorm"), "glore_vote", chooser=vote_choice),
+    # Not the paper's: the first wrong arithmetic repaired exactly and continued by the
+    # student; always reranked with the check (a repair is worth something only there).
+    "repair": _make_refiner(
+        Plan(False, False, "sorm", use_repair=True), "repair", rerank="checked"
+    ),
+    "glore_repair": _make_refiner(
+        Plan(True, True, "sorm", use_repair=True), "glore_repair", rerank="checked"
+    ),
 }
 
 

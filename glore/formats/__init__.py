@@ -12,7 +12,14 @@ from glore.formats.calc import (
     step_value,
     strip_annotations,
 )
-from glore.formats.checks import CHECKS, Check, StepCheck, check_steps, first_wrong
+from glore.formats.checks import (
+    CHECKS,
+    Check,
+    StepCheck,
+    check_steps,
+    first_wrong,
+    repair_step,
+)
 from glore.formats.exact import evaluate
 from glore.formats.positions import Encoded, step_end_tokens
 from glore.formats.prompts import (
@@ -62,6 +69,7 @@ __all__ = [
     "numbers_in",
     "parse_number",
     "parse_solution",
+    "repair_step",
     "rollout_prompt",
     "scorer_prompt",
     "split_steps",

@@ -178,6 +178,30 @@ def check_steps(question: str, steps: Sequence[str]) -> list[StepCheck]:
     return out
 
 
+_ANNOTATION_SHOWN = re.compile(r"<<(?P<expr>[^<>=]*)=(?P<claimed>[^<>]*)>>(?P<shown>\s*[-\d.,]+)?")
+
+
+def repair_step(step: str, check: StepCheck) -> str | None:
+    """The step with its first wrong result replaced by the correct value (`12 + 18 =
+    <<12+18=31>>31` -> `... =<<12+18=30>>30`, or `12 + 18 = 31` -> `12 + 18 = 30`); None
+    when the step is not wrong or its slip cannot be found in the text as written."""
+    if check.check != "wrong" or check.expected is None:
+        return None
+    for m in _ANNOTATION_SHOWN.finditer(step):
+        value = evaluate(m.group("expr"))
+        claimed = parse_number(m.group("claimed"))
+        if value is None or claimed is None or value == claimed:
+            continue
+        right = format_answer(value)
+        shown = f" {right}" if (m.group("shown") or "").startswith(" ") else right
+        fixed = f"<<{m.group('expr')}={right}>>{shown if m.group('shown') else ''}"
+        return step[: m.start()] + fixed + step[m.end() :]
+    if find_annotations(step) or check.equation is None or check.equation not in step:
+        return None
+    head, _, _ = check.equation.rpartition("=")
+    return step.replace(check.equation, f"{head.rstrip()} = {check.expected}", 1)
+
+
 def first_wrong(checks: Sequence[StepCheck]) -> int | None:
     """The first step whose arithmetic is wrong, or None."""
     return next((i for i, c in enumerate(checks) if c.check == "wrong"), None)
@@ -193,4 +217,5 @@ __all__ = [
     "check_steps",
     "first_wrong",
     "quantities",
+    "repair_step",
 ]

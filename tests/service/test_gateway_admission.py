@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import httpx
 import pytest
@@ -43,9 +43,20 @@ class Clock:
         return self.now
 
 
-def test_the_gate_sheds_what_could_not_finish_in_time() -> None:
+@pytest.fixture
+def gates() -> Iterator[list[InFlight]]:
+    """Gates made by a test, emptied after it: each keeps the process's in-flight gauge."""
+    made: list[InFlight] = []
+    yield made
+    for gate in made:
+        while gate.count:
+            gate.release()
+
+
+def test_the_gate_sheds_what_could_not_finish_in_time(gates: list[InFlight]) -> None:
     clock = Clock()
     gate = InFlight(limit=100, within_s=2.0, clock=clock)
+    gates.append(gate)
     gate.acquire()  # a long request held throughout: the gate never falls idle
     for _ in range(InFlight.MIN_SAMPLES + 1):  # then one at a time, each taking 0.5 s
         gate.acquire()
@@ -62,9 +73,10 @@ def test_the_gate_sheds_what_could_not_finish_in_time() -> None:
     assert int(refused.value.headers["Retry-After"]) >= 1
 
 
-def test_an_idle_gap_neither_dilutes_nor_erases_the_rate() -> None:
+def test_an_idle_gap_neither_dilutes_nor_erases_the_rate(gates: list[InFlight]) -> None:
     clock = Clock()
     gate = InFlight(limit=100, within_s=2.0, clock=clock)
+    gates.append(gate)
     for _ in range(InFlight.MIN_SAMPLES + 1):
         gate.acquire()
         clock.now += 0.5  # 0.5 s of work each, one at a time: 2 a second of busy time
@@ -79,8 +91,9 @@ def test_an_idle_gap_neither_dilutes_nor_erases_the_rate() -> None:
     assert admitted == 4  # (3 + 1) / 2 = 2 s: a burst after the gap meets the last capacity
 
 
-def test_before_any_completion_only_the_count_bounds_admission() -> None:
+def test_before_any_completion_only_the_count_bounds_admission(gates: list[InFlight]) -> None:
     gate = InFlight(limit=20, within_s=0.1, clock=Clock())
+    gates.append(gate)
     for _ in range(20):
         gate.acquire()
     with pytest.raises(ProblemError, match="its limit of 20 requests"):

@@ -132,3 +132,30 @@ def test_critique_source_is_the_sorm_when_it_flags_first() -> None:
     assert c.first_error == 0 and c.source == "sorm"
     assert [x.check for x in c.checks] == ["ok", "wrong"]
     assert c.correction_verified is None
+
+
+def test_repair_fixes_the_slip_exactly_and_the_student_goes_on() -> None:
+    m = scripted()
+    prompts: list[str] = []
+
+    def student(prompt: str) -> str:
+        prompts.append(prompt)
+        if prompt.endswith("<<7-2=5>>5 apples.\n"):  # continuing the repaired prefix
+            return "#### 5"
+        return DRAFT
+
+    m.student = ScriptedGenerator(student)
+    result = GLoRe(m).solve(Q, strategy="repair")
+    assert [c.name for c in result.candidates] == ["draft", "repair"]
+    repaired = result.candidate("repair")
+    assert repaired.steps == [GOOD1, "Mia now has 7 - 2 = <<7-2=5>>5 apples.", "#### 5"]
+    assert repaired.arithmetic_ok and result.winner == "repair" and result.answer == "5"
+    assert "fail the arithmetic check" in result.reason  # the fooled ORM is overruled
+    assert result.stages["repair"].tokens == 5
+
+
+def test_repair_adds_nothing_when_the_arithmetic_holds() -> None:
+    m = scripted()
+    m.student = ScriptedGenerator(lambda p: f"{GOOD1}\n{GOOD2}\n#### 5")
+    result = GLoRe(m).solve(Q, strategy="glore_repair")
+    assert "repair" not in {c.name for c in result.candidates}

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glore.formats import check_steps, first_wrong, format_answer
+from glore.formats import check_steps, first_wrong, format_answer, repair_step
 from glore.formats.checks import check_step
 from glore.formats.equations import find_equations
 from glore.tasks.registry import get_task
@@ -171,3 +171,25 @@ def test_arith_references_check_ok_with_every_quantity_supported() -> None:
 def test_a_chain_is_one_equation() -> None:
     (eq,) = find_equations("So 4 + 5 = 9 = 3 x 3 apples.")
     assert eq.sides == ("4 + 5", "9", "3 * 3") and eq.operands == ("4", "5")
+
+
+@pytest.mark.parametrize(
+    ("step", "repaired"),
+    [
+        (
+            "Mia now has 12 + 18 = <<12+18=31>>31 apples.",
+            "Mia now has 12 + 18 = <<12+18=30>>30 apples.",
+        ),
+        ("Mia now has 12 + 18 = 31 apples.", "Mia now has 12 + 18 = 30 apples."),
+        ("A share is 50/200 = 20%.", "A share is 50/200 = 25%."),
+        ("So 3 x 6 = <<3*6=18>>20 apples.", None),  # the slip is outside the annotation
+        ("Mia now has 12 + 18 = 30 apples.", None),  # nothing to repair
+    ],
+)
+def test_repair_step_replaces_the_wrong_result_by_the_correct_value(
+    step: str, repaired: str | None
+) -> None:
+    (check,) = check_steps(MIA, [step])
+    assert repair_step(step, check) == repaired
+    if repaired is not None:
+        assert check_steps(MIA, [repaired])[0].check == "ok"
