@@ -233,6 +233,11 @@ class CritiqueResponse(BaseModel):
         "ok; false means the correction is offered unverified (see correction_note)."
     )
     correction_note: str | None
+    correction_by: Literal["repair", "local_refiner"] | None = Field(
+        description="Who wrote the correction: `repair` (an arithmetic slip's result "
+        "replaced by the correct value, the rest continued by the student) or the "
+        "`local_refiner`."
+    )
 
 
 class FieldError(BaseModel):

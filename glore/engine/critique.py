@@ -6,8 +6,9 @@ and an exact check of its arithmetic (`glore.formats.checks`); the first error i
 first step either flags, and `source` says which. `reveal` serves tutors who must not
 give the answer away: `location` says only which step is first wrong and how sure the
 SORM is, `step` adds a corrected version of that one step, `full` the whole corrected
-solution. A correction of an arithmetic slip is itself checked before it is offered as
-verified.
+solution. An arithmetic slip is corrected exactly where it can be (its result replaced by
+the correct value, the student continuing from there), else by the local refiner; either
+correction is itself checked before it is offered as verified.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Literal
 from glore.engine.config import EngineConfig
 from glore.engine.result import Candidate
 from glore.engine.rules import Source, flagged_error
-from glore.engine.steps import Costs, Models, local_refine
+from glore.engine.steps import Costs, Models, local_refine, repair, repairable
 from glore.errors import InvalidInputError
 from glore.formats import StepCheck, check_steps, first_wrong, parse_solution
 
@@ -56,6 +57,9 @@ class Critique:
     """For an arithmetic slip: whether the corrected step's arithmetic checks `ok`. When
     False, the correction is offered unverified (`correction_note` says why)."""
     correction_note: str | None = None
+    correction_by: Literal["repair", "local_refiner"] | None = None
+    """Who wrote the correction: `repair` (an arithmetic slip: its result replaced by the
+    correct value, the rest continued by the student) or the `local_refiner`."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +99,16 @@ async def critique(
     if error is None or reveal == "location":
         return result
     draft = Candidate.from_solution("working", parsed)
-    (fixed,) = await local_refine(models, [(0, question, draft, error)], cfg.max_tokens, Costs(1))
+    draft.checks = checks
+    found = repairable(draft) if source == "arithmetic" else None
+    if found is not None and found[0] == error:  # exact: the correct value, then the student
+        (fixed,) = await repair(models, [(0, question, draft, *found)], cfg.max_tokens, Costs(1))
+        result.correction_by = "repair"
+    else:
+        (fixed,) = await local_refine(
+            models, [(0, question, draft, error)], cfg.max_tokens, Costs(1)
+        )
+        result.correction_by = "local_refiner"
     result.corrected_step = fixed.steps[error] if len(fixed.steps) > error else None
     _verify(result, question, error)
     if reveal == "full":

@@ -81,9 +81,14 @@ class RaisingGenerator:
 
 def scripted_engine(delay: float = 0.0, *, refine_delay: float = 0.0, student: Any = None) -> GLoRe:
     """A GLoRe whose draft is wrong at step 2 and whose local refinement fixes it; the
-    student takes `delay` seconds, the global refiner `refine_delay`."""
+    student takes `delay` seconds, the global refiner `refine_delay`. Given a written
+    prefix (an exact repair), the student finishes it with `#### 5`."""
     if student is None:
-        student = SlowGenerator(DRAFT, delay) if delay else ScriptedGenerator(lambda p: DRAFT)
+        student = (
+            SlowGenerator(DRAFT, delay)
+            if delay
+            else ScriptedGenerator(lambda p: DRAFT if p.endswith("Answer:\n") else "#### 5")
+        )
     refiner: Any = (
         SlowGenerator(DRAFT, refine_delay) if refine_delay else ScriptedGenerator(lambda p: DRAFT)
     )

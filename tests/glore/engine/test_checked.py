@@ -106,21 +106,32 @@ def test_unknown_where_or_rerank_says_what_is_allowed(option: dict, message: str
         GLoRe(scripted()).solve(Q, **option)
 
 
-def test_critique_flags_the_slip_the_sorm_misses_with_its_source() -> None:
+def test_critique_flags_the_slip_the_sorm_misses_and_repairs_it_exactly() -> None:
     working = "First she has 3 + 4 = 7 apples\nthen 7 - 2 = 4 left\n#### 4"
-    c = GLoRe(scripted(local_text=f"{GOOD2}\n#### 5")).critique(Q, working, reveal="step")
+    m = scripted(local_text=f"{SLIP}\n#### 4")  # the refiner would slip again
+    m.student = ScriptedGenerator(lambda p: "#### 5")  # continues the repaired prefix
+    c = GLoRe(m).critique(Q, working, reveal="full")
     assert c.first_error == 1 and c.source == "arithmetic"
     assert c.checks[1].check == "wrong" and c.checks[1].expected == "5"
     assert c.step_values == [0.9, 0.9, 0.9]  # both signals are kept per step
-    assert c.corrected_step == GOOD2
+    assert c.correction_by == "repair" and c.corrected_step == "then 7 - 2 = 5 left"
     assert c.correction_check is not None and c.correction_check.check == "ok"
     assert c.correction_verified is True and c.correction_note is None
+    assert c.corrected_solution == [
+        "First she has 3 + 4 = 7 apples",
+        "then 7 - 2 = 5 left",
+        "#### 5",
+    ]
+    assert c.corrected_answer == "5"
 
 
 def test_a_correction_that_fails_the_check_is_offered_unverified() -> None:
-    working = "First she has 3 + 4 = 7 apples\nthen 7 - 2 = 4 left"
+    # The slip is in the shown number, not the annotation: no exact repair, the refiner's
+    # correction slips again, and the result says it could not be verified.
+    working = "First she has 3 + 4 = 7 apples\nthen 7 - 2 = <<7-2=5>>4 left"
     c = GLoRe(scripted(local_text=f"{SLIP}\n#### 4")).critique(Q, working, reveal="full")
-    assert c.source == "arithmetic" and c.correction_verified is False
+    assert c.source == "arithmetic" and c.correction_by == "local_refiner"
+    assert c.correction_verified is False
     assert c.correction_note is not None and "could not be verified" in c.correction_note
     assert "should compute 5" in c.correction_note
 

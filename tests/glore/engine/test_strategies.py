@@ -143,10 +143,12 @@ def test_result_serialises() -> None:
 
 
 def test_critique_finds_the_first_wrong_step_of_free_text() -> None:
-    working = "First she has 3 + 4 = 7 apples\nthen 7 - 2 = 4 =4>> left"
+    # The SORM's catch (no equation the exact check could read): the local refiner corrects.
+    working = "First she has 3 + 4 = 7 apples\nthen she has 4 left =4>>"
     m = models(local_text="Mia now has 7 - 2 = <<7-2=5>>5 apples.\n#### 5")
     full = GLoRe(m).critique(Q, working, reveal="full")
-    assert full.steps == ["First she has 3 + 4 = 7 apples", "then 7 - 2 = 4 =4>> left"]
+    assert full.steps == ["First she has 3 + 4 = 7 apples", "then she has 4 left =4>>"]
+    assert full.source == "sorm" and full.correction_by == "local_refiner"
     assert full.first_error == 1 and full.first_error_text == full.steps[1]
     assert full.confidence == pytest.approx(0.9)
     assert full.corrected_step == "Mia now has 7 - 2 = <<7-2=5>>5 apples."
