@@ -211,15 +211,39 @@ async def local_refine(
     the steps before it are kept verbatim."""
     prompts = [local_prompt(q, d.steps, e).text for _, q, d, e in items]
     prefixes = [d.steps[:e] for _, _, d, e in items]
+    qidx = [i for i, _, _, _ in items]
+    return await _continue(
+        models.local_refiner,
+        prompts,
+        prefixes,
+        qidx=qidx,
+        name=name,
+        max_tokens=max_tokens,
+        costs=costs,
+    )
+
+
+async def _continue(
+    gen: Generator,
+    prompts: Sequence[str],
+    prefixes: Sequence[Sequence[str]],
+    *,
+    qidx: Sequence[int],
+    name: str,
+    max_tokens: int,
+    costs: Costs,
+) -> list[Candidate]:
+    """One greedy completion of each prompt, written after its kept prefix of steps; the
+    stage is the candidates' name without a round suffix (`local`, `repair`)."""
     params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
     out = await generate(
-        models.local_refiner,
+        gen,
         prompts,
         params,
         names=[name] * len(prompts),
         costs=costs,
-        stage="local",
-        qidx=[i for i, _, _, _ in items],
+        stage=name.split("-", maxsplit=1)[0],
+        qidx=qidx,
         prefixes=prefixes,
     )
     return [row[0] for row in out]
@@ -247,15 +271,13 @@ async def repair(
     prompts = [
         rollout_prompt(q, pre).text for (_, q, _, _, _), pre in zip(items, prefixes, strict=True)
     ]
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
-    out = await generate(
+    qidx = [i for i, _, _, _, _ in items]
+    return await _continue(
         models.student,
         prompts,
-        params,
-        names=["repair"] * len(prompts),
+        prefixes,
+        qidx=qidx,
+        name="repair",
+        max_tokens=max_tokens,
         costs=costs,
-        stage="repair",
-        qidx=[i for i, _, _, _, _ in items],
-        prefixes=prefixes,
     )
-    return [row[0] for row in out]
