@@ -67,7 +67,7 @@ class Equation:
 
 
 def tokenize(text: str) -> list[Token]:
-    """Tokens of `text`, with word operators, scale words and units already read."""
+    """Tokens of `text`, with word operators, rates and units already read."""
     tokens = [
         Token(m.lastgroup or "other", m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)
     ]
