@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 
 from glore.backends.embedded.context import context_window
 from glore.engine.glore import GLoRe
+from glore.engine.strategies import PLANS
 from glore.formats import (
     global_prompt,
     local_prompt,
@@ -29,17 +30,14 @@ from glore.formats import (
     student_prompt,
 )
 
-REFINERS: dict[str, tuple[str, ...]] = {
-    "greedy": (),
-    "best_of_n": (),
-    "global": ("global",),
-    "local": ("local",),
-    "local_orm": ("local",),
-    "glore": ("global", "local"),
-    "multi_round": ("global", "local"),
-    "glore_vote": ("global", "local"),
-}
-"""The refiners each strategy runs (a test keeps the keys the API's strategy names)."""
+
+def refiners(strategy: str) -> tuple[str, ...]:
+    """The refining prompts a strategy builds, from the engine's own plans."""
+    plan = PLANS.get(strategy, PLANS["glore"])
+    if plan is None:
+        return ()
+    uses = (("global", plan.use_global), ("local", plan.use_local), ("repair", plan.use_repair))
+    return tuple(name for name, used in uses if used)
 
 
 @dataclass(frozen=True)
@@ -72,20 +70,23 @@ def _local(q: str) -> str:
 
 
 def _needs(strategy: str, max_tokens: int) -> list[_Need]:
-    refiners = REFINERS.get(strategy, ("global", "local"))
-    scored = 2 * max_tokens if refiners else max_tokens
+    used = refiners(strategy)
+    scored = 2 * max_tokens if used else max_tokens
     solution = f"the solution scored (max_tokens={max_tokens} per generated part)"
     out = [
         _Need("student", "student", _student, 1, "the answer"),
         _Need("orm", "orm", _scored, scored, solution),
         _Need("sorm", "sorm", _scored, scored, solution),
     ]
-    if "global" in refiners:
+    if "global" in used:
         what = f"a draft of up to max_tokens={max_tokens} and the answer"
         out.append(_Need("global", "global_refiner", _global, max_tokens + 1, what))
-    if "local" in refiners:
+    if "local" in used:
         what = f"a draft of up to max_tokens={max_tokens}, the steps it keeps and the answer"
         out.append(_Need("local", "local_refiner", _local, 2 * max_tokens + 1, what))
+    if "repair" in used:
+        what = f"the draft's steps it keeps (up to max_tokens={max_tokens}) and the rest"
+        out.append(_Need("repair", "student", _student, 2 * max_tokens + 1, what))
     return out
 
 
@@ -163,4 +164,4 @@ def check_critique_tokens(engine: GLoRe, question: str, solution: str, reveal: s
             )
 
 
-__all__ = ["REFINERS", "check_critique_tokens", "check_question_tokens", "token_errors"]
+__all__ = ["check_critique_tokens", "check_question_tokens", "refiners", "token_errors"]

@@ -69,10 +69,13 @@ def run_stages(
             results.append(ctx.run.summary(name))
             continue
         log(f"[{name}] running")
+        returned = None
         if name in TRAINING_STAGES or dist.is_main():
-            stage_fn(name)(ctx)
+            returned = stage_fn(name)(ctx)
         dist.barrier()
-        summary = ctx.run.summary(name)
+        # A process that ran the stage has its summary; only the others read the file the
+        # main process wrote (reading it on every process raced the main's write).
+        summary = returned if returned is not None else ctx.run.summary(name)
         log(f"[{name}] done in {summary['seconds']} s")
         results.append(summary)
     return results

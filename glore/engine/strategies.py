@@ -258,24 +258,42 @@ def _degrade(result: SolveResult, reason: str | None) -> SolveResult:
     return result
 
 
+PLANS: dict[str, Plan | None] = {
+    "greedy": None,
+    "best_of_n": None,
+    "global": Plan(True, False, "sorm"),
+    "local": Plan(False, True, "sorm"),
+    "local_orm": Plan(False, True, "orm"),
+    "glore": Plan(True, True, "sorm"),
+    "multi_round": Plan(True, True, "sorm"),
+    "glore_vote": Plan(True, True, "sorm"),
+    "repair": Plan(False, False, "sorm", use_repair=True),
+    "glore_repair": Plan(True, True, "sorm", use_repair=True),
+}
+"""What each strategy refines with (None: it only samples the student); the service
+reads it to know which prompts a solve will build."""
+
+
+def _plan(name: str) -> Plan:
+    plan = PLANS[name]
+    assert plan is not None
+    return plan
+
+
 STRATEGIES: dict[str, Strategy] = {
     "greedy": greedy,
     "best_of_n": best_of_n,
-    "global": _make_refiner(Plan(True, False, "sorm"), "global"),
-    "local": _make_refiner(Plan(False, True, "sorm"), "local"),
-    "local_orm": _make_refiner(Plan(False, True, "orm"), "local_orm"),
-    "glore": _make_refiner(Plan(True, True, "sorm"), "glore"),
-    "multi_round": _make_refiner(Plan(True, True, "sorm"), "multi_round", multi_round=True),
+    "global": _make_refiner(_plan("global"), "global"),
+    "local": _make_refiner(_plan("local"), "local"),
+    "local_orm": _make_refiner(_plan("local_orm"), "local_orm"),
+    "glore": _make_refiner(_plan("glore"), "glore"),
+    "multi_round": _make_refiner(_plan("multi_round"), "multi_round", multi_round=True),
     # Not the paper's method: answer agreement among draft, global and local decides first.
-    "glore_vote": _make_refiner(Plan(True, True, "sorm"), "glore_vote", chooser=vote_choice),
+    "glore_vote": _make_refiner(_plan("glore_vote"), "glore_vote", chooser=vote_choice),
     # Not the paper's: the first wrong arithmetic repaired exactly and continued by the
     # student; always reranked with the check (a repair is worth something only there).
-    "repair": _make_refiner(
-        Plan(False, False, "sorm", use_repair=True), "repair", rerank="checked"
-    ),
-    "glore_repair": _make_refiner(
-        Plan(True, True, "sorm", use_repair=True), "glore_repair", rerank="checked"
-    ),
+    "repair": _make_refiner(_plan("repair"), "repair", rerank="checked"),
+    "glore_repair": _make_refiner(_plan("glore_repair"), "glore_repair", rerank="checked"),
 }
 
 
@@ -285,4 +303,4 @@ def get_strategy(name: str) -> Strategy:
     return STRATEGIES[name]
 
 
-__all__ = ["STRATEGIES", "Strategy", "get_strategy"]
+__all__ = ["PLANS", "STRATEGIES", "Strategy", "get_strategy"]

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 
+from glore.engine.strategies import PLANS
 from service.protocol import StrategyName
-from service.token_limits import REFINERS
+from service.token_limits import refiners
 from tests.service.gateway_live import LiveServer
 from tests.service.jobs_support import REDIS_URL, clean_prefix, require_redis
 from tests.service.test_gateway_limits import assert_problem, field
@@ -28,7 +29,9 @@ def _too_many(body: dict[str, Any], *loc: str | int) -> dict[str, Any]:
 
 
 def test_the_refiners_of_each_strategy_are_listed() -> None:
-    assert set(REFINERS) == set(StrategyName.__args__)  # type: ignore[attr-defined]
+    assert set(PLANS) == set(StrategyName.__args__)  # type: ignore[attr-defined]
+    assert refiners("greedy") == () and refiners("glore") == ("global", "local")
+    assert refiners("glore_repair") == ("global", "local", "repair")
 
 
 def test_a_question_over_the_context_in_tokens_is_422(real_server: LiveServer) -> None:
