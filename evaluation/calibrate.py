@@ -83,12 +83,13 @@ def choose_margin(
 
 
 def write_manifest(store: Path, engine: dict[str, Any]) -> Path:
-    """Set the manifest's `engine` section (what `glore.engine.loading` reads)."""
+    """Set keys of the manifest's `engine` section (what `glore.engine.loading` reads),
+    keeping the others."""
     path = store / "manifest.json"
     if not path.is_file():
         raise ConfigError(f"{store} has no manifest.json to keep the calibration in")
     data = json.loads(path.read_text())
-    data["engine"] = engine
+    data["engine"] = {**(data.get("engine") or {}), **engine}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
@@ -200,3 +201,41 @@ def scored(cache: Cache) -> list[list[Scored]]:
         ]
         for q in cache
     ]
+
+
+def winners(
+    questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str
+) -> list[tuple[bool, float]]:
+    """Per question: (right, ORM score) of the candidate the engine would answer with."""
+    out = []
+    for cands in questions:
+        win = cands[choose(cands, margin, rerank_by).index]
+        out.append((win.right, win.orm_score))
+    return out
+
+
+def calibrate(
+    rows: Sequence[Sequence[Scored]],
+    *,
+    min_gain: float,
+    rerank_by: str,
+    abstain_target: float | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report, and the manifest keys it would write: the margin, and with
+    `abstain_target` the abstention threshold at that margin (`evaluation.abstention`)."""
+    from evaluation.abstention import choose_threshold
+
+    chosen = choose_margin(rows, min_gain=min_gain, rerank_by=rerank_by)
+    margin = chosen["rerank_margin"]
+    report = {
+        **chosen,
+        "at_margin": outcomes(rows, margin, rerank_by),
+        "argmax": outcomes(rows, 0.0, rerank_by),
+        "keep_draft": outcomes(rows, 1.0, rerank_by),
+    }
+    section: dict[str, Any] = {"rerank_margin": margin, "calibration": report}
+    if abstain_target is not None:
+        abstention = choose_threshold(winners(rows, margin, rerank_by), abstain_target)
+        report["abstention"] = abstention
+        section["abstain_below"] = abstention["abstain_below"]
+    return report, section

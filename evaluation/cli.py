@@ -110,19 +110,20 @@ def calibrate_command(
     rerank: Annotated[
         str, typer.Option(help="orm (the default rerank) or checked (the exact check first).")
     ] = "orm",
+    abstain: Annotated[
+        float | None,
+        typer.Option(
+            help="Also choose the abstention threshold: the lowest at which the answered "
+            "questions are at least this right (e.g. 0.75)."
+        ),
+    ] = None,
 ) -> None:
-    """Choose the rerank margin on arith validation so the default never loses to the draft;
-    with --orm, the validation numbers another ORM would give the same candidates."""
+    """Choose the rerank margin on arith validation so the default never loses to the draft
+    (and with --abstain the abstention threshold); with --orm, the validation numbers
+    another ORM would give the same candidates."""
     import json
 
-    from evaluation.calibrate import (
-        candidates_of,
-        choose_margin,
-        outcomes,
-        rescore,
-        scored,
-        write_manifest,
-    )
+    from evaluation.calibrate import calibrate, candidates_of, rescore, scored, write_manifest
 
     if not 1 <= questions <= 100_000:
         raise InvalidInputError(f"questions must be in 1..100000; got {questions}")
@@ -134,6 +135,8 @@ def calibrate_command(
         raise InvalidInputError(f"rerank must be one of {', '.join(RERANKS)}; got {rerank!r}")
     if write and rerank != "orm":
         raise InvalidInputError("--write keeps the margin of the default rerank (orm)")
+    if abstain is not None and not 0 < abstain <= 1:
+        raise InvalidInputError(f"abstain must be in (0, 1]; got {abstain}")
     options: dict[str, object] = {"mode": "always"}
     if tau_where is not None:
         options["tau_where"] = tau_where
@@ -141,19 +144,12 @@ def calibrate_command(
     cache = candidates_of(key, candidates, batch)
     if orm is not None:
         cache = rescore(cache, orm)
-    rows = scored(cache)
-    chosen = choose_margin(rows, min_gain=min_gain, rerank_by=rerank)
-    report = {
-        **chosen,
-        "at_margin": outcomes(rows, chosen["rerank_margin"], rerank),
-        "argmax": outcomes(rows, 0.0, rerank),
-        "keep_draft": outcomes(rows, 1.0, rerank),
-        **key,
-        "orm": str(orm) if orm else "the store's",
-    }
+    report, section = calibrate(
+        scored(cache), min_gain=min_gain, rerank_by=rerank, abstain_target=abstain
+    )
+    report |= {**key, "orm": str(orm) if orm else "the store's"}
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "curve"}, indent=1))
     if write:
-        section = {"rerank_margin": chosen["rerank_margin"], "calibration": report}
         typer.echo(f"wrote {write_manifest(store, section)}")
 
 

@@ -154,7 +154,19 @@ def refine_report(engine: GLoRe, problems: Sequence[Problem], cfg: EvalConfig) -
         result["overlap"] = overlap(runs["glore"], draft_right)
         result["ranking"] = ranking(runs["glore"])
         result["checked"] = caught(runs["glore"])
+        result["abstention"] = abstention(runs["glore"], engine.models.abstain_below)
     return result
+
+
+def abstention(run: RowRun, threshold: float) -> dict[str, Any]:
+    """Coverage against accuracy of a row when it abstains below each threshold, and at the
+    store's (`evaluation.abstention`)."""
+    from evaluation.abstention import at, curve
+
+    answers = [
+        (ok, scores[w]) for ok, scores, w in zip(run.correct, run.orm, run.winners, strict=True)
+    ]
+    return {"threshold": threshold, "at_threshold": at(answers, threshold), "curve": curve(answers)}
 
 
 def _draft_right(runs: dict[str, RowRun]) -> list[bool]:

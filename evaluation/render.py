@@ -45,6 +45,7 @@ def refine_table(report: dict[str, Any]) -> list[str]:
             f"{_pct(rank['right_above_wrong'])}% of {rank['pairs']} (right, wrong) pairs of "
             "the glore row (50% is chance; reranking helps only above it).",
         ]
+    lines += _abstention(report.get("abstention"))
     checked = report.get("checked")
     if checked:
         lines += [
@@ -54,6 +55,25 @@ def refine_table(report: dict[str, Any]) -> list[str]:
             f"{checked['right_drafts']} right drafts (a slip that did not change the answer).",
         ]
     return lines
+
+
+def _abstention(data: dict[str, Any] | None) -> list[str]:
+    """The glore row's coverage against accuracy when it abstains below each threshold."""
+    if not data:
+        return []
+    shown = [p for p in data["curve"] if round(p["threshold"] * 100) % 10 == 0]
+    at = data["at_threshold"]
+    return [
+        "",
+        "Abstention (the glore row answers only when the ORM scores its answer at least the "
+        f"threshold; the store's threshold is {data['threshold']:.2f}, answering "
+        f"{_pct(at['coverage'])}% at {_pct(at['accuracy'])}%):",
+        "",
+        "| threshold | " + " | ".join(f"{p['threshold']:.1f}" for p in shown) + " |",
+        "|---|" + "---|" * len(shown),
+        "| answered % | " + " | ".join(_pct(p["coverage"]) for p in shown) + " |",
+        "| accuracy of answered % | " + " | ".join(_pct(p["accuracy"]) for p in shown) + " |",
+    ]
 
 
 def reward_table(report: dict[str, Any]) -> list[str]:

@@ -70,6 +70,14 @@ class SolveOptions(_Strict):
         "draft's by more than this (server default: GLORE_RERANK_MARGIN, else the store's "
         "margin chosen on validation).",
     )
+    abstain_below: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The result says `abstain` when the ORM scores the chosen answer below "
+        "this (server default: GLORE_ABSTAIN_BELOW, else the store's threshold chosen on "
+        "validation; 0 never abstains).",
+    )
     where: Where | None = Field(
         None,
         description="`sorm` (the paper): the local refiner restarts at the SORM's first "
@@ -204,6 +212,12 @@ class SolveResponse(BaseModel):
     refined: bool = Field(description="Whether refinements were made.")
     degraded: bool = Field(description="A refiner failed; the draft stands.")
     degraded_reason: str | None
+    abstain: bool = Field(
+        False,
+        description="The models are unsure: the ORM scores the chosen answer below the "
+        "abstention threshold, so it should not be presented as a confident answer.",
+    )
+    abstain_reason: str | None = Field(None, description="Why, when `abstain` is true.")
     stages: dict[str, StageCostOut] = Field(description="Cost per stage: draft, orm, sorm, ...")
     models: dict[str, str] = Field(description="Version of the model behind each role.")
 

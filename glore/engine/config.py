@@ -35,6 +35,11 @@ class EngineConfig:
     rerank: Rerank = "orm"
     """`orm` (the paper): the ORM reranks every candidate. `checked`: candidates with a
     step whose arithmetic is wrong lose to those without; the ORM ranks within each."""
+    abstain_below: float | None = None
+    """The result says `abstain` when the ORM scores the chosen answer below this: the
+    models are unsure, and a tutor should not present the answer as confident (None: the
+    store's threshold, chosen on validation by `glore calibrate --abstain` and kept in its
+    manifest; 0 when it has none, never abstaining; [0, 1])."""
     max_tokens: int = 256
     """New tokens per generated solution (256; 1..4096)."""
     max_question_chars: int = 2000
@@ -60,6 +65,10 @@ class EngineConfig:
             (
                 self.rerank_margin is None or 0.0 <= self.rerank_margin <= 1.0,
                 "rerank_margin must be in [0, 1] (or None for the store's)",
+            ),
+            (
+                self.abstain_below is None or 0.0 <= self.abstain_below <= 1.0,
+                "abstain_below must be in [0, 1] (or None for the store's)",
             ),
             (1 <= self.max_tokens <= 4096, "max_tokens must be in 1..4096"),
             (1 <= self.max_question_chars <= 100_000, "max_question_chars must be in 1..100000"),

@@ -12,11 +12,22 @@ from glore.engine.config import EngineConfig
 from glore.engine.critique import Critique, critique
 from glore.engine.hooks import StageHook, emit
 from glore.engine.result import SolveResult
+from glore.engine.rules import abstains
 from glore.engine.steps import Models
 from glore.engine.strategies import get_strategy
 from glore.errors import InvalidInputError
 
 T = TypeVar("T")
+
+
+def _mark_abstention(result: SolveResult, threshold: float) -> None:
+    score = result.candidate(result.winner).orm_score or 0.0
+    if abstains(score, threshold):
+        result.abstain = True
+        result.abstain_reason = (
+            f"the ORM gives the chosen answer {score:.2f}, below the abstention threshold "
+            f"{threshold:.2f}: the models are unsure of it"
+        )
 
 
 class GLoRe:
@@ -88,7 +99,9 @@ class GLoRe:
         run = get_strategy(strategy)
         self._check(questions, cfg)
         results = await run(self.models, list(questions), cfg, on_stage)
+        threshold = self.models.abstention(cfg.abstain_below)
         for i, result in enumerate(results):
+            _mark_abstention(result, threshold)
             await emit(on_stage, "final", {"index": i, "result": result.to_json()})
         return results
 

@@ -42,7 +42,7 @@ SCORERS = ("orm", "sorm")
 _KEYS = {"path", "url", "model", "tokenizer"}
 _NOT_OPTIONS = {"client", "tokenizer"}
 _LOCAL_SCORER_KEYS = {"max_batch_tokens", "prefix_cache_mb"}
-ENGINE_KEYS = ("rerank_margin",)
+ENGINE_KEYS = ("rerank_margin", "abstain_below")
 """What a store's manifest (or a spec's `engine` mapping) may set: calibrated on validation."""
 
 
@@ -213,7 +213,7 @@ def load_models(
     scorer_dtype: str | None = None,
 ) -> Models:
     """`dtype` for the local generators, `scorer_dtype` for the local ORM and SORM (both
-    None: float32 on a CPU, bfloat16 on a GPU; see `glore.backends.local.pick_dtype`)."""
+    None: float32 on a CPU, bfloat16 on a GPU; see `glore.backends.embedded.model.pick_dtype`)."""
     source = Path(path)
     spec = read_spec(source)
     calibrated = calibration(source, spec)  # a bad manifest fails before weights load
@@ -245,6 +245,7 @@ def load_models(
         gens["local"],
         versions=_versions(source, spec),
         rerank_margin=calibrated.get("rerank_margin", 0.0),
+        abstain_below=calibrated.get("abstain_below", 0.0),
     )
 
 

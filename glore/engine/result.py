@@ -56,6 +56,9 @@ class SolveResult:
     refined: bool
     degraded: bool = False
     degraded_reason: str | None = None
+    abstain: bool = False
+    """The ORM scores the chosen answer below the abstention threshold: unsure."""
+    abstain_reason: str | None = None
     stages: dict[str, StageCost] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
 

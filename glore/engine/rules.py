@@ -48,6 +48,11 @@ def checked_pool(arithmetic_ok: Sequence[bool]) -> list[int]:
     return passing if passing else list(range(len(arithmetic_ok)))
 
 
+def abstains(orm_score: float, threshold: float) -> bool:
+    """Abstention: the chosen answer's ORM score is below the threshold (0 never abstains)."""
+    return orm_score < threshold
+
+
 @dataclass(frozen=True)
 class Choice:
     index: int

@@ -44,8 +44,15 @@ class Models:
     """The store's calibrated rerank margin (manifest `engine.rerank_margin`; 0 if none):
     what `EngineConfig.rerank_margin=None` means."""
 
+    abstain_below: float = 0.0
+    """The store's calibrated abstention threshold (manifest `engine.abstain_below`; 0 if
+    none, never abstaining): what `EngineConfig.abstain_below=None` means."""
+
     def margin(self, cfg_margin: float | None) -> float:
         return self.rerank_margin if cfg_margin is None else cfg_margin
+
+    def abstention(self, cfg_threshold: float | None) -> float:
+        return self.abstain_below if cfg_threshold is None else cfg_threshold
 
 
 class Costs:

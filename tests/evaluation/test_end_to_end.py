@@ -67,6 +67,11 @@ def test_every_row_is_reported_and_greedy_matches_a_recount(
     o = refine["overlap"]
     assert o["wrong_drafts"] == 4 - sum(right)
     assert max(o["global_fixes"], o["local_fixes"]) <= o["either"] <= o["wrong_drafts"]
+    abstention = refine["abstention"]
+    assert abstention["curve"][0]["coverage"] == 1.0  # threshold 0 answers everything
+    assert abstention["curve"][0]["accuracy"] == rows["glore"]["accuracy"]
+    coverages = [p["coverage"] for p in abstention["curve"]]
+    assert coverages == sorted(coverages, reverse=True)
     checked = refine["checked"]
     assert checked["wrong_drafts"] == o["wrong_drafts"]
     assert checked["wrong_caught"] <= checked["wrong_drafts"]

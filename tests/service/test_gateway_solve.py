@@ -238,3 +238,13 @@ def test_metrics_count_the_scorers_prefix_cache(real_server: LiveServer) -> None
         found = _metric(after, hits) - (_metric(before, hits) if hits in before else 0)
         # the draft, then two refinements that start with the draft's question
         assert looked > 0 and 0 < found < looked
+
+
+def test_an_unsure_answer_says_abstain(live: LiveServer) -> None:
+    body = {"question": QUESTION, "strategy": "greedy", "options": {"abstain_below": 0.5}}
+    unsure = SolveResponse.model_validate(httpx.post(live.url + "/v1/solve", json=body).json())
+    assert unsure.abstain and unsure.abstain_reason and "0.30" in unsure.abstain_reason
+    sure = httpx.post(live.url + "/v1/solve", json={**body, "options": {"abstain_below": 0.2}})
+    assert sure.json()["abstain"] is False
+    bad = httpx.post(live.url + "/v1/solve", json={**body, "options": {"abstain_below": 3}})
+    assert bad.status_code == 422 and "abstain_below" in bad.text

@@ -49,3 +49,18 @@ def test_the_engine_takes_the_stores_margin(tmp_path: Path) -> None:
     (store / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="rerank_margin"):
         GLoRe.from_pretrained(store)
+
+
+def test_the_engine_takes_the_stores_abstention_threshold(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"engine": {"abstain_below": 0.3}}))
+    assert calibration(tmp_path, {}) == {"abstain_below": 0.3}
+    spec = {r: {"path": str(STORE / r)} for r in ROLES}
+    spec["engine"] = {"abstain_below": 0.3}  # type: ignore[dict-item]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    engine = GLoRe.from_pretrained(path)
+    assert engine.models.abstain_below == 0.3 and engine.models.abstention(None) == 0.3
+    assert engine.models.abstention(0.0) == 0.0  # an option overrides the store's
+    (tmp_path / "manifest.json").write_text(json.dumps({"engine": {"abstain_below": -1}}))
+    with pytest.raises(ConfigError, match=r"engine\.abstain_below must be a number in \[0, 1\]"):
+        calibration(tmp_path, {})

@@ -170,3 +170,16 @@ def test_repair_adds_nothing_when_the_arithmetic_holds() -> None:
     m.student = ScriptedGenerator(lambda p: f"{GOOD1}\n{GOOD2}\n#### 5")
     result = GLoRe(m).solve(Q, strategy="glore_repair")
     assert "repair" not in {c.name for c in result.candidates}
+
+
+def test_an_answer_the_orm_doubts_is_marked_abstain() -> None:
+    # The fooled ORM gives the draft's wrong answer 0.9 and the others 0.6.
+    sure = GLoRe(scripted()).solve(Q, strategy="greedy", abstain_below=0.5)
+    assert not sure.abstain and sure.abstain_reason is None
+    unsure = GLoRe(scripted()).solve(Q, strategy="greedy", abstain_below=0.95)
+    assert unsure.abstain and "below the abstention threshold 0.95" in (unsure.abstain_reason or "")
+    assert unsure.to_json()["abstain"] is True
+    default = GLoRe(scripted()).solve(Q, strategy="greedy")  # no store threshold: never
+    assert not default.abstain
+    with pytest.raises(InvalidInputError, match="abstain_below must be in"):
+        GLoRe(scripted()).solve(Q, abstain_below=2.0)
