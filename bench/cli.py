@@ -97,6 +97,22 @@ def service(
         json_path.write_text(json.dumps(report, indent=2) + "\n")
 
 
+@bench_app.command("ct2")
+def ct2(
+    store: Annotated[Path, typer.Option(help="Model store.")] = Path("model_store/default"),
+    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="Prompts per batch.")] = 256,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """CTranslate2 (float32, int8) against the embedded decode loop on the student, greedy
+    and sampled (needs the `ct2` extra)."""
+    from bench.ctranslate2 import bench_ct2, format_ct2
+
+    report = bench_ct2(str(store), n=n)
+    typer.echo(format_ct2(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def register(app: typer.Typer) -> None:
     """`glore bench` (entry point `glore.commands`)."""
     app.add_typer(bench_app, name="bench")

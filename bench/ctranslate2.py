@@ -1,0 +1,135 @@
+"""`glore bench ct2`: CTranslate2 (float32 and int8) against the project's embedded decode
+loop on a store's student, greedy and sampled, side by side in one run.
+
+The measurement issue 12 asks for before choosing a compiled CPU engine. CTranslate2 is an
+optional extra (`pip install -e '.[ct2]'`); the student is converted into a temporary
+folder. Each workload runs twice and the faster run counts; the report also says whether
+greedy text is the same as the embedded loop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from glore.backends.base import SamplingParams
+from glore.errors import ConfigError
+from glore.formats import student_prompt
+
+QUANTIZATIONS = ("float32", "int8")
+
+
+def _ct2() -> Any:
+    try:
+        import ctranslate2
+    except ImportError as exc:
+        raise ConfigError("glore bench ct2 needs CTranslate2: pip install -e '.[ct2]'") from exc
+    return ctranslate2
+
+
+def _ours(gen: Any, prompts: list[str], params: SamplingParams) -> tuple[float, int, list[str]]:
+    started = time.perf_counter()
+    out = asyncio.run(gen.generate(prompts, params))
+    seconds = time.perf_counter() - started
+    return seconds, sum(c.tokens for row in out for c in row), [row[0].text for row in out]
+
+
+def _theirs(
+    gen: Any, tok: Any, prompts: list[str], greedy: bool, max_tokens: int
+) -> tuple[float, int, list[str]]:
+    pieces = [tok.convert_ids_to_tokens(tok(p)["input_ids"]) for p in prompts]
+    started = time.perf_counter()
+    results = gen.generate_batch(
+        pieces,
+        max_length=max_tokens,
+        sampling_topk=1 if greedy else 0,
+        sampling_temperature=1.0,
+        include_prompt_in_result=False,
+        max_batch_size=len(prompts),
+    )
+    seconds = time.perf_counter() - started
+    ids = [r.sequences_ids[0] for r in results]
+    return seconds, sum(len(i) for i in ids), [tok.decode(i, skip_special_tokens=True) for i in ids]
+
+
+def bench_ct2(
+    store: str = "model_store/default", *, n: int = 256, max_tokens: int = 256, threads: int = 2
+) -> dict[str, Any]:
+    """The report (see the module's docstring)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from glore import GLoRe
+    from glore.tasks.arith import ArithTask
+
+    ctranslate2 = _ct2()
+    torch.set_num_threads(threads)
+    student = Path(store) / "student"
+    tok = AutoTokenizer.from_pretrained(student)
+    prompts = [student_prompt(p.question).text for p in ArithTask().load("validation", n)]
+    gen = GLoRe.from_pretrained(store).models.student
+    with tempfile.TemporaryDirectory() as tmp:
+        ct = {}
+        for q in QUANTIZATIONS:
+            ctranslate2.converters.TransformersConverter(str(student)).convert(
+                f"{tmp}/{q}", quantization=q
+            )
+            ct[q] = ctranslate2.Generator(
+                f"{tmp}/{q}", device="cpu", compute_type=q, intra_threads=threads
+            )
+        report: dict[str, Any] = {"store": store, "prompts": len(prompts), "threads": threads}
+        for name, greedy in (("greedy", True), ("sampled", False)):
+            best = _workload(gen, ct, tok, prompts, greedy=greedy, max_tokens=max_tokens)
+            base = best["ours"][0]
+            report[name] = {
+                label: {
+                    "seconds": round(s, 3),
+                    "tokens": t,
+                    "tokens_per_s": round(t / s),
+                    "speedup": round(base / s, 2),
+                }
+                for label, (s, t, _) in best.items()
+            }
+            if greedy:
+                pairs = zip(best["ours"][2], best["ct2_float32"][2], strict=True)
+                same = sum(a.strip() == b.strip() for a, b in pairs)
+                report["greedy_same_text"] = f"{same}/{len(prompts)}"
+    return report
+
+
+Run = tuple[float, int, list[str]]
+
+
+def _workload(
+    gen: Any, ct: dict[str, Any], tok: Any, prompts: list[str], *, greedy: bool, max_tokens: int
+) -> dict[str, Run]:
+    """The faster of two runs of each engine on one workload."""
+    temperature = 0.0 if greedy else 1.0
+    params = SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens, seed=0)
+    runs: dict[str, Callable[[], Run]] = {"ours": partial(_ours, gen, prompts, params)}
+    for q in QUANTIZATIONS:
+        runs[f"ct2_{q}"] = partial(_theirs, ct[q], tok, prompts, greedy, max_tokens)
+    best: dict[str, Run] = {}
+    for _ in range(2):
+        for label, run in runs.items():
+            got = run()
+            if label not in best or got[0] < best[label][0]:
+                best[label] = got
+    return best
+
+
+def format_ct2(report: dict[str, Any]) -> str:
+    lines = [f"{report['prompts']} prompts, {report['threads']} threads:"]
+    for name in ("greedy", "sampled"):
+        parts = [
+            f"{k} {v['seconds']} s ({v['tokens_per_s']} tok/s, {v['speedup']}x)"
+            for k, v in report[name].items()
+        ]
+        lines.append(f"  {name:>7}: " + "; ".join(parts))
+    lines.append(f"  greedy text the same as ours (ct2 float32): {report['greedy_same_text']}")
+    return "\n".join(lines)
