@@ -39,19 +39,21 @@ class Scored:
     """No step's arithmetic is wrong (`glore.formats.checks`): what `rerank: checked` reads."""
 
 
+def picks(questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str) -> list[int]:
+    """Per question: the index of the candidate the engine's rerank
+    (`glore.engine.choice.choose`) would answer with."""
+    return [choose(cands, margin, rerank_by).index for cands in questions]
+
+
 def accuracy_at(
     questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str = "orm"
 ) -> tuple[float, float]:
-    """(accuracy, share of questions whose draft was replaced) with this margin, the
-    engine's rerank (`glore.engine.choice.choose`) deciding."""
+    """(accuracy, share of questions whose draft was replaced) with this margin."""
     if not questions:
         raise InvalidInputError("calibration needs at least one question")
-    right = switched = 0
-    for cands in questions:
-        choice = choose(cands, margin, rerank_by)
-        right += cands[choice.index].right
-        switched += choice.index != 0
-    return right / len(questions), switched / len(questions)
+    chosen = picks(questions, margin, rerank_by)
+    right = sum(q[k].right for q, k in zip(questions, chosen, strict=True))
+    return right / len(questions), sum(k != 0 for k in chosen) / len(questions)
 
 
 MIN_GAIN = 0.01
@@ -102,9 +104,8 @@ def outcomes(
     """What the rerank does at `margin`: accuracy, fixes of wrong drafts, breaks of right
     ones, and the ORM's within-question ranking (right above wrong, ties half)."""
     fixed = broken = wrong = right = 0
-    for cands in questions:
-        choice = choose(cands, margin, rerank_by)
-        won = cands[choice.index].right
+    for cands, k in zip(questions, picks(questions, margin, rerank_by), strict=True):
+        won = cands[k].right
         if cands[0].right:
             right += 1
             broken += not won
@@ -207,11 +208,8 @@ def winners(
     questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str
 ) -> list[tuple[bool, float]]:
     """Per question: (right, ORM score) of the candidate the engine would answer with."""
-    out = []
-    for cands in questions:
-        win = cands[choose(cands, margin, rerank_by).index]
-        out.append((win.right, win.orm_score))
-    return out
+    chosen = picks(questions, margin, rerank_by)
+    return [(q[k].right, q[k].orm_score) for q, k in zip(questions, chosen, strict=True)]
 
 
 def calibrate(

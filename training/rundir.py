@@ -81,13 +81,6 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    with path.open("a") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
-
-
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a JSONL file; a torn last line (from a kill mid-write) is ignored."""
     if not path.exists():
