@@ -3,7 +3,6 @@ server-sent event as it finishes (draft, orm, sorm, global, local, final)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +18,7 @@ from service.errors import to_problem
 from service.metrics import record_solve
 from service.protocol import STAGES, SolveRequest, SolveResponse
 from service.routes.docs import PIPELINE
+from service.stages import relay_stages
 from service.state import ServiceState
 from service.token_limits import check_question_tokens
 
@@ -67,51 +67,23 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-_DONE = "__done__"
-_RUNNING: set[asyncio.Task[None]] = set()
-"""Streamed pipeline runs: the loop holds tasks only weakly."""
-
-
 def _stream(
     engine: GLoRe, state: ServiceState, body: SolveRequest, options: dict[str, Any]
 ) -> StreamingResponse:
     """Take the slot now (a full server answers 503, not a stream), run the pipeline as a
-    task that owns the slot, and relay its stages. A client that goes away cancels it."""
-    state.gate.acquire()
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-    def on_stage(stage: str, payload: dict[str, Any]) -> None:
-        if stage != "final":  # the final event is the validated response, sent below
-            queue.put_nowait((stage, {k: v for k, v in payload.items() if k != "index"}))
-
-    async def run() -> None:
-        try:
-            work = engine.asolve(body.question, body.strategy, on_stage=on_stage, **options)
-            outcome: object = await bounded(state, work, slot_taken=True)
-        except Exception as exc:
-            outcome = exc
-        queue.put_nowait((_DONE, outcome))
-
-    task = asyncio.create_task(run())
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
+    task that owns the slot, and relay its stages (`service.stages`). A client that goes
+    away cancels it."""
+    relay = relay_stages(engine, state, body.question, body.strategy, options)
 
     async def events() -> AsyncIterator[str]:
-        try:
-            while True:
-                stage, data = await queue.get()
-                if stage != _DONE:
-                    yield sse(stage, data)
-                    continue
-                if isinstance(data, SolveResult):
-                    record_solve(data)
-                    yield sse("final", _response(data).model_dump(mode="json"))
-                else:
-                    yield sse("error", to_problem(data).body())
-                return
-        finally:
-            if not task.done():
-                task.cancel()
+        async for stage, data in relay:
+            if stage == "final":
+                record_solve(data)
+                yield sse("final", _response(data).model_dump(mode="json"))
+            elif stage == "error":
+                yield sse("error", to_problem(data).body())
+            else:
+                yield sse(stage, data)
 
     return StreamingResponse(
         events(),
