@@ -2,7 +2,7 @@
 PY ?= .venv/bin/python
 DATA ?= ../shared/data
 
-.PHONY: install demo serve test test-slow lint format clean
+.PHONY: install demo serve test test-slow lint format clean screenshots
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -29,6 +29,10 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# The README's pictures of the page: the gateway on the default store, driven by Chromium.
+screenshots: install
+	$(PY) -m tests.service.page_browser docs
 
 lint: install
 	$(PY) -m ruff check .

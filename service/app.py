@@ -25,7 +25,7 @@ from service.limits import BodyLimitMiddleware
 from service.metrics import MetricsMiddleware
 from service.openai_errors import OpenAIErrorMiddleware
 from service.problems import PROBLEM_JSON
-from service.routes import critique, health, metrics, openai, solve
+from service.routes import critique, health, metrics, openai, page, solve
 from service.settings import Settings, get_settings
 from service.state import ServiceState
 from service.url_secrets import QueryCredentialGuard, redact_access_log
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, engine: GLoRe | None = None) ->
     )
     app.state.glore = state
     install_handlers(app)
-    for module in (solve, critique, health, metrics, openai):
+    for module in (solve, critique, health, metrics, openai, page):
         app.include_router(module.router)
     # Jobs get the same auth and rate limit as every other /v1 route.
     app.include_router(jobs_routes.router, dependencies=[Depends(get_client)])
