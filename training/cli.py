@@ -52,7 +52,28 @@ def _register() -> None:
 
 _register()
 
+models_app = typer.Typer(help="Prepare base models for a recipe's `model.base`.")
+
+
+@models_app.command("import-gguf")
+def import_gguf_command(
+    file: Annotated[Path, typer.Argument(help="The .gguf checkpoint.")],
+    out: Annotated[Path, typer.Argument(help="New folder for the Hugging Face model.")],
+    dtype: Annotated[
+        str, typer.Option(help="Weights' dtype: float32, bfloat16 or float16.")
+    ] = "float32",
+) -> None:
+    """Convert a GGUF checkpoint (dequantized) into a plain Hugging Face folder:
+    model.safetensors, config.json, tokenizer."""
+    import json
+
+    from training.gguf_import import import_gguf
+
+    typer.echo(json.dumps(import_gguf(file, out, dtype), indent=1))
+
 
 def register(app: typer.Typer) -> None:
-    """`glore train` (entry point `glore.commands`: the core imports no training code)."""
+    """`glore train` and `glore models` (entry point `glore.commands`: the core imports no
+    training code)."""
     app.add_typer(train_app, name="train")
+    app.add_typer(models_app, name="models")

@@ -9,18 +9,53 @@ from typing import Any
 
 import torch
 
+from glore.backends.base import Generator
 from glore.backends.embedded.generator import EmbeddedGenerator
+from glore.errors import ConfigError
 from glore.formats import Problem
-from glore.tasks.arith import ArithConfig, ArithTask
-from training.recipe import Recipe
+from glore.tasks.base import Task
+from glore.tasks.splits import HeldOutSplits
+from training.recipe import Recipe, TaskSpec
 from training.rundir import RunDir
 
-MAX_LEN = 512
-"""Longest training sequence in tokens; longer examples are dropped and counted."""
 TRAIN_DTYPE = torch.float32
 """Every model is loaded for training in float32, whatever its files hold: transformers
 loads a checkpoint in its stored dtype, and a float16 one (an exported store's) trains
 about 30x slower on a CPU and loses precision in the optimizer (`model.bf16` autocasts)."""
+
+
+def recipe_task(spec: TaskSpec) -> Task:
+    """The recipe's task with splits train, validation and test (arith's own; GSM8K's and
+    SVAMP's from `glore.tasks.splits`)."""
+    if spec.name == "arith":
+        from glore.tasks.arith import ArithConfig, ArithTask
+
+        return ArithTask(seed=spec.seed, config=ArithConfig(**spec.arith))
+    assert spec.path is not None  # TaskSpec.check
+    return HeldOutSplits(spec.name, Path(spec.path))
+
+
+def check_sizes(recipe: Recipe, task: Task) -> None:
+    """The train questions the stages take must exist: a file dataset is finite (arith
+    generates as many as asked). Raises ConfigError naming the key, before any work."""
+    if not isinstance(task, HeldOutSplits):
+        return
+    train, where = task.size("train"), f"the train split of {task.name} at {task.path}"
+    s = recipe.student
+    taken = s.problems + s.ei_rounds * s.ei_questions
+    if taken > train:
+        raise ConfigError(
+            f"recipe key 'student.problems': the student takes {taken} train questions "
+            f"(problems {s.problems} + ei_rounds {s.ei_rounds} x ei_questions "
+            f"{s.ei_questions}); {where} holds {train}"
+        )
+    end = recipe.sample_start + recipe.sample.questions
+    if end > train:
+        raise ConfigError(
+            f"recipe key 'sample.questions': sampling takes train questions "
+            f"{recipe.sample_start}..{end - 1}; {where} holds {train} (lower it, or set "
+            "sample.start to sample the student's own questions)"
+        )
 
 
 @dataclass
@@ -32,8 +67,8 @@ class Context:
         torch.set_num_threads(self.recipe.threads)
 
     @cached_property
-    def task(self) -> ArithTask:
-        return ArithTask(seed=self.recipe.task.seed, config=ArithConfig(**self.recipe.task.arith))
+    def task(self) -> Task:
+        return recipe_task(self.recipe.task)
 
     def train_problems(self, start: int, count: int) -> list[Problem]:
         """Train-split problems [start, start + count): each stage takes its own slice."""
@@ -48,5 +83,14 @@ class Context:
 
         return AutoTokenizer.from_pretrained(self.run.stage("tokenizer"))
 
-    def generator(self, model_dir: Path) -> EmbeddedGenerator:
-        return EmbeddedGenerator.from_pretrained(model_dir, max_batch_size=self.recipe.gen_batch)
+    def student_generator(self) -> Generator:
+        """The student for `sample` and `sorm-label`: the recipe's `generation` server, else
+        the run's student in this process."""
+        if self.recipe.generation is not None:
+            from training.recipe_sources import remote_student
+
+            generator: Generator = remote_student(self.recipe.generation)
+            return generator
+        return EmbeddedGenerator.from_pretrained(
+            self.student_dir, max_batch_size=self.recipe.gen_batch
+        )

@@ -9,7 +9,7 @@ from typing import Any
 
 from glore.errors import ConfigError
 from training import dist
-from training.context import Context
+from training.context import Context, check_sizes, recipe_task
 from training.recipe import Recipe
 from training.rundir import RunDir
 from training.stage_names import STAGES, TRAINING_STAGES, needs
@@ -51,6 +51,7 @@ def run_stages(
     """Run `names` in pipeline order, skipping complete stages; earlier stages must be done.
     With `variant`, `names` run into `out/variants/VARIANT/` on `out`'s cached stages
     (`training.variants`)."""
+    check_sizes(recipe, recipe_task(recipe.task))  # a file dataset's sizes, before any work
     run: RunDir = (
         RunDir(out, recipe.digest(), recipe.to_dict())
         if variant is None

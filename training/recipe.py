@@ -18,74 +18,10 @@ from typing import Any
 import yaml
 
 from glore.errors import ConfigError
-from glore.modeling.presets import PRESETS
+from training.recipe_sources import TASKS, LoraSpec, ModelSpec, TaskSpec, check_generation
+from training.recipe_sources import need as _need
 
-
-def _need(ok: bool, key: str, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"recipe key {key!r}: must be {allowed}")
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str = "arith"
-    """Training task; only `arith` is generated here ("arith")."""
-    seed: int = 0
-    """Generator seed (0)."""
-    arith: dict[str, Any] = field(default_factory=dict)
-    """Overrides of `glore.tasks.arith.ArithConfig` fields ({})."""
-
-    def check(self) -> None:
-        _need(self.name == "arith", "task.name", "'arith'")
-        from glore.tasks.arith import ArithConfig
-
-        known = {f.name for f in dataclasses.fields(ArithConfig)}
-        for key in self.arith:
-            _need(key in known, f"task.arith.{key}", f"one of {sorted(known)}")
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    r: int = 16
-    """LoRA rank (16; >= 1)."""
-    alpha: int = 32
-    """LoRA alpha (32; >= 1)."""
-    dropout: float = 0.05
-    """LoRA dropout (0.05; 0..1)."""
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    """Modules to adapt (attention projections)."""
-
-    def check(self) -> None:
-        _need(self.r >= 1, "model.lora.r", ">= 1")
-        _need(self.alpha >= 1, "model.lora.alpha", ">= 1")
-        _need(0 <= self.dropout < 1, "model.lora.dropout", "in [0, 1)")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    preset: str = "tiny"
-    """Size preset for a from-scratch model ("tiny"; a name in glore.modeling.PRESETS)."""
-    base: str | None = None
-    """A Hugging Face causal LM directory to start from instead of a preset (None)."""
-    vocab_size: int = 512
-    """Tokenizer vocabulary for a from-scratch model (512; 300..65536)."""
-    lora: LoraSpec | None = None
-    """Train adapters instead of full weights (None: full fine-tuning)."""
-    bf16: bool = False
-    """Train in bf16 (False; needs a GPU)."""
-
-    def check(self) -> None:
-        if self.base is None:
-            _need(self.preset in PRESETS, "model.preset", f"one of {sorted(PRESETS)}")
-        else:
-            _need(
-                (Path(self.base) / "config.json").is_file(),
-                "model.base",
-                "a directory holding a Hugging Face model (config.json)",
-            )
-        _need(300 <= self.vocab_size <= 65536, "model.vocab_size", "in 300..65536")
-        if self.lora is not None:
-            self.lora.check()
+__all__ = ["TASKS", "LoraSpec", "ModelSpec", "Recipe", "TaskSpec", "load_recipe"]
 
 
 SCHEDULES = ("cosine", "linear", "constant_with_warmup")
@@ -159,15 +95,21 @@ class StudentSpec:
     train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=600, lr=3e-3))
     """From-scratch (or base) fine-tuning on the train split's reference solutions."""
     problems: int = 19200
-    """Train-split problems for supervised training (19200; >= 1)."""
+    """Train-split problems for supervised training (19200; >= 1; with the expert-iteration
+    questions at most the train split's size)."""
     ei_rounds: int = 0
     """Expert-iteration rounds (0; 0..10)."""
     ei_questions: int = 2000
-    """Questions sampled per round (2000; >= 1)."""
+    """Questions sampled per round, the train questions after `problems` (2000; >= 1)."""
     ei_samples: int = 4
     """Samples per question per round, at temperature 1 (4; >= 1)."""
     ei_train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=150, lr=5e-4))
     """Fine-tuning on the kept correct samples each round."""
+    max_tokens: int = 160
+    """Token budget of an expert-iteration sample and a validation solution (160; 8..4096)."""
+    validation_questions: int = 200
+    """Validation questions of the final greedy accuracy, fewer if the split is smaller
+    (200; 0..100000; 0 skips it)."""
 
     def check(self) -> None:
         self.train.check("student.train")
@@ -176,24 +118,40 @@ class StudentSpec:
         _need(0 <= self.ei_rounds <= 10, "student.ei_rounds", "in 0..10")
         _need(self.ei_questions >= 1, "student.ei_questions", ">= 1")
         _need(self.ei_samples >= 1, "student.ei_samples", ">= 1")
+        _need(8 <= self.max_tokens <= 4096, "student.max_tokens", "in 8..4096")
+        _need(
+            0 <= self.validation_questions <= 100_000,
+            "student.validation_questions",
+            "in 0..100000",
+        )
 
 
 @dataclass(frozen=True)
 class SampleSpec:
     questions: int = 2000
-    """Train questions to sample (2000; >= 1); taken after the student's problems."""
+    """Train questions to sample (2000; >= 1; from `start`, within the train split)."""
+    start: int | None = None
+    """First train question sampled (None: the one after the student's problems and
+    expert-iteration questions, so no sampled question was trained on; >= 0: that index,
+    e.g. 0 samples the student's own questions as the paper does on GSM8K)."""
     samples: int = 4
     """Samples per question, S (4; 1..64)."""
     temperature: float = 1.0
     """Sampling temperature (1.0; (0, 2])."""
     max_tokens: int = 160
-    """Token budget per solution (160; 8..4096)."""
+    """Token budget per solution, and per rollout in sorm-label (160; 8..4096)."""
+    chunk: int = 16
+    """Questions per resumable chunk file (16; 1..100000). Each chunk is one generate call
+    of `chunk` x `samples` solutions: larger keeps a GPU busier, smaller loses less to a
+    kill. Its seed is the chunk's index, so changing it changes the samples."""
 
     def check(self) -> None:
         _need(self.questions >= 1, "sample.questions", ">= 1")
+        _need(self.start is None or self.start >= 0, "sample.start", "unset or >= 0")
         _need(1 <= self.samples <= 64, "sample.samples", "in 1..64")
         _need(0 < self.temperature <= 2, "sample.temperature", "in (0, 2]")
         _need(8 <= self.max_tokens <= 4096, "sample.max_tokens", "in 8..4096")
+        _need(1 <= self.chunk <= 100_000, "sample.chunk", "in 1..100000")
 
 
 @dataclass(frozen=True)
@@ -210,6 +168,9 @@ class SormLabelSpec:
     """Rollouts per prefix for the noise estimate (32; > k)."""
     bench_prefixes: int = 16
     """Prefixes timed batched and one call per prefix, side by side (16; >= 0)."""
+    chunk: int = 32
+    """Prefixes per resumable chunk file, each one generate call of `chunk` x `k`
+    rollouts (32; 1..100000); as `sample.chunk`, changing it changes the rollouts."""
 
     def check(self) -> None:
         _need(self.questions >= 1, "sorm_label.questions", ">= 1")
@@ -217,6 +178,7 @@ class SormLabelSpec:
         _need(self.noise_prefixes >= 0, "sorm_label.noise_prefixes", ">= 0")
         _need(self.noise_k > self.k, "sorm_label.noise_k", f"> k ({self.k})")
         _need(self.bench_prefixes >= 0, "sorm_label.bench_prefixes", ">= 0")
+        _need(1 <= self.chunk <= 100_000, "sorm_label.chunk", "in 1..100000")
 
 
 @dataclass(frozen=True)
@@ -235,14 +197,18 @@ class ExportSpec:
     store: str = "model_store"
     """Folder of model stores ("model_store")."""
     eval_questions: int = 500
-    """arith test questions for the held-out numbers (500; >= 1)."""
+    """The task's test questions for the held-out numbers, fewer if the split is smaller
+    (500; >= 1)."""
     eval_samples: int = 2
     """Samples per test question for ORM/SORM accuracy and AUROC (2; >= 1)."""
+    max_tokens: int = 160
+    """Token budget of a held-out solution (160; 8..4096)."""
 
     def check(self) -> None:
         _need(bool(self.name) and "/" not in self.name, "export.name", "a plain folder name")
         _need(self.eval_questions >= 1, "export.eval_questions", ">= 1")
         _need(self.eval_samples >= 1, "export.eval_samples", ">= 1")
+        _need(8 <= self.max_tokens <= 4096, "export.max_tokens", "in 8..4096")
 
 
 @dataclass(frozen=True)
@@ -252,7 +218,15 @@ class Recipe:
     threads: int = 2
     """CPU threads for torch (2; >= 1)."""
     gen_batch: int = 64
-    """Sequences per generation batch (64; >= 1)."""
+    """Sequences per generation or scoring batch; validation and held-out solutions go in
+    calls of about this many, one progress tick each (64; 1..100000)."""
+    generation: dict[str, Any] | None = None
+    """Where `sample` and `sorm-label` generate (None: in this process, `gen_batch` at a
+    time): a vLLM server serving this run's student (RUN/student/model, started once the
+    student stage is done), written as a role of a serving spec: {url, model} and any
+    option of `glore.backends.remote.RemoteGenerator` (timeout_s, deadline_s,
+    max_prompts_per_request, max_connections...). Not part of the run's digest: where
+    the same model generates does not change what a run is."""
     task: TaskSpec = field(default_factory=TaskSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     student: StudentSpec = field(default_factory=StudentSpec)
@@ -267,7 +241,8 @@ class Recipe:
 
     def check(self) -> None:
         _need(self.threads >= 1, "threads", ">= 1")
-        _need(self.gen_batch >= 1, "gen_batch", ">= 1")
+        _need(1 <= self.gen_batch <= 100_000, "gen_batch", "in 1..100000")
+        check_generation(self.generation)
         for part in (
             self.task,
             self.model,
@@ -281,14 +256,50 @@ class Recipe:
         for key in ("orm", "sorm", "global_refiner", "local_refiner"):
             getattr(self, key).check(key)
 
+    @property
+    def sample_start(self) -> int:
+        """The first train question `sample` takes (see `sample.start`)."""
+        if self.sample.start is not None:
+            return self.sample.start
+        return self.student.problems + self.student.ei_rounds * self.student.ei_questions
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
         """What a run directory was made by: every section but `export`, which only says
-        where the finished models go (a run may be exported again under another name)."""
-        made_by = {k: v for k, v in self.to_dict().items() if k != "export"}
+        where the finished models go (a run may be exported again under another name), and
+        `generation`, which only says where the student generates."""
+        made_by = {
+            k: v for k, v in identity(self.to_dict()).items() if k not in ("export", "generation")
+        }
         return hashlib.sha256(json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
+
+
+ADDED_KEYS: dict[tuple[str, str], Any] = {
+    ("task", "path"): None,
+    ("model", "tokenizer_problems"): 5000,
+    ("model", "max_len"): 512,
+    ("student", "max_tokens"): 160,
+    ("student", "validation_questions"): 200,
+    ("sample", "start"): None,
+    ("sample", "chunk"): 16,
+    ("sorm_label", "chunk"): 32,
+    ("export", "max_tokens"): 160,
+}
+"""Keys added after runs had been made, with the value those runs used (the constants the
+stages had). At that value a key is left out of what identifies a run (`digest`, the
+variant check), so a run made before the key existed still matches its recipe."""
+
+
+def identity(data: dict[str, Any]) -> dict[str, Any]:
+    """A recipe's dict without the `ADDED_KEYS` that hold the value runs had before them."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (section, key), value in ADDED_KEYS.items():
+        part = out.get(section)
+        if isinstance(part, dict) and part.get(key, value) == value:
+            part.pop(key, None)
+    return out
 
 
 def _build(cls: type[Any], data: Any, key: str) -> Any:

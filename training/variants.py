@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from glore.errors import ConfigError
+from training.recipe import identity
 from training.rundir import RECIPE, SUMMARY, RunDir
 
 VARIANT_SECTIONS: dict[str, str] = {
@@ -30,7 +31,9 @@ _FREE = frozenset(VARIANT_SECTIONS.values()) | {"threads"}
 
 def check_variant_recipe(base: dict[str, Any], recipe: dict[str, Any]) -> None:
     """Refuse a variant recipe that changes anything the cached stages were made by (every
-    section but the variant stages' own and `threads`)."""
+    section but the variant stages' own and `threads`). Keys added since `base` was made
+    compare at the value it had (`training.recipe.identity`)."""
+    base, recipe = identity(base), identity(recipe)
     changed = sorted(
         k for k in set(base) | set(recipe) if k not in _FREE and base.get(k) != recipe.get(k)
     )

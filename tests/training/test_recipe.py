@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,20 @@ def test_shipped_recipes_load(name: str) -> None:
         ("orm: {schedule: step}", "'orm.schedule': must be one of cosine, linear"),
         ("sorm: {save_every: -1}", "'sorm.save_every': must be >= 0"),
         ("- a list", "must be a mapping"),
+        ("task: {name: mmlu}", "'task.name': must be one of arith, gsm8k, svamp"),
+        ("task: {name: gsm8k}", "'task.path': must be a folder holding GSM8K's train.jsonl"),
+        ("task: {name: gsm8k, path: /no/such}", "test.jsonl; got '/no/such'"),
+        ("task: {name: svamp, path: /no/SVAMP.json}", "'task.path': must be the SVAMP.json"),
+        ("task: {path: /data}", "'task.path': must be unset for arith"),
+        ("student: {validation_questions: -1}", "'student.validation_questions': must be in 0"),
+        ("student: {max_tokens: 4}", "'student.max_tokens': must be in 8..4096"),
+        ("sample: {chunk: 0}", "'sample.chunk': must be in 1..100000"),
+        ("sample: {start: -2}", "'sample.start': must be unset or >= 0"),
+        ("sorm_label: {chunk: 0}", "'sorm_label.chunk': must be in 1..100000"),
+        ("model: {max_len: 10}", "'model.max_len': must be in 64..32768"),
+        ("model: {tokenizer_problems: 0}", "'model.tokenizer_problems': must be >= 1"),
+        ("export: {max_tokens: 5000}", "'export.max_tokens': must be in 8..4096"),
+        ("gen_batch: 0", "'gen_batch': must be in 1..100000"),
     ],
 )
 def test_bad_recipes_fail_before_work(tmp_path: Path, text: str, message: str) -> None:
@@ -79,3 +94,70 @@ def test_every_stage_has_a_runner_in_the_table() -> None:
         assert callable(stage_fn(name))
     with pytest.raises(ConfigError, match="unknown stage 'train'; stages: tokenizer"):
         stage_fn("train")
+
+
+def test_a_base_folder_without_weights_or_tokenizer_fails_naming_the_key(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text('{"model_type": "llama"}')
+    recipe = _write(tmp_path, f"model: {{base: {base}}}")
+    with pytest.raises(ConfigError, match=r"'model\.base'.*has no weights"):
+        load_recipe(recipe)
+    (base / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"'model\.base'.*has no tokenizer"):
+        load_recipe(recipe)
+    (base / "tokenizer.json").write_text("{}")
+    assert load_recipe(recipe).model.base == str(base)
+
+
+def _gsm8k_data() -> Path:
+    env = os.environ.get("GLORE_DATA_DIR")
+    folder = (Path(env) if env else ROOT.parent / "shared" / "data") / "gsm8k"
+    if not (folder / "train.jsonl").is_file() or not (folder / "test.jsonl").is_file():
+        pytest.skip(f"{folder}/train.jsonl or test.jsonl is missing (GSM8K copy, as in CI)")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ("student: {problems: 6000, ei_rounds: 1, ei_questions: 1000}", "'student.problems'"),
+        ("student: {problems: 6000}\nsample: {questions: 1000}", "'sample.questions'"),
+        ("student: {problems: 10}\nsample: {questions: 100, start: 6700}", "'sample.questions'"),
+    ],
+)
+def test_sizes_past_a_datasets_train_split_fail_before_any_work(
+    tmp_path: Path, sizes: str, message: str
+) -> None:
+    from training.pipeline import run_stages
+
+    data = _gsm8k_data()
+    recipe = load_recipe(_write(tmp_path, f"task: {{name: gsm8k, path: {data}}}\n{sizes}"))
+    with pytest.raises(ConfigError, match=f"{message}.*holds 6778"):
+        run_stages(recipe, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_the_gsm8k_recipes_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """gsm8k-smoke.yaml as shipped (its task.path is relative to the repository root);
+    gsm8k.yaml with its placeholder base folder swapped for a real one."""
+    import yaml
+
+    data = _gsm8k_data()
+    monkeypatch.chdir(ROOT)
+    if data.resolve() != (ROOT.parent / "shared" / "data" / "gsm8k").resolve():
+        pytest.skip("the shipped task.path is ../shared/data/gsm8k; GLORE_DATA_DIR differs")
+    smoke = load_recipe(ROOT / "recipes" / "gsm8k-smoke.yaml")
+    assert (smoke.task.name, smoke.sample.start) == ("gsm8k", 0)
+    full = yaml.safe_load((ROOT / "recipes" / "gsm8k.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"'model\.base'"):
+        load_recipe(ROOT / "recipes" / "gsm8k.yaml")  # until the user names a model
+    base = tmp_path / "base"
+    base.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (base / name).write_text("{}")
+    full["model"]["base"] = str(base)
+    path = tmp_path / "gsm8k.yaml"
+    path.write_text(yaml.safe_dump(full))
+    recipe = load_recipe(path)
+    assert recipe.model.lora is not None and recipe.model.bf16 and recipe.sorm_label.k == 8

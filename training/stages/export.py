@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 import glore
 from glore.backends.base import SamplingParams
@@ -19,13 +20,12 @@ from glore.backends.embedded.scorer import EmbeddedScorer
 from glore.formats import FORMAT_VERSION
 from glore.labels.metrics import auroc
 from training.context import Context
-from training.evaluate import greedy_accuracy, solve_all
+from training.evaluate import greedy_accuracy, questions_per_call, solve_all
 from training.rundir import RunDir
 from training.stage_names import STAGES
 
 NAME = "export"
 ROLES = {"student": "student", "orm": "orm", "sorm": "sorm", "global": "global", "local": "local"}
-MAX_TOKENS = 160
 
 
 def _source_commit() -> dict[str, Any]:
@@ -51,17 +51,18 @@ def _copy_fp16(src: Path, dst: Path, token_classifier: bool) -> int:
 
 
 def _heldout(ctx: Context, store: Path) -> dict[str, Any]:
-    spec = ctx.recipe.export
+    spec, gen_batch = ctx.recipe.export, ctx.recipe.gen_batch
     test = ctx.task.load("test", spec.eval_questions)
-    gen = EmbeddedGenerator.from_pretrained(store / "student", max_batch_size=ctx.recipe.gen_batch)
-    out: dict[str, Any] = {
-        "student_greedy_accuracy": round(greedy_accuracy(gen, test, MAX_TOKENS), 4)
-    }
+    gen = EmbeddedGenerator.from_pretrained(store / "student", max_batch_size=gen_batch)
+    greedy = greedy_accuracy(gen, test, spec.max_tokens, per_call=gen_batch, desc="test greedy")
+    out: dict[str, Any] = {"test_questions": len(test), "student_greedy_accuracy": round(greedy, 4)}
     params = SamplingParams(
-        n=spec.eval_samples, temperature=1.0, max_tokens=MAX_TOKENS, seed=ctx.recipe.seed
+        n=spec.eval_samples, temperature=1.0, max_tokens=spec.max_tokens, seed=ctx.recipe.seed
     )
+    per_call = questions_per_call(gen_batch, spec.eval_samples)
     items, labels = [], []
-    for p, sols in zip(test, solve_all(gen, test, params), strict=True):
+    solved = solve_all(gen, test, params, per_call=per_call, desc="test samples")
+    for p, sols in zip(test, solved, strict=True):
         for s in sols:
             if s.steps:
                 items.append((p.question, list(s.steps)))
@@ -69,9 +70,7 @@ def _heldout(ctx: Context, store: Path) -> dict[str, Any]:
     out["eval_samples"] = len(items)
     out["sample_accuracy"] = round(sum(labels) / max(1, len(labels)), 4)
     for role in ("orm", "sorm"):
-        final = [
-            probs[-1] for probs in EmbeddedScorer.from_pretrained(store / role).score_sync(items)
-        ]
+        final = _final_scores(store / role, items, gen_batch, role)
         acc = sum((f >= 0.5) == y for f, y in zip(final, labels, strict=True)) / max(1, len(labels))
         area = auroc(final, labels)
         out[role] = {
@@ -79,6 +78,17 @@ def _heldout(ctx: Context, store: Path) -> dict[str, Any]:
             "auroc": None if area is None else round(area, 4),
         }
     return out
+
+
+def _final_scores(
+    folder: Path, items: list[tuple[str, list[str]]], batch: int, role: str
+) -> list[float]:
+    """The reward model's score at each item's last step, `batch` items per progress tick."""
+    scorer = EmbeddedScorer.from_pretrained(folder, max_batch_size=batch)
+    final: list[float] = []
+    for start in tqdm(range(0, len(items), batch), desc=f"test {role}", unit="call"):
+        final += [probs[-1] for probs in scorer.score_sync(items[start : start + batch])]
+    return final
 
 
 def export_adapters(run: RunDir, store: Path) -> dict[str, str]:

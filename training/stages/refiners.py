@@ -8,7 +8,7 @@ from typing import Any
 
 from glore.formats import global_prompt, local_prompt
 from glore.labels.records import RefinePair
-from training.context import MAX_LEN, TRAIN_DTYPE, Context
+from training.context import TRAIN_DTYPE, Context
 from training.recipe import TrainSpec
 from training.sft import PadCollator, sft_examples
 from training.stages.refine_data import load_pairs
@@ -36,7 +36,7 @@ def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
     started = time.time()
     tok = ctx.tokenizer()
     pairs = load_pairs(ctx, kind)
-    examples, dropped = sft_examples(tok, [pair_text(p) for p in pairs], MAX_LEN)
+    examples, dropped = sft_examples(tok, [pair_text(p) for p in pairs], ctx.recipe.model.max_len)
     work = ctx.run.stage(kind)
     model, summary = fit(
         AutoModelForCausalLM.from_pretrained(ctx.student_dir, dtype=TRAIN_DTYPE),

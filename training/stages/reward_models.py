@@ -15,7 +15,7 @@ import torch
 
 from glore.labels.records import SampleRecord, StepLabels
 from glore.labels.rules import orm_labels, to_step_labels
-from training.context import MAX_LEN, TRAIN_DTYPE, Context
+from training.context import TRAIN_DTYPE, Context
 from training.recipe import OrmSpec, TrainSpec
 from training.reward import (
     PairCollator,
@@ -48,10 +48,12 @@ def _train(
     tok = ctx.tokenizer()
     collator: PadCollator
     if pairwise > 0 and isinstance(spec, OrmSpec):
-        examples = pair_examples(tok, items, spec.pairs_per_question, MAX_LEN, ctx.recipe.seed)
+        examples = pair_examples(
+            tok, items, spec.pairs_per_question, ctx.recipe.model.max_len, ctx.recipe.seed
+        )
         collator, loss = PairCollator(tok.pad_token_id, torch.float), pairwise_loss(pairwise)
     else:
-        examples = reward_examples(tok, items, MAX_LEN)
+        examples = reward_examples(tok, items, ctx.recipe.model.max_len)
         collator, loss = PadCollator(tok.pad_token_id, torch.float), step_bce_loss
     work: Path = ctx.run.stage(name)
     model, summary = fit(

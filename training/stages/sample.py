@@ -15,22 +15,13 @@ from training.context import Context
 from training.evaluate import solve_all
 
 NAME = "sample"
-CHUNK = 16
-"""Questions per chunk file: with S samples each, about one generation batch, and one
-resume point per batch."""
-
-
-def first_question(ctx: Context) -> int:
-    """Sampling questions follow those the student trained on, so none was seen in training."""
-    s = ctx.recipe.student
-    return s.problems + s.ei_rounds * s.ei_questions
 
 
 def run(ctx: Context) -> dict[str, Any]:
     started = time.time()
     spec = ctx.recipe.sample
-    problems = ctx.train_problems(first_question(ctx), spec.questions)
-    gen = ctx.generator(ctx.student_dir)
+    problems = ctx.train_problems(ctx.recipe.sample_start, spec.questions)
+    gen = ctx.student_generator()
 
     def work(chunk: Sequence[Problem], index: int) -> list[dict[str, Any]]:
         params = SamplingParams(
@@ -51,7 +42,7 @@ def run(ctx: Context) -> dict[str, Any]:
                 )
         return rows
 
-    rows = run_chunks(ctx.run.stage(NAME) / "chunks", problems, CHUNK, work, "sampling")
+    rows = run_chunks(ctx.run.stage(NAME) / "chunks", problems, spec.chunk, work, "sampling")
     correct = [r["correct"] for r in rows]
     by_q: dict[str, list[bool]] = {}
     for r in rows:

@@ -30,7 +30,6 @@ from training.rundir import write_jsonl
 from training.stages.sample import load_samples
 
 NAME = "sorm-label"
-CHUNK = 32
 
 
 def chosen_samples(ctx: Context) -> list[SampleRecord]:
@@ -49,12 +48,14 @@ def _params(ctx: Context, k: int, seed: int) -> SamplingParams:
 def _rollouts(
     ctx: Context, jobs: list[PrefixJob], k: int, folder: str, seed0: int
 ) -> list[PrefixRollouts]:
-    gen = ctx.generator(ctx.student_dir)
+    gen = ctx.student_generator()
 
     def work(chunk: Sequence[PrefixJob], index: int) -> list[dict[str, Any]]:
         return [to_json(r) for r in roll_out(gen, chunk, _params(ctx, k, seed0 + index))]
 
-    rows = run_chunks(ctx.run.stage(NAME) / folder, jobs, CHUNK, work, f"rollouts K={k}")
+    rows = run_chunks(
+        ctx.run.stage(NAME) / folder, jobs, ctx.recipe.sorm_label.chunk, work, f"rollouts K={k}"
+    )
     return [PrefixRollouts(**r) for r in rows]
 
 
@@ -62,7 +63,7 @@ def _bench(ctx: Context, jobs: list[PrefixJob]) -> dict[str, Any]:
     """The same prefixes rolled out in one batched call, then one call per prefix."""
     if not jobs:
         return {}
-    gen, k = ctx.generator(ctx.student_dir), ctx.recipe.sorm_label.k
+    gen, k = ctx.student_generator(), ctx.recipe.sorm_label.k
     t0 = time.perf_counter()
     roll_out(gen, jobs, _params(ctx, k, 7))
     batched = time.perf_counter() - t0

@@ -16,14 +16,12 @@ from glore.backends.embedded.generator import EmbeddedGenerator
 from glore.formats import student_prompt
 from glore.modeling.presets import new_causal_lm
 from training import dist
-from training.context import MAX_LEN, TRAIN_DTYPE, Context
-from training.evaluate import greedy_accuracy, solve_all
+from training.context import TRAIN_DTYPE, Context
+from training.evaluate import greedy_accuracy, questions_per_call, solve_all
 from training.sft import PadCollator, sft_examples
 from training.trainer import fit, save_model
 
 NAME = "student"
-VALIDATION = 200
-MAX_TOKENS = 160
 
 
 def _fresh(ctx: Context, tok: Any) -> Any:
@@ -48,7 +46,7 @@ def _train_once(
         return AutoModelForCausalLM.from_pretrained(work / "model", dtype=TRAIN_DTYPE), {
             "reused": True
         }
-    examples, dropped = sft_examples(tok, pairs, MAX_LEN)
+    examples, dropped = sft_examples(tok, pairs, ctx.recipe.model.max_len)
     spec = getattr(ctx.recipe.student, which)
     model, summary = fit(
         model,
@@ -70,7 +68,7 @@ def _expert_round(ctx: Context, model: Any, tok: Any, r: int) -> tuple[Any, dict
     params = SamplingParams(
         n=spec.ei_samples,
         temperature=1.0,
-        max_tokens=MAX_TOKENS,
+        max_tokens=spec.max_tokens,
         seed=ctx.recipe.seed + 1000 * (r + 1),
     )
     work = ctx.run.stage(NAME) / f"ei-{r}"
@@ -78,8 +76,10 @@ def _expert_round(ctx: Context, model: Any, tok: Any, r: int) -> tuple[Any, dict
     pairs_file = work / "pairs.json"
     if dist.is_main() and not pairs_file.exists():  # sampling runs once, on the main process
         gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
+        per_call = questions_per_call(ctx.recipe.gen_batch, params.n)
+        sols_all = solve_all(gen, problems, params, per_call=per_call, desc=f"ei round {r}")
         pairs = []
-        for p, sols in zip(problems, solve_all(gen, problems, params), strict=True):
+        for p, sols in zip(problems, sols_all, strict=True):
             kept = {s.text for s in sols if p.check(s)}
             pairs += [(student_prompt(p.question).text, text) for text in sorted(kept)]
         pairs_file.write_text(json.dumps(pairs))
@@ -87,6 +87,20 @@ def _expert_round(ctx: Context, model: Any, tok: Any, r: int) -> tuple[Any, dict
     pairs = [(a, b) for a, b in json.loads(pairs_file.read_text())]
     model, summary = _train_once(ctx, work, model, pairs, "ei_train")
     return model, {"round": r, "kept_pairs": len(pairs), **summary}
+
+
+def _validation(ctx: Context, model: Any, tok: Any) -> float | None:
+    """Greedy accuracy on the first `student.validation_questions` of the validation split
+    (None when 0), in calls of about `gen_batch` solutions with a progress bar."""
+    spec = ctx.recipe.student
+    if not spec.validation_questions:
+        return None
+    problems = ctx.task.load("validation", spec.validation_questions)
+    gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
+    acc = greedy_accuracy(
+        gen, problems, spec.max_tokens, per_call=ctx.recipe.gen_batch, desc="validation"
+    )
+    return round(acc, 4)
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -103,15 +117,13 @@ def run(ctx: Context) -> dict[str, Any]:
         model, summary = _expert_round(ctx, model, tok, r)
         rounds.append(summary)
     save_model(model, tok, ctx.student_dir)
-    acc = 0.0
-    if dist.is_main():
-        gen = EmbeddedGenerator(model, tok, max_batch_size=ctx.recipe.gen_batch)
-        acc = greedy_accuracy(gen, ctx.task.load("validation", VALIDATION), MAX_TOKENS)
+    acc = _validation(ctx, model, tok) if dist.is_main() else None
     params = sum(p.numel() for p in model.parameters())
     summary = {
         "parameters": params,
         "sft": sft,
         "expert_iteration": rounds,
-        "validation_greedy_accuracy": round(acc, 4),
+        "validation_questions": spec.validation_questions,
+        "validation_greedy_accuracy": acc,
     }
     return ctx.run.finish(NAME, summary, started)

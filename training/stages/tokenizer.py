@@ -14,7 +14,6 @@ from glore.modeling.tokenizer import corpus_texts, train_tokenizer
 from training.context import Context
 
 NAME = "tokenizer"
-CORPUS_PROBLEMS = 5000
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -23,9 +22,10 @@ def run(ctx: Context) -> dict[str, Any]:
     spec = ctx.recipe.model
     tok: Any
     if spec.base is None:
-        problems = ctx.train_problems(0, min(CORPUS_PROBLEMS, ctx.recipe.student.problems))
+        count = min(spec.tokenizer_problems, ctx.recipe.student.problems)
+        problems = ctx.train_problems(0, count)
         tok = train_tokenizer(corpus_texts(problems), vocab_size=spec.vocab_size)
-        source = f"trained on {len(problems)} arith train problems"
+        source = f"trained on {len(problems)} {ctx.recipe.task.name} train problems"
     else:
         from transformers import AutoTokenizer
 
