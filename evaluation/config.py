@@ -10,7 +10,10 @@ from glore.errors import InvalidInputError
 Report = Literal["reward", "refine"]
 REPORTS: tuple[Report, ...] = ("reward", "refine")
 TASKS = ("arith", "arith-hard", "gsm8k", "svamp")
-DEFAULT_SPLIT = {"arith": "test", "arith-hard": "hard", "gsm8k": "test", "svamp": "all"}
+DEFAULT_SPLIT = {"arith": "test", "arith-hard": "hard", "gsm8k": "test", "svamp": "test"}
+"""The held-out split of each task. GSM8K and SVAMP also have the training splits
+(`glore.tasks.splits`: train, validation, test by question hash), and SVAMP its whole
+file, `all` (for a store trained on something else)."""
 
 ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "greedy": ("greedy", {}),

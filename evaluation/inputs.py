@@ -11,6 +11,7 @@ from glore.engine.loading import read_spec
 from glore.errors import DatasetError, InvalidInputError
 from glore.formats import Problem
 from glore.tasks import get_task
+from glore.tasks.splits import HeldOutSplits
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,15 @@ def load_problems(cfg: EvalConfig) -> list[Problem]:
         if not Path(cfg.data).exists():
             raise DatasetError(cfg.data, None, "dataset path does not exist")
     task = get_task(name, path=cfg.data)  # arith seed 0: the splits the store was trained on
-    if cfg.split_name not in task.splits:
+    splits = task.splits
+    if name in ("gsm8k", "svamp"):  # the splits a recipe trains on, so its test is held out
+        held_out = HeldOutSplits(name, Path(str(cfg.data)))
+        splits = tuple(dict.fromkeys((*held_out.splits, *task.splits)))
+        if cfg.split_name in held_out.splits:
+            task = held_out
+    if cfg.split_name not in splits:
         raise InvalidInputError(
-            f"{cfg.task} has no split {cfg.split_name!r}; splits: {', '.join(task.splits)}"
+            f"{cfg.task} has no split {cfg.split_name!r}; splits: {', '.join(splits)}"
         )
     problems = task.load(cfg.split_name, max(cfg.questions, cfg.reward_questions))
     if not problems:

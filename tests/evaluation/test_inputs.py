@@ -54,7 +54,27 @@ def test_bad_knobs_say_what_is_allowed(field: str, value: object, message: str) 
 def test_the_split_defaults_to_the_tasks_held_out_one() -> None:
     assert EvalConfig().split_name == "test"
     assert EvalConfig(task="arith-hard").split_name == "hard"
-    assert EvalConfig(task="svamp").split_name == "all"
+    assert EvalConfig(task="svamp").split_name == "test"
+
+
+def test_svamp_and_gsm8k_evaluate_the_splits_recipes_hold_out(shared_data: Path) -> None:
+    from glore.tasks.splits import HeldOutSplits
+
+    svamp = str(shared_data / "svamp" / "SVAMP.json")
+    held_out = HeldOutSplits("svamp", Path(svamp))
+    test = check_inputs(EvalConfig(task="svamp", data=svamp, questions=1000), STORE).problems
+    assert [p.id for p in test] == [p.id for p in held_out.load("test")]
+    train = {p.question for p in held_out.load("train")}
+    assert not train & {p.question for p in test}  # no training question is evaluated
+    whole = EvalConfig(task="svamp", data=svamp, split="all", questions=1000)
+    assert len(check_inputs(whole, STORE).problems) == 1000
+    gsm8k = str(shared_data / "gsm8k")
+    val = EvalConfig(task="gsm8k", data=gsm8k, split="validation", questions=5000)
+    assert len(check_inputs(val, STORE).problems) == HeldOutSplits("gsm8k", Path(gsm8k)).size(
+        "validation"
+    )
+    with pytest.raises(InvalidInputError, match="splits: train, validation, test, all"):
+        check_inputs(EvalConfig(task="svamp", data=svamp, split="dev"), STORE)
 
 
 def test_the_store_hash_is_the_manifests() -> None:

@@ -3,7 +3,6 @@ test builds (LoRA, as recipes/gsm8k.yaml trains), every stage, then `glore eval 
 gsm8k` on the store it exported. Skips, naming the file, where the data is absent."""
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 
 from glore.cli import app
 from glore.tasks.splits import HeldOutSplits, bucket
+from tests.shared_data import dataset
 from tests.training.tiny_models import save_base
 from training.pipeline import STAGES, run_stages
 from training.recipe import load_recipe
@@ -23,17 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def gsm8k_folder() -> Path:
-    """`$GLORE_DATA_DIR/gsm8k`, else `../shared/data/gsm8k` beside the repository."""
-    env = os.environ.get("GLORE_DATA_DIR")
-    data = Path(env) if env else (ROOT / ".." / "shared" / "data").resolve()
-    folder = data / "gsm8k"
-    for name in ("train.jsonl", "test.jsonl"):
-        if not (folder / name).is_file():
-            pytest.skip(
-                f"{folder / name} is missing: this test needs the MIT-licensed GSM8K copy in "
-                "../shared/data/gsm8k (as in CI) or GLORE_DATA_DIR"
-            )
-    return folder
+    return dataset("gsm8k")
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
-import os
 from pathlib import Path
 
 import pytest
 
 from glore.errors import ConfigError
+from tests.shared_data import dataset
 from training.recipe import Recipe, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,11 +111,7 @@ def test_a_base_folder_without_weights_or_tokenizer_fails_naming_the_key(tmp_pat
 
 
 def _gsm8k_data() -> Path:
-    env = os.environ.get("GLORE_DATA_DIR")
-    folder = (Path(env) if env else ROOT.parent / "shared" / "data") / "gsm8k"
-    if not (folder / "train.jsonl").is_file() or not (folder / "test.jsonl").is_file():
-        pytest.skip(f"{folder}/train.jsonl or test.jsonl is missing (GSM8K copy, as in CI)")
-    return folder
+    return dataset("gsm8k")
 
 
 @pytest.mark.parametrize(

@@ -6,22 +6,14 @@ tests/glore/ (a namespace package) then shadows the editable-installed `glore`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from tests.shared_data import dataset
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """`$GLORE_DATA_DIR`, else `../shared/data` beside the repository; skips when absent."""
-    env = os.environ.get("GLORE_DATA_DIR")
-    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data").resolve()
-    if not path.is_dir():
-        pytest.skip(
-            f"data folder {path} is missing: these tests need the MIT-licensed GSM8K/SVAMP "
-            "copies in ../shared/data (as in CI) or GLORE_DATA_DIR"
-        )
-    return path
+    """The folder of the real dataset copies; skips when absent (`tests.shared_data`)."""
+    return dataset()
