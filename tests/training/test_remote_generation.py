@@ -4,9 +4,7 @@ role of a serving spec; a bad entry fails before any work, naming the key."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +12,11 @@ import pytest
 import yaml
 
 from glore.errors import ConfigError
+from tests.glore.backends import vllm_standin
 from training.pipeline import run_stages
 from training.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _standin() -> Any:
-    path = ROOT / "tests" / "glore" / "backends" / "vllm_standin.py"
-    spec = importlib.util.spec_from_file_location("glore_tests_vllm_standin", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _recipe(tmp_path: Path, generation: dict[str, Any]) -> Path:
@@ -45,7 +34,7 @@ def _recipe(tmp_path: Path, generation: dict[str, Any]) -> Path:
 
 def test_sample_and_sorm_label_generate_through_the_server(tmp_path: Path) -> None:
     pytest.importorskip("fastapi", reason="the stand-in vLLM server needs the service extra")
-    with _standin().StandinServer(models={"student"}) as server:
+    with vllm_standin.StandinServer(models={"student"}) as server:
         path = _recipe(tmp_path, {"url": server.base_url, "model": "student", "timeout_s": 30})
         out = tmp_path / "run"
         run_stages(load_recipe(path), out, ("tokenizer", "student", "sample", "sorm-label"))

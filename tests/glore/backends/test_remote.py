@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import math
 import re
 import socket
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,20 +20,7 @@ from glore.backends.remote.generator import _assign, _split_tokens
 from glore.backends.remote.vllm_contract import Choice
 from glore.errors import BackendError, InvalidInputError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens
-
-
-def _load_standin() -> Any:
-    # Tests are collected with --import-mode=importlib, so a sibling module is loaded by path.
-    path = Path(__file__).with_name("vllm_standin.py")
-    spec = importlib.util.spec_from_file_location("glore_tests_vllm_standin", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-standin = _load_standin()
+from tests.glore.backends import vllm_standin as standin
 
 FAST: dict[str, Any] = {"timeout_s": 2.0, "max_retries": 2, "backoff_s": 0.01}
 

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,21 +13,7 @@ import pytest
 from glore.backends.base import SamplingParams
 from glore.backends.remote import RemoteGenerator
 from glore.backends.remote.http import _ONE_PROMPT_SERVERS
-
-
-def _load(name: str) -> Any:
-    key = f"glore_tests_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-llamacpp = _load("llamacpp_standin")
+from tests.glore.backends import llamacpp_standin as llamacpp
 
 FAST: dict[str, Any] = {"timeout_s": 2.0, "max_retries": 2, "backoff_s": 0.01}
 

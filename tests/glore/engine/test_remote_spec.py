@@ -3,10 +3,8 @@ GLoRe runs over real HTTP against the stand-in server (vLLM's documented shapes)
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,22 +19,13 @@ from glore.errors import ConfigError, ModelNotFoundError
 from glore.modeling import train_tokenizer
 from glore.modeling.tokenizer import corpus_texts
 from glore.tasks.arith import ArithTask
-
-
-def _standin() -> Any:
-    path = Path(__file__).resolve().parents[1] / "backends" / "vllm_standin.py"
-    spec = importlib.util.spec_from_file_location("glore_tests_vllm_standin", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.glore.backends import llamacpp_standin, vllm_standin
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
     models = {"student", "global", "local", "orm", "sorm"}
-    with _standin().StandinServer(models=models) as srv:
+    with vllm_standin.StandinServer(models=models) as srv:
         yield srv
 
 
@@ -82,16 +71,6 @@ def test_bad_specs_are_named(tmp_path: Path) -> None:
         GLoRe.from_pretrained(tmp_path / "nothing")
     with pytest.raises(ModelNotFoundError, match="lacks student"):
         GLoRe.from_pretrained(tmp_path)
-
-
-def _llamacpp() -> Any:
-    path = Path(__file__).resolve().parents[1] / "backends" / "llamacpp_standin.py"
-    spec = importlib.util.spec_from_file_location("glore_tests_llamacpp_standin", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write(tmp_path: Path, roles: dict[str, Any]) -> Path:
@@ -181,7 +160,7 @@ def test_a_server_without_a_models_list_is_logged_as_unchecked(
 
 
 def test_solve_batch_over_a_one_prompt_server_from_a_spec(server: Any, tmp_path: Path) -> None:
-    module = _llamacpp()
+    module = llamacpp_standin
     with module.LlamaCppServer() as llama:
         roles = yaml.safe_load(_spec(tmp_path, server.base_url).read_text())
         for r in ("student", "global", "local"):
