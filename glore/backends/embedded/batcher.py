@@ -26,6 +26,7 @@ class _Call(Generic[Item, Out]):
 
 @dataclass
 class _Queue(Generic[Item, Out]):
+    loop: asyncio.AbstractEventLoop
     calls: list[_Call[Item, Out]] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -47,6 +48,7 @@ class MicroBatcher(Generic[Item, Out]):
         self.max_wait_s = max_wait_s
         self._queues: dict[Hashable, _Queue[Item, Out]] = {}
         self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
         """How many model batches ran (for tests and benchmarks)."""
@@ -55,8 +57,8 @@ class MicroBatcher(Generic[Item, Out]):
         loop = asyncio.get_running_loop()
         call: _Call[Item, Out] = _Call(items, loop.create_future())
         queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = _Queue()
+        if queue is None or queue.loop is not loop:  # a queue left by a loop that ended
+            queue = self._queues[key] = _Queue(loop)
             queue.calls.append(call)
             task = loop.create_task(self._drain(key, queue))
             self._tasks.add(task)  # a task only weakly referenced may be collected mid-run
@@ -68,14 +70,29 @@ class MicroBatcher(Generic[Item, Out]):
         return await call.future
 
     async def _drain(self, key: Hashable, queue: _Queue[Item, Out]) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(queue.wakeup.wait(), self.max_wait_s)
-        del self._queues[key]  # later calls start a new queue while this one runs
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:  # one model batch at a time
-            for group in self._groups(queue.calls):
-                await self._run_group(key, group)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(queue.wakeup.wait(), self.max_wait_s)
+            if self._queues.get(key) is queue:  # later calls start a new queue meanwhile
+                del self._queues[key]
+            async with self._loop_lock():  # one model batch at a time
+                for group in self._groups(queue.calls):
+                    await self._run_group(key, group)
+        except asyncio.CancelledError:  # the loop is closing: so are its callers' calls
+            for call in queue.calls:
+                call.future.cancel()
+            raise
+        except Exception as exc:  # whatever stops the drain, no caller waits forever
+            for call in queue.calls:
+                _settle(call, exc)
+
+    def _loop_lock(self) -> asyncio.Lock:
+        """The running loop's lock: an asyncio lock serves only the loop it first waited
+        in, and one batcher may outlive several loops (`asyncio.run` after another)."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     def _groups(self, calls: list[_Call[Item, Out]]) -> list[list[_Call[Item, Out]]]:
         groups: list[list[_Call[Item, Out]]] = [[]]

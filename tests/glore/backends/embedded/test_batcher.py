@@ -62,3 +62,41 @@ def test_a_lone_call_waits_at_most_max_wait() -> None:
 def test_bad_settings() -> None:
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), max_batch=0)
+
+
+def test_one_batcher_serves_one_event_loop_after_another() -> None:
+    """`asyncio.run` twice (a script, a benchmark, `run_sync`): the batcher's lock and
+    queues belong to the loop that is running, so the second loop is served too. Two keys
+    at once make the lock contended, which is what bound it to the first loop."""
+    import time
+
+    def slow(key: Hashable, items: list[int]) -> list[str]:
+        time.sleep(0.02)
+        return [f"{key}:{i}" for i in items]
+
+    batcher: MicroBatcher[int, str] = MicroBatcher(slow, max_batch=4, max_wait_s=0.0)
+    calls = [(k, [i]) for i in range(6) for k in ("a", "b")]
+
+    async def both() -> list:
+        return await asyncio.wait_for(_gather(batcher, calls), timeout=10)
+
+    for _ in range(3):
+        assert asyncio.run(both()) == [[f"{k}:{i}"] for k, [i] in calls]
+
+
+def test_a_drain_that_dies_fails_its_calls_instead_of_hanging() -> None:
+    class BoomError(Exception):
+        pass
+
+    batcher: MicroBatcher[int, str] = MicroBatcher(Recorder(), max_batch=4, max_wait_s=0.0)
+
+    def broken(_calls: object) -> list:
+        raise BoomError("grouping failed")
+
+    batcher._groups = broken  # type: ignore[method-assign]
+
+    async def call() -> list[str]:
+        return await asyncio.wait_for(batcher.submit("a", [1]), timeout=5)
+
+    with pytest.raises(BoomError):
+        asyncio.run(call())
