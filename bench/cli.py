@@ -15,13 +15,18 @@ bench_app = typer.Typer(help="Benchmarks: ratios measured side by side in one ru
 def engine(
     store: Annotated[Path, typer.Option(help="Model store.")] = Path("model_store/default"),
     n: Annotated[int, typer.Option("--n", min=1, max=1024, help="Concurrent questions.")] = 64,
+    prefixes: Annotated[
+        int, typer.Option(min=1, max=4096, help="Step prefixes rolled out (rollouts part).")
+    ] = 64,
+    k: Annotated[int, typer.Option("--k", min=1, max=64, help="Rollouts per prefix.")] = 8,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
-    """Micro-batching speed-up, cost of gated/always against the draft, scoring share, decode
-    speed against this machine's matmul peak."""
+    """Concurrent-solve speed-up, cost of gated/always against the draft, scoring share,
+    decode speed against this machine's matmul peak, rollouts/s of continuous against fixed
+    batches."""
     from bench.engine import bench_engine
 
-    report = bench_engine(str(store), n)
+    report = bench_engine(str(store), n, prefixes=prefixes, k=k)
     text = json.dumps(report, indent=2)
     typer.echo(text)
     if json_path is not None:

@@ -6,7 +6,9 @@
     before the token budget and prefix cache, as they are by default (float32 on a CPU),
     and in bfloat16;
 (d) decode tokens per second at several batch sizes, for the lean decode loop and for
-    `model.generate`, each as a fraction of this machine's matmul FLOP rate.
+    `model.generate`, each as a fraction of this machine's matmul FLOP rate;
+(e) SORM-stage rollouts/s (K per step prefix) through the generator's continuous batching
+    against the fixed batches it had before (`bench.rollouts`).
 Ratios are what to read: absolute numbers move with the machine's load.
 """
 
@@ -269,7 +271,15 @@ def _decode_speed(
     return rows
 
 
-def bench_engine(store: str, n: int = 64, sizes: Sequence[int] = (1, 8, 32, 64)) -> dict[str, Any]:
+def bench_engine(
+    store: str,
+    n: int = 64,
+    sizes: Sequence[int] = (1, 8, 32, 64),
+    prefixes: int = 64,
+    k: int = 8,
+) -> dict[str, Any]:
+    from bench.rollouts import bench_rollouts
+
     torch.manual_seed(0)
     engine = GLoRe.from_pretrained(store)
     questions = [p.question for p in ArithTask().load("validation", n)]
@@ -286,4 +296,5 @@ def bench_engine(store: str, n: int = 64, sizes: Sequence[int] = (1, 8, 32, 64))
         "modes": _modes(engine, questions),
         "scoring": _scoring(engine, store, questions, peak),
         "decode": _decode_speed(engine, questions, sizes, peak),
+        "rollouts": bench_rollouts(engine.models.student, prefixes, k),
     }

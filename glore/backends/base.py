@@ -30,7 +30,9 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     """Strings that end a completion; the stop string is not returned (none)."""
     seed: int | None = None
-    """Seed for sampling; same seed, prompts and batch give the same output (None)."""
+    """Seed for sampling (None: unseeded). The promise is the backend's: the embedded one
+    draws each sample's numbers from (seed, prompt, sample index), whatever else runs
+    beside it; a vLLM server seeds the request with it."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 1024:

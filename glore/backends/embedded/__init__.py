@@ -1,7 +1,10 @@
 """Embedded backends: transformers models in this process, as the remote package serves
 them over HTTP. `model` loads a model folder; `generator` answers generate calls through
-the micro-batcher (`batcher`) and the lean decode loop with a reserved KV cache (`decode`);
-`scorer` scores step prefixes under a token budget with a prefix cache (`prefix_cache`);
+one continuous-batching scheduler per model (`scheduler`: rows join and leave the running
+decode, over a KV cache of rows with their own lengths, `slots`, each row sampling its own
+keyed draws, `sampling`); `decode` is the fixed-batch lean decode loop it replaced (kept
+for `glore bench engine`'s baseline and decode-speed parts); `scorer` scores step prefixes
+through the micro-batcher (`batcher`) under a token budget with a prefix cache (`prefix_cache`);
 `context` says how many tokens a model reads."""
 
 from glore.backends.embedded.generator import EmbeddedGenerator

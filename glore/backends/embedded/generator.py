@@ -1,88 +1,92 @@
 """Embedded generation: a Hugging Face causal LM in this process (CPU or GPU).
 
-Prompts are sorted by length and cut into batches of at most `max_batch_size` sequences,
-left-padded, and decoded with the KV cache by `glore.backends.embedded.decode`. Sorting keeps
-padding low; the order is a function of the prompts alone, so a seed gives the same output
-every time.
+Every call, async or blocking, goes to the model's one continuous-batching scheduler
+(`glore.backends.embedded.scheduler`): its rows join the running decode as soon as there
+is room and leave it as soon as they end, so no row waits for a batch's slowest.
+
+Determinism: with a seed, each sample of a prompt draws its own random numbers, keyed by
+(seed, prompt text, sample index) — not by the prompt's place in the call, nor by the
+rows it shares the decode with. `generate_sync` on the same prompts and parameters gives
+the same output every time; so does a call with nothing running beside it. A call that
+shares the decode with others computes the same math in a different batch, which can
+move a logit in its last bits: only where that flips a greedy tie or an inverse-CDF draw
+right at a boundary can a token differ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-
-import torch
+import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from glore.backends.base import Completion, SamplingParams
-from glore.backends.embedded.decode import decode
 from glore.backends.embedded.model import LocalModel
-from glore.errors import BackendError
+from glore.backends.embedded.scheduler import Scheduler
 
 
-class EmbeddedGenerator(LocalModel[str, list[Completion]]):
-    """A `Generator` over a local causal LM.
+def kv_bytes_per_position(model: Any) -> int:
+    """Bytes of keys and values that one token position takes over all layers."""
+    cfg = model.config
+    heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    size = int(next(model.parameters()).element_size())
+    return 2 * int(cfg.num_hidden_layers) * int(heads) * int(head_dim) * size
 
-    Concurrent `generate` calls with the same sampling parameters are merged by a
-    micro-batcher (up to `max_batch_size` prompts, waiting at most `max_wait_ms` for
-    company); one batch runs at a time. With a seed, outputs depend on the batch a call
-    lands in; `generate_sync` on the same prompts is reproducible.
-    """
+
+class EmbeddedGenerator(LocalModel):
+    """A `Generator` over a local causal LM: at most `max_batch_size` rows decode at once,
+    holding at most `max_kv_mb` of keys and values (rows x the longest row's prompt and
+    `max_tokens`); `max_wait_ms` is unused here (nothing waits for company)."""
 
     auto_class = "AutoModelForCausalLM"
 
-    def run_batch(self, key: Hashable, prompts: list[str]) -> list[list[Completion]]:
-        assert isinstance(key, SamplingParams)
-        return self.generate_sync(prompts, key)
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
+        max_kv_mb: float = 256.0,
+    ) -> None:
+        super().__init__(model, tokenizer, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+        kv_tokens = int(max_kv_mb * 2**20 // kv_bytes_per_position(self.model))
+        self.scheduler = Scheduler(
+            self.model,
+            eos_id=tokenizer.eos_token_id,
+            context=self.model.config.max_position_embeddings,
+            max_rows=max_batch_size,
+            max_kv_tokens=max(1, kv_tokens),
+        )
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
-        return await self.batcher.submit(params, list(prompts))
+        future = self._submit(prompts, params)
+        try:
+            rows = await asyncio.wrap_future(future)
+        finally:
+            future.cancel()  # a caller that left takes its rows out of the decode
+        return self._completions(rows, params)
 
     def generate_sync(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
         """The blocking form of `generate`, for scripts and training stages."""
-        expanded = [p for p in prompts for _ in range(params.n)]
-        order = sorted(range(len(expanded)), key=lambda j: (len(expanded[j]), j))
-        results: list[Completion | None] = [None] * len(expanded)
-        for chunk, start in enumerate(range(0, len(order), self.max_batch_size)):
-            idx = order[start : start + self.max_batch_size]
-            seed = None if params.seed is None else params.seed + chunk
-            batch = self._batch([expanded[j] for j in idx], params, seed)
-            for j, completion in zip(idx, batch, strict=True):
-                results[j] = completion
-        done = [c for c in results if c is not None]
-        return [done[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+        future = self._submit(prompts, params)
+        try:
+            return self._completions(future.result(), params)
+        finally:
+            future.cancel()
 
-    @torch.no_grad()
-    def _batch(
-        self, prompts: list[str], params: SamplingParams, seed: int | None
-    ) -> list[Completion]:
-        tok = self.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left").to(
-            self.model.device
-        )
-        room = self.model.config.max_position_embeddings - enc["input_ids"].shape[1]
-        if room < 1:
-            limit = self.model.config.max_position_embeddings
-            raise BackendError(
-                f"a prompt of {enc['input_ids'].shape[1]} tokens leaves no room to answer; "
-                f"the model's context is {limit} tokens",
-                retryable=False,
-            )
-        out = decode(
-            self.model,
-            enc["input_ids"],
-            enc["attention_mask"],
-            max_new_tokens=min(params.max_tokens, room),
-            eos_id=tok.eos_token_id,
-            pad_id=tok.pad_token_id,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            seed=seed,
-        )
-        new = out.tolist()
-        return [self._completion(ids, params) for ids in new]
+    def _submit(self, prompts: Sequence[str], params: SamplingParams) -> Any:
+        texts = list(prompts)
+        ids = [self.tokenizer(t)["input_ids"] for t in texts] if texts else []
+        return self.scheduler.submit(ids, texts, params)
+
+    def _completions(self, rows: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        done = [self._completion(ids, params) for ids in rows]
+        return [done[i : i + params.n] for i in range(0, len(done), params.n)]
 
     def _completion(self, ids: list[int], params: SamplingParams) -> Completion:
         eos = self.tokenizer.eos_token_id

@@ -1,19 +1,15 @@
 """What the embedded backends share: a Hugging Face model in this process, loaded from a
-folder, behind a micro-batcher that merges concurrent calls."""
+folder. How concurrent calls share the model is each backend's own: the generator's
+continuous-batching scheduler, the scorer's micro-batcher."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Self
 
 import torch
 
-from glore.backends.embedded.batcher import MicroBatcher
 from glore.errors import ConfigError, ModelNotFoundError
-
-Item = TypeVar("Item")
-Out = TypeVar("Out")
 
 
 def _pick_device(device: str | None) -> torch.device:
@@ -50,10 +46,9 @@ def load_hf(
     return model.to(dev), AutoTokenizer.from_pretrained(path)
 
 
-class LocalModel(Generic[Item, Out]):
-    """A local model whose batched work is `run_batch(key, items)`; concurrent calls with
-    the same key share a batch of at most `max_batch_size` items, after waiting at most
-    `max_wait_ms` for company."""
+class LocalModel:
+    """A local model: at most `max_batch_size` rows in one pass; `max_wait_ms` is how long
+    a backend that merges concurrent calls waits for company."""
 
     auto_class: ClassVar[str]
     """The `transformers` Auto class that loads this kind of model."""
@@ -64,12 +59,7 @@ class LocalModel(Generic[Item, Out]):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
-        self.batcher: MicroBatcher[Item, Out] = MicroBatcher(
-            self.run_batch, max_batch=max_batch_size, max_wait_s=max_wait_ms / 1000
-        )
-
-    def run_batch(self, key: Hashable, items: list[Item]) -> list[Out]:
-        raise NotImplementedError
+        self.max_wait_ms = max_wait_ms
 
     @classmethod
     def from_pretrained(

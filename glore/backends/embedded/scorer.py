@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from glore.backends.embedded.batcher import MicroBatcher
 from glore.backends.embedded.model import LocalModel
 from glore.backends.embedded.prefix_cache import KV, Entry, PrefixCache
 from glore.errors import ConfigError, InvalidInputError
@@ -37,7 +38,7 @@ class _Row:
     probs: torch.Tensor | None = None
 
 
-class EmbeddedScorer(LocalModel[tuple[str, Sequence[str]], list[float]]):
+class EmbeddedScorer(LocalModel):
     """A `StepScorer` over a local token-classification model with one logit.
 
     `max_batch_tokens` (at least 1) bounds the padded tokens of one forward pass; by default
@@ -58,6 +59,9 @@ class EmbeddedScorer(LocalModel[tuple[str, Sequence[str]], list[float]]):
         prefix_cache_mb: float = 128.0,
     ) -> None:
         super().__init__(model, tokenizer, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+        self.batcher: MicroBatcher[tuple[str, Sequence[str]], list[float]] = MicroBatcher(
+            self.run_batch, max_batch=max_batch_size, max_wait_s=max_wait_ms / 1000
+        )
         if max_batch_tokens is None:
             max_batch_tokens = 1024 if self.model.device.type == "cpu" else 8192
         if max_batch_tokens < 1 or prefix_cache_mb < 0:

@@ -73,7 +73,7 @@ def test_refiners_naming_one_model_share_its_batches(tmp_path: Path) -> None:
     engine = GLoRe.from_pretrained(spec)
     refiner: Any = engine.models.global_refiner
     assert refiner is engine.models.local_refiner
-    before = refiner.batcher.batches
+    before = refiner.scheduler.runs
     result = engine.solve(QUESTIONS[0], mode="always")
     assert [c.name for c in result.candidates] == ["draft", "global", "local"]
-    assert refiner.batcher.batches - before == 1  # both refinements in one batch
+    assert refiner.scheduler.runs - before == 1  # both refinements joined one running decode

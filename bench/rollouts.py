@@ -1,0 +1,121 @@
+"""`glore bench engine`'s rollouts part: the SORM stage's K rollouts per step prefix through
+the generator's continuous batching, against the fixed batches it had before, on the same
+prefixes in one run.
+
+The baseline is the generator as it was: rows sorted by prompt length, cut into batches of
+`max_batch_size`, each prefilled row by row (a prompt once per sample) and decoded until
+its slowest row ends (`glore.backends.embedded.decode`). Both go through the stage's own
+`roll_out`, so labelling costs the same on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from glore.backends.base import Completion, SamplingParams
+from glore.backends.embedded.decode import decode
+from glore.backends.embedded.generator import EmbeddedGenerator
+from glore.labels.rollouts import PrefixJob, roll_out, unique_jobs
+from glore.tasks.arith import ArithTask
+
+
+class FixedBatches:
+    """A `Generator` that decodes `gen`'s model in fixed, sorted batches (the baseline)."""
+
+    def __init__(self, gen: EmbeddedGenerator) -> None:
+        self.gen = gen
+
+    async def generate(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        return await asyncio.to_thread(self.generate_sync, prompts, params)
+
+    def generate_sync(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        expanded = [p for p in prompts for _ in range(params.n)]
+        order = sorted(range(len(expanded)), key=lambda j: (len(expanded[j]), j))
+        results: list[Completion | None] = [None] * len(expanded)
+        size = self.gen.max_batch_size
+        for chunk, start in enumerate(range(0, len(order), size)):
+            idx = order[start : start + size]
+            seed = None if params.seed is None else params.seed + chunk
+            batch = self._batch([expanded[j] for j in idx], params, seed)
+            for j, completion in zip(idx, batch, strict=True):
+                results[j] = completion
+        done = [c for c in results if c is not None]
+        return [done[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
+
+    def _batch(
+        self, prompts: list[str], params: SamplingParams, seed: int | None
+    ) -> list[Completion]:
+        tok, model = self.gen.tokenizer, self.gen.model
+        enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left").to(model.device)
+        room = model.config.max_position_embeddings - enc["input_ids"].shape[1]
+        out = decode(
+            model,
+            enc["input_ids"],
+            enc["attention_mask"],
+            max_new_tokens=min(params.max_tokens, room),
+            eos_id=tok.eos_token_id,
+            pad_id=tok.pad_token_id,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=seed,
+        )
+        return [self.gen._completion(ids, params) for ids in out.tolist()]
+
+
+def prefix_jobs(prefixes: int) -> list[PrefixJob]:
+    """The first `prefixes` distinct step prefixes of arith validation reference solutions."""
+    jobs: list[PrefixJob] = []
+    problems = ArithTask().load("validation", max(8, prefixes))
+    for p in problems:
+        if p.solution is None:
+            continue
+        jobs += unique_jobs([(p.id, p.question, str(p.answer), list(p.solution.steps))])
+        if len(jobs) >= prefixes:
+            break
+    return jobs[:prefixes]
+
+
+def bench_rollouts(
+    gen: object, prefixes: int = 64, k: int = 8, max_tokens: int = 160
+) -> dict[str, Any]:
+    """Rollouts/s of `roll_out` over the same prefixes, continuous against fixed batches;
+    with the stage's sampling (temperature 1, `max_tokens` 160 as in the recipes)."""
+    if not isinstance(gen, EmbeddedGenerator):
+        return {"skipped": "the student is not local"}
+    jobs = prefix_jobs(prefixes)
+    params = SamplingParams(n=k, temperature=1.0, max_tokens=max_tokens, seed=7)
+    baseline = FixedBatches(gen)
+    roll_out(gen, jobs[:2], params)  # warm up both paths: first calls pay one-off costs
+    roll_out(baseline, jobs[:2], params)
+    out: dict[str, Any] = {"prefixes": len(jobs), "k": k, "rollouts": len(jobs) * k}
+    for name, target in (("continuous", gen), ("fixed", baseline)):
+        steps = gen.scheduler.steps, gen.scheduler.row_steps
+        t0 = time.perf_counter()
+        rows = roll_out(target, jobs, params)
+        seconds = time.perf_counter() - t0
+        steps_each = sum(len(c) for r in rows for c in r.rollouts) / max(1, len(jobs) * k)
+        out[name] = {
+            "seconds": round(seconds, 3),
+            "steps_per_rollout": round(steps_each, 2),  # both sample the same distribution
+            "positive_prefixes": sum(r.positive for r in rows),
+        }
+        if name == "continuous":
+            ran, rows_run = gen.scheduler.steps - steps[0], gen.scheduler.row_steps - steps[1]
+            out[name]["rows_per_step"] = round(rows_run / max(1, ran), 1)
+    n = out["rollouts"]
+    return {
+        **out,
+        "rollouts_per_s": round(n / out["continuous"]["seconds"], 1),
+        "baseline_rollouts_per_s": round(n / out["fixed"]["seconds"], 1),
+        "speedup": round(out["fixed"]["seconds"] / out["continuous"]["seconds"], 2),
+        "threads": torch.get_num_threads(),
+    }
