@@ -156,19 +156,21 @@ def collect(engine: Any, problems: Sequence[Any], options: dict[str, Any], batch
 
 
 def candidates_of(key: dict[str, Any], path: Path | None, batch: int) -> Cache:
-    """The candidates `key` names ({store, questions, options}): read from `path` when it
-    holds them (refused when it holds another key's), else made by one glore run over the
-    validation split and written there."""
+    """The candidates `key` names ({store, questions, options}, and `task` and `data` when
+    the task is not arith): read from `path` when it holds them (refused when it holds
+    another key's), else made by one glore run over the task's validation split and
+    written there."""
     if path is not None and path.is_file():
         saved = json.loads(path.read_text())
         if saved.get("key") != key:
             raise InvalidInputError(f"{path} holds candidates of {saved.get('key')}, not {key}")
         cache: Cache = saved["questions"]
         return cache
+    from evaluation.inputs import validation_problems
     from glore import GLoRe
-    from glore.tasks import get_task
 
-    problems = get_task("arith").load("validation", int(key["questions"]))
+    task, data = key.get("task", "arith"), key.get("data")
+    problems = validation_problems(task, data, int(key["questions"]))
     cache = collect(GLoRe.from_pretrained(key["store"]), problems, dict(key["options"]), batch)
     if path is not None:
         path.write_text(json.dumps({"key": key, "questions": cache}))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -88,7 +88,11 @@ def calibrate_command(
     store: Annotated[
         Path, typer.Option("--models", "--store", help="Model store folder (--store: alias).")
     ] = Path("model_store/default"),
-    questions: Annotated[int, typer.Option(help="arith validation questions.")] = 300,
+    questions: Annotated[int, typer.Option(help="Validation questions.")] = 300,
+    task: Annotated[
+        str, typer.Option(help="arith, gsm8k or svamp: whose validation split.")
+    ] = "arith",
+    data: Annotated[str | None, typer.Option(help="Dataset path (gsm8k, svamp).")] = None,
     tau_where: Annotated[
         float | None, typer.Option(help="SORM first-error threshold (engine's).")
     ] = None,
@@ -118,12 +122,13 @@ def calibrate_command(
         ),
     ] = None,
 ) -> None:
-    """Choose the rerank margin on arith validation so the default never loses to the draft
+    """Choose the rerank margin on validation so the default never loses to the draft
     (and with --abstain the abstention threshold); with --orm, the validation numbers
     another ORM would give the same candidates."""
     import json
 
     from evaluation.calibrate import calibrate, candidates_of, rescore, scored, write_manifest
+    from evaluation.inputs import validation_problems
 
     if not 1 <= questions <= 100_000:
         raise InvalidInputError(f"questions must be in 1..100000; got {questions}")
@@ -140,7 +145,10 @@ def calibrate_command(
     options: dict[str, object] = {"mode": "always"}
     if tau_where is not None:
         options["tau_where"] = tau_where
-    key = {"store": str(store), "questions": questions, "options": options}
+    key: dict[str, Any] = {"store": str(store), "questions": questions, "options": options}
+    if task != "arith":  # an arith key stays as it was, so its caches still match
+        key |= {"task": task, "data": data}
+    validation_problems(task, data, 1)  # a bad task or data path fails before any work
     cache = candidates_of(key, candidates, batch)
     if orm is not None:
         cache = rescore(cache, orm)

@@ -65,3 +65,21 @@ def check_inputs(cfg: EvalConfig, store: str | Path) -> Inputs:
     read_spec(path)  # raises ModelNotFoundError / ConfigError naming the missing role
     problems = load_problems(cfg)
     return Inputs(problems, path, store_hash(path), f"{cfg.task}/{cfg.split_name}")
+
+
+CALIBRATION_TASKS = ("arith", "gsm8k", "svamp")
+
+
+def validation_problems(task: str, data: str | None, n: int) -> list[Problem]:
+    """The first `n` validation problems of `task`: arith's generated split, or the
+    question-hash validation split of a GSM8K or SVAMP copy at `data` (the one recipes
+    hold out, `glore.tasks.splits`)."""
+    if task not in CALIBRATION_TASKS:
+        raise InvalidInputError(f"task must be one of {', '.join(CALIBRATION_TASKS)}; got {task!r}")
+    if task == "arith":
+        return get_task("arith").load("validation", n)
+    if data is None:
+        raise InvalidInputError(f"task {task!r} reads a dataset: pass its path (--data)")
+    if not Path(data).exists():
+        raise DatasetError(data, None, "dataset path does not exist")
+    return HeldOutSplits(task, Path(data)).load("validation", n)

@@ -95,3 +95,39 @@ def test_scored_runs_the_exact_check_on_the_cached_steps() -> None:
     ]
     ((draft, glob),) = scored(cache)
     assert not draft.arithmetic_ok and glob.arithmetic_ok
+
+
+def test_calibration_reads_the_validation_split_of_a_dataset(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """`glore calibrate --task gsm8k`: the questions are the recipes' held-out validation
+    split (never train or test), and the cache's key names the task and its data."""
+    from typer.testing import CliRunner
+
+    from glore.cli import app
+    from glore.tasks.splits import HeldOutSplits
+
+    data = str(shared_data / "gsm8k")
+    cache = tmp_path / "val.json"
+    store = Path(__file__).resolve().parents[2] / "model_store" / "default"
+    args = ["calibrate", "--store", str(store), "--task", "gsm8k", "--data", data]
+    args += ["--questions", "2", "--candidates", str(cache), "--batch", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(cache.read_text())
+    assert saved["key"]["task"] == "gsm8k" and saved["key"]["data"] == data
+    validation = [p.question for p in HeldOutSplits("gsm8k", Path(data)).load("validation", 2)]
+    assert [item["question"] for item in saved["questions"]] == validation
+
+
+def test_calibration_refuses_a_task_or_dataset_it_cannot_read(tmp_path: Path) -> None:
+    from evaluation.inputs import validation_problems
+    from glore.errors import DatasetError, InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="task must be one of arith, gsm8k, svamp"):
+        validation_problems("mmlu", None, 3)
+    with pytest.raises(InvalidInputError, match="pass its path"):
+        validation_problems("svamp", None, 3)
+    with pytest.raises(DatasetError, match="does not exist"):
+        validation_problems("gsm8k", str(tmp_path / "nope"), 3)
+    assert len(validation_problems("arith", None, 3)) == 3
