@@ -102,6 +102,17 @@ def test_lora_refiners_keep_their_adapters_for_vllm(tmp_path: Path) -> None:
         untrained = AutoModelForCausalLM.from_pretrained(base)(input_ids=ids).logits
     assert torch.allclose(got, want, atol=1e-4)
     assert not torch.allclose(untrained, want, atol=1e-3)  # the adapter learned something
+    # vLLM refuses adapters with `modules_to_save` ("vLLM only supports modules_to_save being
+    # None") or whole embedding / head weights: the refiners' adapters hold neither, since
+    # they train on the student, whose embeddings already have `[BAD]`.
+    import json
+
+    from safetensors import safe_open
+
+    adapter = run / "global" / "adapter"
+    assert json.loads((adapter / "adapter_config.json").read_text())["modules_to_save"] is None
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as f:
+        assert not [k for k in f.keys() if "embed_tokens" in k or "lm_head" in k]  # noqa: SIM118
     store = tmp_path / "store"
     assert export_adapters(RunDir.existing(run), store) == {"global": "adapters/global"}
     assert (store / "adapters" / "global" / "adapter_config.json").is_file()
