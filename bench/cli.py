@@ -118,6 +118,43 @@ def ct2(
         json_path.write_text(json.dumps(report, indent=2) + "\n")
 
 
+@bench_app.command("train")
+def train(
+    *,
+    store: Annotated[Path, typer.Option(help="Model store (its student is the init).")] = Path(
+        "model_store/default"
+    ),
+    steps: Annotated[int, typer.Option(min=1, max=10_000, help="Timed steps per setting.")] = 40,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Sequences per step.")] = 32,
+    problems: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Arith train problems (2 examples each).")
+    ] = 1600,
+    warmup_steps: Annotated[
+        int, typer.Option(min=1, max=100, help="Untimed steps before each setting.")
+    ] = 3,
+    force_bf16: Annotated[
+        bool, typer.Option("--force-bf16", help="Run bf16 even where its matmul is slower.")
+    ] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """ORM training tokens/s, pad share and share of the matmul peak: random float32
+    batches against length-grouped ones, float32 and (where bf16 matmul is faster) bf16."""
+    from bench.train import bench_train
+
+    report = bench_train(
+        str(store),
+        steps=steps,
+        batch_size=batch_size,
+        problems=problems,
+        warmup_steps=warmup_steps,
+        force_bf16=force_bf16,
+    )
+    text = json.dumps(report, indent=2)
+    typer.echo(text)
+    if json_path is not None:
+        json_path.write_text(text + "\n")
+
+
 def register(app: typer.Typer) -> None:
     """`glore bench` (entry point `glore.commands`)."""
     app.add_typer(bench_app, name="bench")

@@ -6,6 +6,7 @@ bounds raises `ConfigError` naming the key and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -48,6 +49,11 @@ class TrainSpec:
     """Steps between resumable checkpoints (0: a quarter of the run, at least 10; >= 0)."""
     log_every: int = 0
     """Steps between loss records (0: a twentieth of the run, at least 1; >= 0)."""
+    group_by_length: bool = False
+    """Draw each batch from examples of similar length, so less of it is padding (False;
+    true or false). The order stays random between batches: as `transformers`'
+    LengthGroupedSampler, a shuffled epoch is cut into mega-batches of up to 50 batches
+    (at least four mega-batches), each sorted by length; drawn from the seed."""
 
     def check(self, key: str) -> None:
         _need(self.steps >= 1, f"{key}.steps", ">= 1")
@@ -58,6 +64,7 @@ class TrainSpec:
         _need(self.schedule in SCHEDULES, f"{key}.schedule", f"one of {', '.join(SCHEDULES)}")
         _need(self.save_every >= 0, f"{key}.save_every", ">= 0")
         _need(self.log_every >= 0, f"{key}.log_every", ">= 0")
+        _need(isinstance(self.group_by_length, bool), f"{key}.group_by_length", "true or false")
 
     @property
     def save_steps(self) -> int:
@@ -276,6 +283,16 @@ class Recipe:
         return hashlib.sha256(json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
 
 
+TRAIN_SECTIONS = (
+    "student.train",
+    "student.ei_train",
+    "orm",
+    "sorm",
+    "global_refiner",
+    "local_refiner",
+)
+"""Where a `TrainSpec` sits in a recipe (a dotted path for a nested one)."""
+
 ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("task", "path"): None,
     ("model", "tokenizer_problems"): 5000,
@@ -286,17 +303,21 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("sample", "chunk"): 16,
     ("sorm_label", "chunk"): 32,
     ("export", "max_tokens"): 160,
+    **{(section, "group_by_length"): False for section in TRAIN_SECTIONS},
 }
 """Keys added after runs had been made, with the value those runs used (the constants the
 stages had). At that value a key is left out of what identifies a run (`digest`, the
-variant check), so a run made before the key existed still matches its recipe."""
+variant check), so a run made before the key existed still matches its recipe. A section
+may be a dotted path ("student.train")."""
 
 
 def identity(data: dict[str, Any]) -> dict[str, Any]:
     """A recipe's dict without the `ADDED_KEYS` that hold the value runs had before them."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    out = copy.deepcopy(data)  # nested sections are popped from too; the caller's stays whole
     for (section, key), value in ADDED_KEYS.items():
-        part = out.get(section)
+        part: Any = out
+        for name in section.split("."):
+            part = part.get(name) if isinstance(part, dict) else None
         if isinstance(part, dict) and part.get(key, value) == value:
             part.pop(key, None)
     return out

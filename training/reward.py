@@ -71,6 +71,9 @@ def pair_examples(
 class PairCollator(PadCollator):
     """Pairs as rows 2k (right) and 2k+1 (wrong) of one padded batch."""
 
+    def length(self, example: dict[str, Any]) -> int:
+        return max(len(row["input_ids"]) for row in example["pair"])
+
     def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return super().__call__([row for item in batch for row in item["pair"]])
 

@@ -40,6 +40,10 @@ class PadCollator:
         self.pad_id = pad_id
         self.label_dtype = label_dtype
 
+    def length(self, example: dict[str, Any]) -> int:
+        """Positions `example` takes in a batch (what length-grouped batches sort by)."""
+        return len(example["input_ids"])
+
     def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         width = max(len(b["input_ids"]) for b in batch)
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)

@@ -1,14 +1,18 @@
 """One wrapper over `transformers.Trainer` for every model GLoRe trains.
 
 It gives each run a decaying schedule that ends at `steps`, checkpoints that let an
-interrupted run resume, optional LoRA adapters (merged before saving), and the loss curve.
-The same code runs under `accelerate launch` on several GPUs.
+interrupted run resume, optional LoRA adapters (merged before saving), optional
+length-grouped batches, and a summary with the loss curve and the throughput: tokens
+trained (real and padded) and tokens/s. The same code runs under `accelerate launch` on
+several GPUs.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +54,10 @@ def fit(
     adapter_dir: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train `model` on `examples` for `spec.steps` steps; return it (adapters merged) and
-    a summary with the loss curve. Resumes from the last checkpoint in `work_dir`. With no
-    examples it trains nothing and says so in the summary. With LoRA and `adapter_dir`, the
-    adapter is also saved there before merging (vLLM serves it on the unchanged base)."""
-    from transformers import Trainer
+    a summary with the loss curve and the throughput (`_throughput`). Resumes from the
+    last checkpoint in `work_dir`. With no examples it trains nothing and says so in the
+    summary. With LoRA and `adapter_dir`, the adapter is also saved there before merging
+    (vLLM serves it on the unchanged base)."""
     from transformers.trainer_utils import get_last_checkpoint
 
     if not examples:
@@ -68,16 +72,22 @@ def fit(
         }
     ckpt_dir = work_dir / "checkpoints"
     args = _arguments(spec, ckpt_dir, seed, bf16)
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=_with_lora(model, lora, task_type),
         args=args,
         train_dataset=examples,
         data_collator=collator,
         compute_loss_func=compute_loss_func,
     )
+    if spec.group_by_length:
+        length = getattr(collator, "length", _ids_length)
+        trainer.grouped = GroupedSampler([length(e) for e in examples], spec.batch_size, seed)
     last: Any = get_last_checkpoint
     resume = last(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - started
+    throughput = _throughput(trainer, seconds)
     trained = _finish(trainer, lora, adapter_dir, ckpt_dir)
     losses = [(h["step"], round(h["loss"], 4)) for h in trainer.state.log_history if "loss" in h]
     return trained, {
@@ -86,6 +96,85 @@ def fit(
         "losses": losses,
         "final_loss": losses[-1][1] if losses else None,
         "resumed": resume is not None,
+        "group_by_length": spec.group_by_length,
+        **throughput,
+    }
+
+
+def _ids_length(example: dict[str, Any]) -> int:
+    return len(example["input_ids"])
+
+
+class GroupedSampler(torch.utils.data.Sampler[int]):
+    """Indices whose runs of `batch_size` have similar lengths: transformers' grouping
+    (shuffled mega-batches, each sorted by length). Its permutation is drawn from
+    (`seed`, epoch) alone, so every process draws the same one and a resumed run skips
+    exactly the batches it trained on."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch  # the Trainer calls this before each epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Any:
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        order: Any = get_length_grouped_indices  # untyped upstream
+
+        # One stream per (seed, epoch): seed + epoch alone would give seed 1's first epoch
+        # seed 0's second order.
+        draw = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(order(self.lengths, self.batch_size, generator=draw))
+
+
+@functools.cache
+def _trainer_class() -> Any:
+    """The Trainer, counting the tokens of every batch it trains on and drawing batches
+    from `grouped` when set. Made at the first call: transformers loads only to train."""
+    from transformers import Trainer
+
+    class MeteredTrainer(Trainer):
+        grouped: GroupedSampler | None = None
+        real_tokens: Any = 0
+        padded_tokens = 0
+
+        def training_step(
+            self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None
+        ) -> Any:
+            # Counted here, not in the collator: the data loader collates one batch ahead
+            # of the step, and a resumed run skips batches without training on them. The
+            # sum stays a tensor so a GPU is not made to wait at every step.
+            ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+            self.real_tokens = self.real_tokens + (ids.numel() if mask is None else mask.sum())
+            self.padded_tokens += ids.numel()
+            return super().training_step(model, inputs, num_items_in_batch)
+
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            if self.grouped is not None:
+                return self.grouped
+            return super()._get_train_sampler(train_dataset)
+
+    return MeteredTrainer
+
+
+def _throughput(trainer: Any, seconds: float) -> dict[str, Any]:
+    """Tokens this call trained on, over every process: real ones (the attention mask),
+    padded (every position computed), the pad share, and real tokens/s over the call's
+    wall time (checkpoints included; a resumed run counts only the steps after its
+    checkpoint)."""
+    acc = trainer.accelerator
+    counts = torch.tensor([int(trainer.real_tokens), trainer.padded_tokens], device=acc.device)
+    real, padded = (int(x) for x in acc.reduce(counts, reduction="sum").tolist())
+    return {
+        "tokens": real,
+        "padded_tokens": padded,
+        "pad_share": round(1 - real / padded, 4) if padded else 0.0,
+        "train_seconds": round(seconds, 3),
+        "tokens_per_s": round(real / seconds, 1) if seconds > 0 else 0.0,
     }
 
 

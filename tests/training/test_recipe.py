@@ -34,6 +34,7 @@ def test_shipped_recipes_load(name: str) -> None:
         ("seed: abc", "'seed': must be int"),
         ("orm: {schedule: step}", "'orm.schedule': must be one of cosine, linear"),
         ("sorm: {save_every: -1}", "'sorm.save_every': must be >= 0"),
+        ("orm: {group_by_length: 1}", "'orm.group_by_length': must be bool"),
         ("- a list", "must be a mapping"),
         ("task: {name: mmlu}", "'task.name': must be one of arith, gsm8k, svamp"),
         ("task: {name: gsm8k}", "'task.path': must be a folder holding GSM8K's train.jsonl"),
