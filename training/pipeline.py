@@ -76,7 +76,7 @@ def run_stages(
         dist.barrier()
         # A process that ran the stage has its summary; only the others read the file the
         # main process wrote (reading it on every process raced the main's write).
-        summary = returned if returned is not None else ctx.run.summary(name)
+        summary = returned if returned is not None else ctx.run.wait_summary(name)
         log(f"[{name}] done in {summary['seconds']} s")
         results.append(summary)
     return results

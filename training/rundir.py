@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from glore.errors import ConfigError
+from glore.errors import ConfigError, GloreError
 from training import dist
 
 SUMMARY = "summary.json"
@@ -58,6 +58,21 @@ class RunDir:
     def summary(self, name: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.root / name / SUMMARY).read_text())
         return data
+
+    def wait_summary(self, name: str, timeout_s: float = 600.0) -> dict[str, Any]:
+        """`summary(name)` once the main process has written it. The pipeline's barrier
+        after a stage should mean it is there already; but a CI run once had a process
+        read it before the main one had written it (cause not found: the barriers run on
+        their own group), so the file itself is the hand-off, awaited for `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not self.done(name):
+            if time.monotonic() > deadline:
+                raise GloreError(
+                    f"stage {name!r}: the main process wrote no {SUMMARY} within "
+                    f"{timeout_s:.0f} s; see its log for why"
+                )
+            time.sleep(0.1)
+        return self.summary(name)
 
     def finish(self, name: str, summary: dict[str, Any], started: float) -> dict[str, Any]:
         summary = {"stage": name, "seconds": round(time.time() - started, 1), **summary}
