@@ -31,16 +31,22 @@ def store_hash(store: Path) -> str:
     return hashlib.sha256(source.read_bytes()).hexdigest()
 
 
+def dataset_path(task: str, data: str | None) -> Path:
+    """The dataset a file task reads, or the error that says what is missing."""
+    if data is None:
+        raise InvalidInputError(f"task {task!r} reads a dataset: pass its path (--data)")
+    if not Path(data).exists():
+        raise DatasetError(data, None, "dataset path does not exist")
+    return Path(data)
+
+
 def load_problems(cfg: EvalConfig) -> list[Problem]:
     """The split's first `max(questions, reward_questions)` problems, or a clear error."""
     name = "arith" if cfg.task.startswith("arith") else cfg.task
     if cfg.task == "arith-hard" and cfg.split_name != "hard":
         raise InvalidInputError(f"arith-hard has one split, 'hard'; got {cfg.split_name!r}")
     if name in ("gsm8k", "svamp"):
-        if cfg.data is None:
-            raise InvalidInputError(f"task {name!r} reads a dataset: pass its path (--data)")
-        if not Path(cfg.data).exists():
-            raise DatasetError(cfg.data, None, "dataset path does not exist")
+        dataset_path(name, cfg.data)
     task = get_task(name, path=cfg.data)  # arith seed 0: the splits the store was trained on
     splits = task.splits
     if name in ("gsm8k", "svamp"):  # the splits a recipe trains on, so its test is held out
@@ -78,8 +84,4 @@ def validation_problems(task: str, data: str | None, n: int) -> list[Problem]:
         raise InvalidInputError(f"task must be one of {', '.join(CALIBRATION_TASKS)}; got {task!r}")
     if task == "arith":
         return get_task("arith").load("validation", n)
-    if data is None:
-        raise InvalidInputError(f"task {task!r} reads a dataset: pass its path (--data)")
-    if not Path(data).exists():
-        raise DatasetError(data, None, "dataset path does not exist")
-    return HeldOutSplits(task, Path(data)).load("validation", n)
+    return HeldOutSplits(task, dataset_path(task, data)).load("validation", n)
