@@ -26,8 +26,8 @@ VariantOpt = Annotated[
     str | None,
     typer.Option(
         "--variant",
-        help="Train into OUT/variants/NAME on OUT's cached stages (orm, sorm, global, local, "
-        "export); the recipe may change only those stages' sections.",
+        help="Train into OUT/variants/NAME on OUT's cached stages (verifier, orm, sorm, "
+        "global, local, export); the recipe may change only those stages' sections.",
     ),
 ]
 

@@ -78,6 +78,14 @@ class Context:
     def student_dir(self) -> Path:
         return self.run.stage("student") / "model"
 
+    @property
+    def verifier_dir(self) -> Path:
+        """What the ORM and the SORM start from: the `verifier` stage's model when the
+        recipe has one, else the student."""
+        if self.recipe.verifier is None:
+            return self.student_dir
+        return self.run.stage("verifier") / "model"
+
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 

@@ -20,6 +20,7 @@ __all__ = ["RUNNERS", "STAGES", "TRAINING_STAGES", "run_stages", "stage_fn"]
 RUNNERS: dict[str, tuple[str, str]] = {
     "tokenizer": ("training.stages.tokenizer", "run"),
     "student": ("training.stages.student", "run"),
+    "verifier": ("training.stages.verifier", "run"),
     "sample": ("training.stages.sample", "run"),
     "sorm-label": ("training.stages.sorm_label", "run"),
     "orm": ("training.stages.reward_models", "run_orm"),

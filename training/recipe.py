@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from glore.errors import ConfigError
+from glore.modeling.presets import PRESETS
 from training.recipe_sources import TASKS, LoraSpec, ModelSpec, TaskSpec, check_generation
 from training.recipe_sources import need as _need
 
@@ -134,6 +135,40 @@ class StudentSpec:
 
 
 @dataclass(frozen=True)
+class VerifierSpec:
+    """The base the ORM and the SORM start from when it is not the student itself: a
+    student-sized verifier cannot check the arithmetic the student gets wrong
+    (docs/results/ablations.md). Two ways to make it, both from the student's own data:
+
+    * `expand` > 0: the student with `expand` more decoder blocks (LLaMA Pro block
+      expansion, Wu et al. 2024): each new block copies the block before it with its output
+      projections zeroed, so the base computes exactly what the student does and the extra
+      blocks learn only what the ORM or SORM loss teaches. `preset` and `train` are unused.
+    * `expand` = 0: a causal LM of `preset` trained from scratch by `train` on the student's
+      supervised data (the train split's first `student.problems` reference solutions)."""
+
+    expand: int = 0
+    """Decoder blocks added to the student, spread evenly after its blocks (0: a
+    from-scratch base instead; 0..64, at most the student's block count times 4)."""
+    preset: str = "small"
+    """Size preset of a from-scratch base ("small"; a name in glore.modeling.PRESETS)."""
+    train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=900, lr=3e-3))
+    """A from-scratch base's supervised run (900 steps at lr 3e-3: the tiny student's)."""
+
+    def check(self) -> None:
+        _need(0 <= self.expand <= 64, "verifier.expand", "in 0..64")
+        _need(self.preset in PRESETS, "verifier.preset", f"one of {sorted(PRESETS)}")
+        self.train.check("verifier.train")
+
+    @property
+    def label(self) -> str:
+        """How the base was made, as the manifest's `init` says it."""
+        if self.expand:
+            return f"student + {self.expand} blocks"
+        return f"scratch ({self.preset})"
+
+
+@dataclass(frozen=True)
 class SampleSpec:
     questions: int = 2000
     """Train questions to sample (2000; >= 1; from `start`, within the train split)."""
@@ -237,6 +272,10 @@ class Recipe:
     task: TaskSpec = field(default_factory=TaskSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     student: StudentSpec = field(default_factory=StudentSpec)
+    verifier: VerifierSpec | None = None
+    """The ORM's and SORM's own base model (None: they start from the student). A
+    from-scratch base needs a from-scratch student (`model.base` unset): it shares its
+    tokenizer."""
     sample: SampleSpec = field(default_factory=SampleSpec)
     sorm_label: SormLabelSpec = field(default_factory=SormLabelSpec)
     orm: OrmSpec = field(default_factory=lambda: OrmSpec(steps=300, lr=5e-4))
@@ -262,6 +301,10 @@ class Recipe:
             part.check()
         for key in ("orm", "sorm", "global_refiner", "local_refiner"):
             getattr(self, key).check(key)
+        if self.verifier is not None:
+            self.verifier.check()
+            scratch = self.verifier.expand == 0
+            _need(not scratch or self.model.base is None, "verifier.expand", "> 0 with model.base")
 
     @property
     def sample_start(self) -> int:
@@ -286,6 +329,7 @@ class Recipe:
 TRAIN_SECTIONS = (
     "student.train",
     "student.ei_train",
+    "verifier.train",
     "orm",
     "sorm",
     "global_refiner",
@@ -294,6 +338,7 @@ TRAIN_SECTIONS = (
 """Where a `TrainSpec` sits in a recipe (a dotted path for a nested one)."""
 
 ADDED_KEYS: dict[tuple[str, str], Any] = {
+    ("", "verifier"): None,
     ("task", "path"): None,
     ("model", "tokenizer_problems"): 5000,
     ("model", "max_len"): 512,
@@ -308,7 +353,7 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
 """Keys added after runs had been made, with the value those runs used (the constants the
 stages had). At that value a key is left out of what identifies a run (`digest`, the
 variant check), so a run made before the key existed still matches its recipe. A section
-may be a dotted path ("student.train")."""
+may be a dotted path ("student.train"); "" is the top level."""
 
 
 def identity(data: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +361,7 @@ def identity(data: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(data)  # nested sections are popped from too; the caller's stays whole
     for (section, key), value in ADDED_KEYS.items():
         part: Any = out
-        for name in section.split("."):
+        for name in section.split(".") if section else ():
             part = part.get(name) if isinstance(part, dict) else None
         if isinstance(part, dict) and part.get(key, value) == value:
             part.pop(key, None)

@@ -3,6 +3,7 @@
 STAGES: tuple[str, ...] = (
     "tokenizer",
     "student",
+    "verifier",
     "sample",
     "sorm-label",
     "orm",
@@ -12,16 +13,17 @@ STAGES: tuple[str, ...] = (
     "local",
     "export",
 )
-TRAINING_STAGES = frozenset({"student", "orm", "sorm", "global", "local"})
+TRAINING_STAGES = frozenset({"student", "verifier", "orm", "sorm", "global", "local"})
 """Stages every process runs under `accelerate launch`; the rest run on the main one."""
 
 INPUTS: dict[str, tuple[str, ...]] = {
     "tokenizer": (),
     "student": ("tokenizer",),
+    "verifier": ("tokenizer",),
     "sample": ("student",),
     "sorm-label": ("sample",),
-    "orm": ("sample",),
-    "sorm": ("sorm-label",),
+    "orm": ("sample", "verifier"),
+    "sorm": ("sorm-label", "verifier"),
     "refine-data": ("sample", "sorm-label"),
     "global": ("refine-data",),
     "local": ("refine-data",),

@@ -18,6 +18,7 @@ from training.recipe import identity
 from training.rundir import RECIPE, SUMMARY, RunDir
 
 VARIANT_SECTIONS: dict[str, str] = {
+    "verifier": "verifier",
     "orm": "orm",
     "sorm": "sorm",
     "global": "global_refiner",

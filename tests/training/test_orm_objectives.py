@@ -98,5 +98,5 @@ def test_a_variant_may_change_only_the_variant_sections() -> None:
 def test_a_stage_waits_only_for_the_stages_it_reads() -> None:
     from training.stage_names import STAGES, needs
 
-    assert needs("orm") == {"tokenizer", "student", "sample"}  # not the SORM's rollouts
+    assert needs("orm") == {"tokenizer", "student", "verifier", "sample"}  # not the rollouts
     assert needs("export") == set(STAGES) - {"export"}

@@ -50,6 +50,10 @@ def test_shipped_recipes_load(name: str) -> None:
         ("model: {tokenizer_problems: 0}", "'model.tokenizer_problems': must be >= 1"),
         ("export: {max_tokens: 5000}", "'export.max_tokens': must be in 8..4096"),
         ("gen_batch: 0", "'gen_batch': must be in 1..100000"),
+        ("verifier: {preset: huge}", "'verifier.preset': must be one of"),
+        ("verifier: {train: {steps: 0}}", "'verifier.train.steps': must be >= 1"),
+        ("verifier: small", "'verifier': must be a mapping"),
+        ("verifier: {expand: 65}", "'verifier.expand': must be in 0..64"),
     ],
 )
 def test_bad_recipes_fail_before_work(tmp_path: Path, text: str, message: str) -> None:
@@ -74,6 +78,17 @@ def test_digest_ignores_where_the_models_are_exported(tmp_path: Path) -> None:
     a = load_recipe(_write(tmp_path, "seed: 1\nexport: {name: a}"))
     b = load_recipe(_write(tmp_path, "seed: 1\nexport: {name: b, eval_questions: 9}"))
     assert a.digest() == b.digest()
+
+
+def test_a_verifier_base_is_part_of_a_runs_identity_only_when_set(tmp_path: Path) -> None:
+    plain = load_recipe(_write(tmp_path, "seed: 1"))
+    assert plain.verifier is None
+    assert load_recipe(_write(tmp_path, "seed: 1\nverifier: null")).digest() == plain.digest()
+    sized = load_recipe(_write(tmp_path, "seed: 1\nverifier: {preset: micro}"))
+    assert sized.verifier is not None and sized.verifier.train.steps == 900
+    assert sized.digest() != plain.digest() and sized.verifier.label == "scratch (micro)"
+    grown = load_recipe(_write(tmp_path, "verifier: {expand: 4}")).verifier
+    assert grown is not None and grown.label == "student + 4 blocks"
 
 
 def test_the_train_section_owns_the_schedule_and_checkpoints(tmp_path: Path) -> None:

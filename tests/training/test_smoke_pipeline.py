@@ -121,3 +121,47 @@ def test_an_orm_variant_trains_on_the_cached_run(
         run_stages(load_recipe(variant), out, ("orm",), variant="pairwise")
     with pytest.raises(ConfigError, match="cannot run as a variant"):
         run_stages(load_recipe(recipe_path), out, ("sample",), variant="other")
+
+
+@pytest.mark.parametrize(
+    ("verifier", "label", "shape"),
+    [
+        ({"preset": "micro", "train": {"steps": 3, "batch_size": 8}}, "scratch (micro)", (128, 4)),
+        ({"expand": 2}, "student + 2 blocks", (96, 5)),
+    ],
+)
+def test_a_verifier_variant_gives_the_reward_models_their_own_base(
+    smoke: tuple[Path, Path, Path],
+    tmp_path: Path,
+    verifier: dict[str, object],
+    label: str,
+    shape: tuple[int, int],
+) -> None:
+    """`verifier` makes a larger base (trained from scratch, or the student grown by block
+    expansion) and the ORM and SORM start from it; the exported store serves them beside
+    the smaller student."""
+    from transformers import AutoConfig
+
+    from glore import GLoRe
+
+    recipe_path, out, _ = smoke
+    data = yaml.safe_load(recipe_path.read_text())
+    name = "verifier-" + label.split(maxsplit=1)[0]
+    data["verifier"] = verifier
+    data["export"] = {**data["export"], "name": f"smoke-{name}"}
+    variant = tmp_path / "verifier.yaml"
+    variant.write_text(yaml.safe_dump(data))
+    run_stages(load_recipe(variant), out, ("verifier", "orm", "sorm", "export"), variant=name)
+    made = json.loads((out / "variants" / name / "verifier" / "summary.json").read_text())
+    assert made["init"] == label and made["layers"] == shape[1]
+    assert json.loads((out / "verifier" / "summary.json").read_text())["trained"] is False
+    store = Path(data["export"]["store"]) / f"smoke-{name}"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["init"]["orm"] == manifest["init"]["sorm"] == f"verifier ({label})"
+    assert manifest["parameters"]["orm"] > manifest["parameters"]["student"]
+    student = AutoConfig.from_pretrained(store / "student")
+    orm = AutoConfig.from_pretrained(store / "orm")
+    assert (student.hidden_size, student.num_hidden_layers) == (96, 3)  # the nano student
+    assert (orm.hidden_size, orm.num_hidden_layers) == shape
+    critique = GLoRe.from_pretrained(store).critique("Tom has 3 apples.", "3 + 1 = 4\n#### 4")
+    assert len(critique.step_values) == 2 and 0.0 <= critique.orm_confidence <= 1.0

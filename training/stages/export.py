@@ -126,8 +126,8 @@ def run(ctx: Context) -> dict[str, Any]:
         "parameters": sizes,
         "init": {
             "student": ctx.recipe.model.base or f"scratch ({ctx.recipe.model.preset})",
-            "orm": "student",
-            "sorm": "student",
+            "orm": ctx.run.summary("orm").get("init", "student"),
+            "sorm": ctx.run.summary("sorm").get("init", "student"),
             "global": "student",
             "local": "student",
         },

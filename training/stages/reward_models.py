@@ -1,8 +1,9 @@
-"""Stages `orm` and `sorm`: token classifiers with one logit, initialised from the student,
-trained with binary cross-entropy at every step end.
+"""Stages `orm` and `sorm`: token classifiers with one logit, initialised from the student
+(or from the recipe's verifier base, stage `verifier`), trained with binary cross-entropy
+at every step end.
 
 The ORM labels every step of a sample with its final outcome (all samples); the SORM uses
-the rollout labels of the `sorm-label` stage. Same architecture, same size.
+the rollout labels of the `sorm-label` stage. Same architecture, same size as each other.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from training.stages.sample import load_samples
 from training.trainer import fit, save_model
 
 
-def _classifier_from_student(ctx: Context) -> Any:
+def _classifier(ctx: Context) -> Any:
     from transformers import AutoConfig, AutoModelForTokenClassification
 
-    config = AutoConfig.from_pretrained(ctx.student_dir, num_labels=1)
+    config = AutoConfig.from_pretrained(ctx.verifier_dir, num_labels=1)
     config.classifier_dropout = 0.0  # the score reads exact values; dropout only blurs them
     return AutoModelForTokenClassification.from_pretrained(
-        ctx.student_dir, config=config, dtype=TRAIN_DTYPE
+        ctx.verifier_dir, config=config, dtype=TRAIN_DTYPE
     )
 
 
@@ -57,7 +58,7 @@ def _train(
         collator, loss = PadCollator(tok.pad_token_id, torch.float), step_bce_loss
     work: Path = ctx.run.stage(name)
     model, summary = fit(
-        _classifier_from_student(ctx),
+        _classifier(ctx),
         examples,
         collator,
         spec,
@@ -71,7 +72,8 @@ def _train(
     save_model(model, tok, work / "model")
     labelled = sum(v is not None for x in items for v in x.labels)
     questions = len({x.qid for x in items})
-    summary = {**summary, "init": "student", "labelled_steps": labelled, "questions": questions}
+    init = "student" if ctx.recipe.verifier is None else f"verifier ({ctx.recipe.verifier.label})"
+    summary = {**summary, "init": init, "labelled_steps": labelled, "questions": questions}
     return ctx.run.finish(name, summary, started)
 
 

@@ -18,6 +18,7 @@ from glore.modeling.presets import new_causal_lm
 from training import dist
 from training.context import TRAIN_DTYPE, Context
 from training.evaluate import greedy_accuracy, questions_per_call, solve_all
+from training.recipe import TrainSpec
 from training.sft import PadCollator, sft_examples
 from training.trainer import fit, save_model
 
@@ -35,8 +36,18 @@ def _fresh(ctx: Context, tok: Any) -> Any:
     return model
 
 
-def _train_once(
-    ctx: Context, work: Path, model: Any, pairs: list[tuple[str, str]], which: str
+def reference_pairs(ctx: Context) -> list[tuple[str, str]]:
+    """(prompt, reference solution) of the first `student.problems` train problems: the
+    supervised data of the student and of a verifier base."""
+    pairs = []
+    for p in ctx.train_problems(0, ctx.recipe.student.problems):
+        assert p.solution is not None
+        pairs.append((student_prompt(p.question).text, p.solution.text))
+    return pairs
+
+
+def train_once(
+    ctx: Context, work: Path, model: Any, pairs: list[tuple[str, str]], spec: TrainSpec
 ) -> tuple[Any, dict[str, Any]]:
     """Train and save under `work/model`, or load what an earlier run saved there."""
     from transformers import AutoModelForCausalLM
@@ -47,7 +58,6 @@ def _train_once(
             "reused": True
         }
     examples, dropped = sft_examples(tok, pairs, ctx.recipe.model.max_len)
-    spec = getattr(ctx.recipe.student, which)
     model, summary = fit(
         model,
         examples,
@@ -85,7 +95,7 @@ def _expert_round(ctx: Context, model: Any, tok: Any, r: int) -> tuple[Any, dict
         pairs_file.write_text(json.dumps(pairs))
     dist.barrier()
     pairs = [(a, b) for a, b in json.loads(pairs_file.read_text())]
-    model, summary = _train_once(ctx, work, model, pairs, "ei_train")
+    model, summary = train_once(ctx, work, model, pairs, ctx.recipe.student.ei_train)
     return model, {"round": r, "kept_pairs": len(pairs), **summary}
 
 
@@ -106,12 +116,8 @@ def _validation(ctx: Context, model: Any, tok: Any) -> float | None:
 def run(ctx: Context) -> dict[str, Any]:
     started = time.time()
     spec, tok = ctx.recipe.student, ctx.tokenizer()
-    problems = ctx.train_problems(0, spec.problems)
-    pairs = []
-    for p in problems:
-        assert p.solution is not None
-        pairs.append((student_prompt(p.question).text, p.solution.text))
-    model, sft = _train_once(ctx, ctx.run.stage(NAME) / "sft", _fresh(ctx, tok), pairs, "train")
+    work = ctx.run.stage(NAME) / "sft"
+    model, sft = train_once(ctx, work, _fresh(ctx, tok), reference_pairs(ctx), spec.train)
     rounds = []
     for r in range(spec.ei_rounds):
         model, summary = _expert_round(ctx, model, tok, r)

@@ -33,6 +33,10 @@ def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+"""Files of which a model folder's tokenizer needs one (fast, SentencePiece, or BPE)."""
+
+
 def load_hf(
     auto: Any, path: str | Path, device: str | None, dtype: str | None = None
 ) -> tuple[Any, Any]:
@@ -41,6 +45,11 @@ def load_hf(
 
     if not (Path(path) / "config.json").is_file():
         raise ModelNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
+    if not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelNotFoundError(
+            f"no tokenizer at {path}: a model folder needs one of {', '.join(TOKENIZER_FILES)} "
+            "beside config.json (a training checkpoint has none: copy the run's tokenizer in)"
+        )
     dev = _pick_device(device)
     model: Any = auto.from_pretrained(path, dtype=pick_dtype(dtype, dev))
     return model.to(dev), AutoTokenizer.from_pretrained(path)

@@ -134,3 +134,14 @@ def test_scorer_dtype_is_a_choice_and_bf16_stays_close(tok, tmp_path: Path) -> N
 def test_missing_model_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match=r"config\.json"):
         EmbeddedGenerator.from_pretrained(tmp_path)
+
+
+def test_a_model_folder_without_a_tokenizer_says_so(tmp_path: Path) -> None:
+    """A Trainer checkpoint holds weights and config but no tokenizer."""
+    import shutil
+
+    store = Path(__file__).resolve().parents[4] / "model_store" / "default" / "orm"
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(store / name, tmp_path / name)
+    with pytest.raises(ModelNotFoundError, match=r"no tokenizer at .*copy the run's tokenizer"):
+        EmbeddedScorer.from_pretrained(tmp_path)

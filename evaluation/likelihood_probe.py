@@ -1,0 +1,72 @@
+"""A diagnostic, not a verifier: rank each question's cached glore candidates by a causal
+LM's mean (and minimum) token log-probability of the solution, with the numbers
+`glore calibrate` reports for an ORM (within-question ranking, argmax accuracy).
+
+It asks whether an LM's likelihood holds the signal a verifier would need, before a verifier
+is trained from that LM (docs/results/ablations.md):
+
+    python -m evaluation.likelihood_probe runs/calib/val300.json model_store/default/student
+
+The candidates file is `glore calibrate --candidates`' cache.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evaluation.calibrate import Scored, outcomes
+from glore.formats import scorer_prompt, student_prompt
+
+
+def token_logprobs(lm: Any, tok: Any, question: str, steps: Sequence[str]) -> torch.Tensor:
+    """Log-probabilities of the solution's tokens (not the question's) under `lm`."""
+    prompt = len(tok(student_prompt(question).text)["input_ids"])
+    ids = torch.tensor([tok(scorer_prompt(question, steps).text)["input_ids"]])
+    with torch.inference_mode():
+        logp = torch.log_softmax(lm(input_ids=ids).logits[0, :-1].float(), dim=-1)
+    picked = logp[torch.arange(ids.shape[1] - 1), ids[0, 1:]]
+    return picked[prompt - 1 :]
+
+
+def probe(cache: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
+    """Ranking and argmax of both statistics over the cached candidates."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    lm: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    lm.eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    stats: dict[str, list[list[Scored]]] = {"mean": [], "min": []}
+    for q in cache:
+        rows: dict[str, list[Scored]] = {"mean": [], "min": []}
+        for c in q["candidates"]:
+            lp = token_logprobs(lm, tok, q["question"], c["steps"]) if c["steps"] else None
+            for name, row in rows.items():
+                value = -1e9 if lp is None else float(lp.mean() if name == "mean" else lp.min())
+                row.append(Scored(c["name"], bool(c["right"]), value, True))
+        for name, row in rows.items():
+            stats[name].append(row)
+    report = {}
+    for name, table in stats.items():
+        argmax = outcomes(table, 0.0, "orm")
+        keys = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
+        report[name] = {k: argmax[k] for k in keys}
+    report["greedy"] = round(sum(q["candidates"][0]["right"] for q in cache) / len(cache), 4)
+    return report
+
+
+def main(argv: Sequence[str]) -> None:
+    if len(argv) != 2:
+        raise SystemExit("usage: python -m evaluation.likelihood_probe CANDIDATES.json MODEL_DIR")
+    torch.set_num_threads(2)
+    cache = json.loads(Path(argv[0]).read_text())["questions"]
+    print(json.dumps(probe(cache, Path(argv[1])), indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
