@@ -265,13 +265,16 @@ class Scheduler:
     def _sample(self, start: int, logits: torch.Tensor) -> None:
         """The next token of rows `start:` from their logits; rows that end leave."""
         rows = self._rows[start:]
-        device = logits.device
         params = [r.request.params for r in rows]
-        temperature = torch.tensor([p.temperature for p in params], device=device)
-        top_p = torch.tensor([p.top_p for p in params], device=device)
-        keys = torch.tensor([r.key for r in rows], device=device)
-        steps = torch.tensor([len(r.out) for r in rows], device=device)
-        picked = pick(logits, temperature, top_p, uniforms(keys, steps)).tolist()
+        if all(p.temperature == 0 for p in params):  # what `pick` gives, without the draws
+            picked = logits.argmax(dim=-1).tolist()
+        else:
+            device = logits.device
+            temperature = torch.tensor([p.temperature for p in params], device=device)
+            top_p = torch.tensor([p.top_p for p in params], device=device)
+            keys = torch.tensor([r.key for r in rows], device=device)
+            steps = torch.tensor([len(r.out) for r in rows], device=device)
+            picked = pick(logits, temperature, top_p, uniforms(keys, steps)).tolist()
         for i in range(len(rows) - 1, -1, -1):
             row = rows[i]
             row.out.append(picked[i])
