@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from glore.errors import ConfigError
 from training.stages.verifier import expand_blocks
 
 
@@ -52,5 +53,7 @@ def test_new_blocks_follow_their_groups_and_start_silent() -> None:
 
 @pytest.mark.parametrize("added", [0, 17])
 def test_the_number_of_added_blocks_is_bounded(added: int) -> None:
-    with pytest.raises(ValueError, match=r"add 1\.\.16 blocks to a model of 4"):
+    with pytest.raises(
+        ConfigError, match=r"'verifier\.expand': add 1\.\.16 blocks to a student of 4"
+    ):
         expand_blocks(_model(), added)

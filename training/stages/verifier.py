@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from glore.errors import ConfigError
 from glore.modeling.presets import new_causal_lm
 from training.context import TRAIN_DTYPE, Context
 from training.stages.student import reference_pairs, train_once
@@ -34,7 +35,10 @@ def expand_blocks(model: Any, added: int) -> Any:
     layers = model.model.layers
     count = len(layers)
     if not 1 <= added <= 4 * count:
-        raise ValueError(f"add 1..{4 * count} blocks to a model of {count}, not {added}")
+        raise ConfigError(
+            f"recipe key 'verifier.expand': add 1..{4 * count} blocks to a student of "
+            f"{count}, not {added}"
+        )
     after = Counter(round((g + 1) * count / added) - 1 for g in range(added))
     grown = []
     for i, layer in enumerate(layers):
