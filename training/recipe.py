@@ -152,8 +152,9 @@ class VerifierSpec:
     from-scratch base instead; 0..64, at most the student's block count times 4)."""
     preset: str = "small"
     """Size preset of a from-scratch base ("small"; a name in glore.modeling.PRESETS)."""
-    train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=900, lr=3e-3))
-    """A from-scratch base's supervised run (900 steps at lr 3e-3: the tiny student's)."""
+    train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=900, lr=1e-3))
+    """A from-scratch base's supervised run (900 steps at lr 1e-3; chosen on validation for
+    the small preset: 61.5% greedy, against 3.5% at the tiny student's 3e-3)."""
 
     def check(self) -> None:
         _need(0 <= self.expand <= 64, "verifier.expand", "in 0..64")
