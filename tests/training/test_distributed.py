@@ -3,6 +3,7 @@ GPUs): training stages run on every process with DDP over gloo; sampling and wri
 once, on the main process."""
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +23,21 @@ RECIPE = {
 }
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def test_two_processes_run_every_stage_once(tmp_path: Path) -> None:
     recipe = dict(RECIPE, export={**RECIPE["export"], "store": str(tmp_path / "store")})
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
     out = tmp_path / "run"
+    port = _free_port()  # not the default 29500, which anything else on the machine may hold
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(port),
            "-m", "glore", "train", "all", "--recipe", str(path), "--out", str(out)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     errors = [line for line in done.stderr.splitlines() if "Error" in line]
