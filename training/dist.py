@@ -3,13 +3,24 @@
 files) runs on the main process while the others wait at a barrier.
 
 A single process (the usual CPU run) never initialises torch.distributed.
+
+`GLORE_DIST_TIMEOUT_S` (default 21600, six hours; at least 1) bounds how long a process
+waits at a collective. The others wait at a barrier while the main process samples or
+evaluates alone, which on a real dataset can outlast torch's 30-minute default; a test sets
+it short so that a hang fails with the collective's error instead of the test's timeout.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from datetime import timedelta
 from typing import Any
+
+from glore.errors import ConfigError
+
+TIMEOUT_ENV = "GLORE_DIST_TIMEOUT_S"
+DEFAULT_TIMEOUT_S = 21600
 
 
 def world_size() -> int:
@@ -18,6 +29,18 @@ def world_size() -> int:
 
 def is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def timeout() -> timedelta:
+    """The collectives' timeout, from `GLORE_DIST_TIMEOUT_S`."""
+    raw = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if seconds < 1:
+        raise ConfigError(f"{TIMEOUT_ENV}={raw!r}: give seconds, a number of at least 1")
+    return timedelta(seconds=seconds)
 
 
 @functools.cache
@@ -29,7 +52,7 @@ def _group() -> Any:
     same point."""
     import torch.distributed as torch_dist
 
-    return torch_dist.new_group(backend="gloo")
+    return torch_dist.new_group(backend="gloo", timeout=timeout())
 
 
 def barrier() -> None:
@@ -42,5 +65,6 @@ def barrier() -> None:
     import torch.distributed as torch_dist
 
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch_dist.init_process_group(backend, timeout=timeout())
     torch_dist.barrier(group=_group())
