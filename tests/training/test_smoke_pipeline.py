@@ -165,3 +165,19 @@ def test_a_verifier_variant_gives_the_reward_models_their_own_base(
     assert (orm.hidden_size, orm.num_hidden_layers) == shape
     critique = GLoRe.from_pretrained(store).critique("Tom has 3 apples.", "3 + 1 = 4\n#### 4")
     assert len(critique.step_values) == 2 and 0.0 <= critique.orm_confidence <= 1.0
+
+
+@pytest.mark.parametrize("stage", ["global", "local"])
+def test_a_refiner_already_saved_is_reused_not_retrained(
+    smoke: tuple[Path, Path, Path], stage: str
+) -> None:
+    """What an interrupt between saving and the summary leaves, or a refiner copied in:
+    the rerun keeps the saved model (the same bytes, not rewritten) and says so."""
+    recipe_path, out, _ = smoke
+    weights = out / stage / "model" / "model.safetensors"
+    before = (weights.read_bytes(), weights.stat().st_mtime_ns)
+    (out / stage / "summary.json").unlink()
+    (summary,) = run_stages(load_recipe(recipe_path), out, (stage,))
+    assert summary["reused"] is True and summary["init"] == "student"
+    assert (weights.read_bytes(), weights.stat().st_mtime_ns) == before
+    assert json.loads((out / stage / "summary.json").read_text())["reused"] is True

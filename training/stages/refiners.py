@@ -1,5 +1,7 @@
 """Stages `global` and `local`: the refiners, fine-tuned from the student on their pairs
-(loss on the target only), reading exactly the prompts serving builds."""
+(loss on the target only), reading exactly the prompts serving builds. A refiner already
+saved in the stage's `model/` (an interrupted run's, or one copied in) is reused, as the
+student stage reuses its own; the summary then says `reused`."""
 
 from __future__ import annotations
 
@@ -34,10 +36,12 @@ def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM
 
     started = time.time()
+    work = ctx.run.stage(kind)
+    if (work / "model" / "config.json").is_file():  # what an earlier run saved, as the student's
+        return ctx.run.finish(kind, {"init": "student", "reused": True}, started)
     tok = ctx.tokenizer()
     pairs = load_pairs(ctx, kind)
     examples, dropped = sft_examples(tok, [pair_text(p) for p in pairs], ctx.recipe.model.max_len)
-    work = ctx.run.stage(kind)
     model, summary = fit(
         AutoModelForCausalLM.from_pretrained(ctx.student_dir, dtype=TRAIN_DTYPE),
         examples,
