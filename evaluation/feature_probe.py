@@ -58,7 +58,7 @@ def solution_states(
         h = out.hidden_states[-1].float()
         for i, e in enumerate(part):
             end = e.step_ends[-1]
-            last.append(h[i, end])
+            last.append(h[i, end].clone())  # a view would keep the batch's states alive
             pooled.append(h[i, min(starts[lo + i], end) : end + 1].mean(0))
     return {"last": torch.stack(last), "mean": torch.stack(pooled)}
 
