@@ -7,7 +7,9 @@ is trained from that LM (docs/results/ablations.md):
 
     python -m evaluation.likelihood_probe runs/calib/val300.json model_store/default/student
 
-The candidates file is `glore calibrate --candidates`' cache.
+The candidates file is `glore calibrate --candidates`' cache. With `--fit RUN/sample/chunks`
+it instead weighs (mean, min, length) by logistic heads fitted to a run's samples and their
+outcome labels: a verifier made of the likelihood, trained as an ORM is.
 """
 
 from __future__ import annotations
@@ -60,12 +62,68 @@ def probe(cache: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
     return report
 
 
+def _features(lp: torch.Tensor) -> list[float]:
+    return [float(lp.mean()), float(lp.min()), float(len(lp)) / 100]
+
+
+def fitted(
+    cache: list[dict[str, Any]], model_dir: Path, samples: list[dict[str, Any]], l2: float = 1e-3
+) -> dict[str, Any]:
+    """A verifier of three numbers: (mean, min token log-probability, length) of a solution
+    under `model_dir`, weighted by logistic heads fitted to `samples` (a `sample` stage's
+    rows): `outcome` on their final-answer labels, `pairwise` on within-question pairs."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evaluation.feature_probe import fit_logistic, pair_differences
+
+    lm: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    lm.eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    samples = [s for s in samples if s["steps"]]
+    x = torch.tensor(
+        [_features(token_logprobs(lm, tok, s["question"], s["steps"])) for s in samples]
+    )
+    right = [bool(s["correct"]) for s in samples]
+    pairs = pair_differences(x, [s["qid"] for s in samples], right, seed=0)
+    heads = {
+        "outcome": fit_logistic(x, torch.tensor(right, dtype=torch.float), l2),
+        "pairwise": torch.cat([fit_logistic(*pairs, l2, bias=False), torch.zeros(1)]),
+    }
+    report: dict[str, Any] = {"samples": len(samples), "features": ["mean", "min", "length/100"]}
+    for name, w in heads.items():
+        table = []
+        for q in cache:
+            row = []
+            for c in q["candidates"]:
+                if c["steps"]:
+                    f = _features(token_logprobs(lm, tok, q["question"], c["steps"]))
+                    value = float(torch.tensor([*f, 1.0]) @ w)
+                else:
+                    value = -1e9
+                row.append(Scored(c["name"], bool(c["right"]), value, True))
+            table.append(row)
+        argmax = outcomes(table, 0.0, "orm")
+        keys = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
+        report[name] = {
+            "weights": [round(v, 4) for v in w.tolist()],
+            **{k: argmax[k] for k in keys},
+        }
+    return report
+
+
 def main(argv: Sequence[str]) -> None:
-    if len(argv) != 2:
-        raise SystemExit("usage: python -m evaluation.likelihood_probe CANDIDATES.json MODEL_DIR")
+    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--fit"):
+        raise SystemExit(
+            "usage: python -m evaluation.likelihood_probe CANDIDATES.json MODEL_DIR "
+            "[--fit SAMPLE_CHUNKS_DIR]"
+        )
     torch.set_num_threads(2)
     cache = json.loads(Path(argv[0]).read_text())["questions"]
-    print(json.dumps(probe(cache, Path(argv[1])), indent=1))
+    if len(argv) == 2:
+        print(json.dumps(probe(cache, Path(argv[1])), indent=1))
+        return
+    rows = [json.loads(line) for p in sorted(Path(argv[3]).glob("*.jsonl")) for line in p.open()]
+    print(json.dumps(fitted(cache, Path(argv[1]), rows), indent=1))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.likelihood_probe import probe, token_logprobs
+from evaluation.likelihood_probe import fitted, probe, token_logprobs
 from glore.formats import scorer_prompt, student_prompt
 from glore.tasks.arith import ArithTask
 
@@ -49,3 +49,34 @@ def test_the_probe_reports_what_calibrate_reports_for_an_orm(problem: object) ->
         assert report[name]["ranking_pairs"] == 2 and report[name]["oracle"] == 1.0
         assert report[name]["ranking"] == 1.0  # an empty candidate ranks last
         assert report[name]["accuracy"] == 1.0  # the reference beats an unlikely answer
+
+
+def test_fitted_heads_weigh_the_likelihood_by_outcome_labels() -> None:
+    """References are right and an unlikely final answer wrong, so both fitted heads put
+    the likelihood's weight the right way round and rank the reference first."""
+    problems = ArithTask().load("train", 6)
+    samples = []
+    for i, p in enumerate(problems):
+        steps = list(p.solution.reasoning)  # type: ignore[union-attr]
+        wrong = [*steps[:-1], "#### 12345"]
+        for ok, s in ((True, steps), (False, wrong)):
+            samples.append({"qid": f"q{i}", "question": p.question, "steps": s, "correct": ok})
+    val = ArithTask().load("validation", 2)
+    cache = []
+    for p in val:
+        steps = list(p.solution.reasoning)  # type: ignore[union-attr]
+        cache.append(
+            {
+                "question": p.question,
+                "candidates": [
+                    {"name": "draft", "steps": [*steps[:-1], "#### 12345"], "right": False},
+                    {"name": "global", "steps": steps, "right": True},
+                ],
+            }
+        )
+    report = fitted(cache, STUDENT, samples)
+    assert report["samples"] == 12
+    for head in ("outcome", "pairwise"):
+        assert len(report[head]["weights"]) == 4
+        assert report[head]["ranking_pairs"] == 2 and report[head]["ranking"] == 1.0
+        assert report[head]["accuracy"] == 1.0
