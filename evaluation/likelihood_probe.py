@@ -66,6 +66,11 @@ def _features(lp: torch.Tensor) -> list[float]:
     return [float(lp.mean()), float(lp.min()), float(len(lp)) / 100]
 
 
+def _value(features: list[float] | None, w: torch.Tensor) -> float:
+    """A head's score; an empty candidate ranks last."""
+    return -1e9 if features is None else float(torch.tensor([*features, 1.0]) @ w)
+
+
 def fitted(
     cache: list[dict[str, Any]], model_dir: Path, samples: list[dict[str, Any]], l2: float = 1e-3
 ) -> dict[str, Any]:
@@ -90,24 +95,25 @@ def fitted(
         "pairwise": torch.cat([fit_logistic(*pairs, l2, bias=False), torch.zeros(1)]),
     }
     report: dict[str, Any] = {"samples": len(samples), "features": ["mean", "min", "length/100"]}
+    feats = [
+        [
+            _features(token_logprobs(lm, tok, q["question"], c["steps"])) if c["steps"] else None
+            for c in q["candidates"]
+        ]
+        for q in cache
+    ]  # once, for both heads
     for name, w in heads.items():
-        table = []
-        for q in cache:
-            row = []
-            for c in q["candidates"]:
-                if c["steps"]:
-                    f = _features(token_logprobs(lm, tok, q["question"], c["steps"]))
-                    value = float(torch.tensor([*f, 1.0]) @ w)
-                else:
-                    value = -1e9
-                row.append(Scored(c["name"], bool(c["right"]), value, True))
-            table.append(row)
+        table = [
+            [
+                Scored(c["name"], bool(c["right"]), _value(f, w), True)
+                for c, f in zip(q["candidates"], row, strict=True)
+            ]
+            for q, row in zip(cache, feats, strict=True)
+        ]
         argmax = outcomes(table, 0.0, "orm")
         keys = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
-        report[name] = {
-            "weights": [round(v, 4) for v in w.tolist()],
-            **{k: argmax[k] for k in keys},
-        }
+        weights = [round(v, 4) for v in w.tolist()]
+        report[name] = {"weights": weights, **{k: argmax[k] for k in keys}}
     return report
 
 
