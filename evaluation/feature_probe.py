@@ -36,6 +36,15 @@ Solution = tuple[str, Sequence[str]]
 KEYS = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
 
 
+def sample_rows(folder: Path) -> list[dict[str, Any]]:
+    """The rows of a run's `sample/chunks` folder, in chunk order."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        with path.open() as f:
+            rows.extend(json.loads(line) for line in f if line.strip())
+    return rows
+
+
 def solution_states(
     lm: Any, tok: Any, items: Sequence[Solution], batch: int = 64
 ) -> dict[str, torch.Tensor]:
@@ -167,7 +176,7 @@ def main(argv: Sequence[str]) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     cache = json.loads(args.candidates.read_text())["questions"]
-    rows = [json.loads(line) for p in sorted(args.samples.glob("*.jsonl")) for line in p.open()]
+    rows = sample_rows(args.samples)
     if args.questions:
         keep = list(dict.fromkeys(r["qid"] for r in rows))[: args.questions]
         rows = [r for r in rows if r["qid"] in set(keep)]

@@ -118,18 +118,21 @@ def fitted(
 
 
 def main(argv: Sequence[str]) -> None:
-    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--fit"):
-        raise SystemExit(
-            "usage: python -m evaluation.likelihood_probe CANDIDATES.json MODEL_DIR "
-            "[--fit SAMPLE_CHUNKS_DIR]"
-        )
+    import argparse
+
+    from evaluation.feature_probe import sample_rows
+
+    parser = argparse.ArgumentParser(prog="python -m evaluation.likelihood_probe")
+    parser.add_argument("candidates", type=Path, help="glore calibrate --candidates' cache")
+    parser.add_argument("model", type=Path, help="a causal LM folder")
+    parser.add_argument("--fit", type=Path, help="a run's sample/chunks: fit heads to it")
+    args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    cache = json.loads(Path(argv[0]).read_text())["questions"]
-    if len(argv) == 2:
-        print(json.dumps(probe(cache, Path(argv[1])), indent=1))
-        return
-    rows = [json.loads(line) for p in sorted(Path(argv[3]).glob("*.jsonl")) for line in p.open()]
-    print(json.dumps(fitted(cache, Path(argv[1]), rows), indent=1))
+    cache = json.loads(args.candidates.read_text())["questions"]
+    if args.fit is None:
+        print(json.dumps(probe(cache, args.model), indent=1))
+    else:
+        print(json.dumps(fitted(cache, args.model, sample_rows(args.fit)), indent=1))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ it short so that a hang fails with the collective's error instead of the test's 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from datetime import timedelta
 from typing import Any
@@ -38,7 +39,7 @@ def timeout() -> timedelta:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
-    if seconds < 1:
+    if not (math.isfinite(seconds) and seconds >= 1):
         raise ConfigError(f"{TIMEOUT_ENV}={raw!r}: give seconds, a number of at least 1")
     return timedelta(seconds=seconds)
 

@@ -218,6 +218,12 @@ def _finish(trainer: Any, lora: LoraSpec | None, adapter_dir: Path | None, ckpt_
     return trained
 
 
+def saved(path: Path) -> bool:
+    """Whether `save_model` finished writing a model at `path`: a stage that finds one
+    reuses it rather than training again."""
+    return (path / "config.json").is_file()
+
+
 def save_model(model: Any, tokenizer: Any, path: Path) -> None:
     """Save on the main process only; the others wait until the files exist."""
     if dist.is_main():

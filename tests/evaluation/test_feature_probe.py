@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 import torch
 
-from evaluation.feature_probe import fit_logistic, pair_differences, probe, solution_states
+from evaluation.feature_probe import (
+    fit_logistic,
+    pair_differences,
+    probe,
+    sample_rows,
+    solution_states,
+)
 from glore.formats import Problem
 from glore.tasks.arith import ArithTask
 
@@ -107,3 +113,10 @@ def test_the_report_has_calibrates_numbers_for_both_heads() -> None:
             assert report[pool][head]["ranking_pairs"] == 2
             assert report[pool][head]["ranking"] == 1.0  # an empty candidate ranks last
             assert report[pool][head]["oracle"] == 1.0
+
+
+def test_sample_rows_read_every_chunk_in_order(tmp_path: Path) -> None:
+    (tmp_path / "000001.jsonl").write_text('{"qid": "b"}\n\n')
+    (tmp_path / "000000.jsonl").write_text('{"qid": "a"}\n{"qid": "a2"}\n')
+    assert [r["qid"] for r in sample_rows(tmp_path)] == ["a", "a2", "b"]
+    assert sample_rows(tmp_path / "missing") == []

@@ -80,3 +80,11 @@ def test_fitted_heads_weigh_the_likelihood_by_outcome_labels() -> None:
         assert len(report[head]["weights"]) == 4
         assert report[head]["ranking_pairs"] == 2 and report[head]["ranking"] == 1.0
         assert report[head]["accuracy"] == 1.0
+
+
+def test_the_command_line_says_what_it_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    from evaluation.likelihood_probe import main
+
+    with pytest.raises(SystemExit):
+        main(["only-one-argument"])
+    assert "CANDIDATES" in capsys.readouterr().err.upper()

@@ -86,7 +86,7 @@ def test_collective_timeout_reads_the_environment(monkeypatch: pytest.MonkeyPatc
     assert dist.timeout() == timedelta(seconds=90)
 
 
-@pytest.mark.parametrize("raw", ["0", "-5", "soon", ""])
+@pytest.mark.parametrize("raw", ["0", "-5", "soon", "", "nan", "inf"])
 def test_collective_timeout_rejects_what_is_not_seconds(
     monkeypatch: pytest.MonkeyPatch, raw: str
 ) -> None:

@@ -14,7 +14,7 @@ from training.context import TRAIN_DTYPE, Context
 from training.recipe import TrainSpec
 from training.sft import PadCollator, sft_examples
 from training.stages.refine_data import load_pairs
-from training.trainer import fit, save_model
+from training.trainer import fit, save_model, saved
 
 
 def pair_text(pair: RefinePair) -> tuple[str, str]:
@@ -37,7 +37,7 @@ def _train(ctx: Context, kind: str, spec: TrainSpec) -> dict[str, Any]:
 
     started = time.time()
     work = ctx.run.stage(kind)
-    if (work / "model" / "config.json").is_file():  # what an earlier run saved, as the student's
+    if saved(work / "model"):  # what an earlier run saved, as the student stage does
         return ctx.run.finish(kind, {"init": "student", "reused": True}, started)
     tok = ctx.tokenizer()
     pairs = load_pairs(ctx, kind)

@@ -20,7 +20,7 @@ from training.context import TRAIN_DTYPE, Context
 from training.evaluate import greedy_accuracy, questions_per_call, solve_all
 from training.recipe import TrainSpec
 from training.sft import PadCollator, sft_examples
-from training.trainer import fit, save_model
+from training.trainer import fit, save_model, saved
 
 NAME = "student"
 
@@ -53,7 +53,7 @@ def train_once(
     from transformers import AutoModelForCausalLM
 
     tok = ctx.tokenizer()
-    if (work / "model" / "config.json").is_file():
+    if saved(work / "model"):
         return AutoModelForCausalLM.from_pretrained(work / "model", dtype=TRAIN_DTYPE), {
             "reused": True
         }
