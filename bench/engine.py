@@ -156,6 +156,7 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -
     each moves the ORM's and SORM's probabilities from the default's on the same drafts;
     then how fast one scoring pass runs, against the matmul peak."""
     from glore.backends.embedded.scorer import EmbeddedScorer
+    from glore.backends.embedded.scorers import open_scorer
 
     default = engine.models.orm, engine.models.sorm
     if not all(isinstance(s, EmbeddedScorer) for s in default):
@@ -165,7 +166,7 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -
     out: dict[str, Any] = {}
     for name, options in SCORER_VARIANTS.items():
         roles = ("orm", "sorm")
-        scorers = [EmbeddedScorer.from_pretrained(Path(store) / r, **options) for r in roles]
+        scorers = [open_scorer(Path(store) / r, **options) for r in roles]
         diff = 0.0
         for a, b in zip(default, scorers, strict=True):
             pa, pb = asyncio.run(a.score(items)), asyncio.run(b.score(items))
@@ -182,12 +183,10 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -
 
 def _scoring_rate(engine: GLoRe, questions: Sequence[str], peak: float) -> dict[str, Any]:
     """FLOP rate of the ORM over every candidate of an `always` run, prefix cache off."""
-    from glore.backends.embedded.scorer import EmbeddedScorer
-
     results = engine.solve_batch(list(questions), "glore", mode="always")
     items = [(r.question, c.steps) for r in results for c in r.candidates if c.steps]
     orm: Any = engine.models.orm
-    plain = EmbeddedScorer(orm.model, orm.tokenizer, prefix_cache_mb=0)
+    plain = orm.replica(prefix_cache_mb=0)
     lengths = [len(plain._row(q, steps).ids) for q, steps in items]
     plain.score_sync(items)
     seconds = min(_timed(plain.score_sync, items) for _ in range(2))

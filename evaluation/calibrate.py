@@ -179,9 +179,9 @@ def candidates_of(key: dict[str, Any], path: Path | None, batch: int) -> Cache:
 
 def rescore(cache: Cache, orm_dir: Path) -> Cache:
     """The same candidates scored by another ORM (a variant's), as the engine scores them."""
-    from glore.backends.embedded.scorer import EmbeddedScorer
+    from glore.backends.embedded.scorers import open_scorer
 
-    orm = EmbeddedScorer.from_pretrained(orm_dir)
+    orm = open_scorer(orm_dir)
     items = [(q["question"], c["steps"]) for q in cache for c in q["candidates"]]
     finals = iter(v[-1] if v else 0.0 for v in orm.score_sync(items))
     return [

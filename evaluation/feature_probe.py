@@ -31,6 +31,7 @@ import torch
 
 from evaluation.calibrate import Scored, outcomes
 from glore.formats import scorer_prompt, step_end_tokens, student_prompt
+from training.logistic import fit_logistic
 
 Solution = tuple[str, Sequence[str]]
 KEYS = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
@@ -70,24 +71,6 @@ def solution_states(
             last.append(h[i, end].clone())  # a view would keep the batch's states alive
             pooled.append(h[i, min(starts[lo + i], end) : end + 1].mean(0))
     return {"last": torch.stack(last), "mean": torch.stack(pooled)}
-
-
-def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float, bias: bool = True) -> torch.Tensor:
-    """Weights (with the bias last when `bias`) of an L2-penalised logistic regression."""
-    if bias:
-        x = torch.cat([x, torch.ones(len(x), 1)], dim=1)
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w, y)
-        loss = loss + l2 * (w[:-1] if bias else w).square().sum()
-        loss.backward()  # type: ignore[no-untyped-call]
-        return loss
-
-    opt.step(closure)  # type: ignore[no-untyped-call]
-    return w.detach()
 
 
 def pair_differences(

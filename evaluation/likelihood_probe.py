@@ -79,7 +79,8 @@ def fitted(
     rows): `outcome` on their final-answer labels, `pairwise` on within-question pairs."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evaluation.feature_probe import fit_logistic, pair_differences
+    from evaluation.feature_probe import pair_differences
+    from training.logistic import fit_logistic
 
     lm: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     lm.eval()

@@ -86,6 +86,19 @@ class Context:
             return self.student_dir
         return self.run.stage("verifier") / "model"
 
+    def base_dir(self, role: str) -> Path:
+        """What `role` ("orm" or "sorm") starts from: the verifier base, except for a SORM
+        the recipe keeps on the student (`verifier.sorm: false`)."""
+        spec = self.recipe.verifier
+        if role == "sorm" and spec is not None and not spec.sorm:
+            return self.student_dir
+        return self.verifier_dir
+
+    def base_label(self, role: str) -> str:
+        """`base_dir(role)` as the manifest's `init` says it."""
+        spec = self.recipe.verifier
+        return "student" if self.base_dir(role) == self.student_dir else f"verifier ({spec.label})"  # type: ignore[union-attr]
+
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 

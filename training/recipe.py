@@ -29,6 +29,9 @@ __all__ = ["TASKS", "LoraSpec", "ModelSpec", "Recipe", "TaskSpec", "load_recipe"
 SCHEDULES = ("cosine", "linear", "constant_with_warmup")
 """`transformers` scheduler names a recipe may choose."""
 
+ORM_KINDS = ("classifier", "likelihood")
+"""What an ORM may be (`OrmSpec.kind`)."""
+
 
 @dataclass(frozen=True)
 class TrainSpec:
@@ -80,6 +83,13 @@ class TrainSpec:
 class OrmSpec(TrainSpec):
     """The ORM's training run, and which of the cached samples it learns from how."""
 
+    kind: str = "classifier"
+    """What the ORM is ("classifier"; one of ORM_KINDS). "classifier": a token classifier
+    fine-tuned from the verifier base with the step loss (the paper's). "likelihood": the
+    verifier base itself, read as (mean, min token log-probability, length) of a solution
+    and weighted by a logistic head fitted to the samples' outcome labels
+    (`glore.backends.embedded.likelihood`); `steps`, `lr` and the rest of the training run
+    and `pairwise` are then unused."""
     questions: int = 0
     """Learn from the samples of the first N sampled questions only (0: all; >= 0): a
     data-scaling curve from one cached `sample` stage."""
@@ -93,6 +103,7 @@ class OrmSpec(TrainSpec):
 
     def check(self, key: str) -> None:
         super().check(key)
+        _need(self.kind in ORM_KINDS, f"{key}.kind", f"one of {', '.join(ORM_KINDS)}")
         _need(self.questions >= 0, f"{key}.questions", ">= 0")
         _need(0 <= self.pairwise <= 10, f"{key}.pairwise", "in [0, 10]")
         _need(self.pairs_per_question >= 1, f"{key}.pairs_per_question", ">= 1")
@@ -155,9 +166,13 @@ class VerifierSpec:
     train: TrainSpec = field(default_factory=lambda: TrainSpec(steps=900, lr=1e-3))
     """A from-scratch base's supervised run (900 steps at lr 1e-3; chosen on validation for
     the small preset: 61.5% greedy, against 3.5% at the tiny student's 3e-3)."""
+    sorm: bool = True
+    """Whether the SORM starts from this base too (true; false: the SORM starts from the
+    student and the base serves the ORM alone)."""
 
     def check(self) -> None:
         _need(0 <= self.expand <= 64, "verifier.expand", "in 0..64")
+        _need(isinstance(self.sorm, bool), "verifier.sorm", "true or false")
         _need(self.preset in PRESETS, "verifier.preset", f"one of {sorted(PRESETS)}")
         self.train.check("verifier.train")
 

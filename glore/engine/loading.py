@@ -10,7 +10,9 @@ A spec file (JSON or YAML)::
     sorm:    {path: model_store/default/sorm, prefix_cache_mb: 256}  # roles may mix backends
 
 A local scorer also takes `max_batch_tokens` and `prefix_cache_mb` (see
-`glore.backends.scorer.EmbeddedScorer`). A remote role takes every option of its backend
+`glore.backends.embedded.scorer.EmbeddedScorer`); a folder with a likelihood head is a
+likelihood verifier (`glore.backends.embedded.likelihood`), any other a token classifier.
+A remote role takes every option of its backend
 (`RemoteGenerator` or `RemoteScorer`: `timeout_s`, `connect_timeout_s`, `deadline_s`,
 `max_retries`, `backoff_s`, `max_connections`, and `max_prompts_per_request`,
 `max_topup_rounds`, `return_token_ids` for a generator, `activation`,
@@ -40,7 +42,7 @@ from glore.errors import ConfigError, InvalidInputError, ModelNotFoundError
 ROLES = ("student", "orm", "sorm", "global", "local")
 SCORERS = ("orm", "sorm")
 _KEYS = {"path", "url", "model", "tokenizer"}
-_NOT_OPTIONS = {"client", "tokenizer"}
+_NOT_OPTIONS = {"client", "tokenizer", "head"}
 _LOCAL_SCORER_KEYS = {"max_batch_tokens", "prefix_cache_mb"}
 ENGINE_KEYS = ("rerank_margin", "abstain_below")
 """What a store's manifest (or a spec's `engine` mapping) may set: calibrated on validation."""
@@ -85,9 +87,9 @@ def _local(
     allowed = _KEYS | (_LOCAL_SCORER_KEYS if role in SCORERS else set())
     _refuse_unknown(role, spec, allowed)
     from glore.backends.embedded.generator import EmbeddedGenerator
-    from glore.backends.embedded.scorer import EmbeddedScorer
+    from glore.backends.embedded.scorers import scorer_class
 
-    cls: Any = EmbeddedScorer if role in SCORERS else EmbeddedGenerator
+    cls: Any = scorer_class(spec["path"]) if role in SCORERS else EmbeddedGenerator
     options = {k: spec[k] for k in _LOCAL_SCORER_KEYS if k in spec}
     return cls.from_pretrained(
         spec["path"],

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from evaluation.feature_probe import (
-    fit_logistic,
     pair_differences,
     probe,
     sample_rows,
@@ -61,16 +60,6 @@ def test_states_are_the_last_step_end_and_padding_does_not_move_them(
     with torch.inference_mode():
         from_state = orm.score(batched["last"][0])[0]
     assert float(from_state) == pytest.approx(float(logit), abs=1e-4)
-
-
-def test_the_logistic_head_separates_separable_data() -> None:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(200, 4, generator=gen)
-    y = (x[:, 0] - 2 * x[:, 2] > 0.3).float()
-    w = fit_logistic(x, y, l2=1e-4)
-    assert w.shape == (5,)
-    pred = (torch.cat([x, torch.ones(200, 1)], 1) @ w > 0).float()
-    assert float((pred == y).float().mean()) > 0.97
 
 
 def test_pairs_are_within_one_question_and_labelled_by_their_order() -> None:

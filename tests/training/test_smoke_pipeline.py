@@ -167,6 +167,48 @@ def test_a_verifier_variant_gives_the_reward_models_their_own_base(
     assert len(critique.step_values) == 2 and 0.0 <= critique.orm_confidence <= 1.0
 
 
+def test_a_likelihood_orm_is_its_base_with_a_fitted_head(
+    smoke: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """`orm.kind: likelihood`: the ORM is the verifier base with a logistic head fitted to
+    the samples' outcomes; the SORM stays on the student (`verifier.sorm: false`); the
+    store serves the ORM as a likelihood scorer whose score is its head's."""
+    from glore import GLoRe
+    from glore.backends.embedded.likelihood import HEAD_FILE, LikelihoodHead, LikelihoodScorer
+
+    recipe_path, out, _ = smoke
+    data = yaml.safe_load(recipe_path.read_text())
+    data["verifier"] = {"preset": "micro", "sorm": False, "train": {"steps": 3, "batch_size": 8}}
+    data["orm"] = {"kind": "likelihood"}
+    data["export"] = {**data["export"], "name": "smoke-likelihood"}
+    variant = tmp_path / "likelihood.yaml"
+    variant.write_text(yaml.safe_dump(data))
+    run_stages(load_recipe(variant), out, ("verifier", "orm", "sorm", "export"), variant="lik")
+    summary = json.loads((out / "variants" / "lik" / "orm" / "summary.json").read_text())
+    samples = sum(1 for p in (out / "sample" / "chunks").glob("*.jsonl") for _ in p.open())
+    assert summary["kind"] == "likelihood" and 0 < summary["samples"] <= samples
+    assert len(summary["weights"]) == 3 and summary["log_loss"] >= 0
+    # The smoke student is barely trained: where its samples are all wrong, the summary says so.
+    assert ("degenerate" in summary) == (summary["positives"] in (0.0, 1.0))
+    store = Path(data["export"]["store"]) / "smoke-likelihood"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["init"]["orm"] == "verifier (scratch (micro)), likelihood head"
+    assert manifest["init"]["sorm"] == "student"
+    head = LikelihoodHead.load(store / "orm")
+    assert [round(w, 4) for w in head.weights] == summary["weights"]
+    assert (
+        json.loads((store / "orm" / HEAD_FILE).read_text())["fitted_on"]["samples"]
+        == (summary["samples"])
+    )
+    assert set(manifest["heldout"]["orm"]) == {"final_answer_accuracy", "auroc"}
+    engine = GLoRe.from_pretrained(store)
+    assert isinstance(engine.models.orm, LikelihoodScorer)
+    assert not isinstance(engine.models.sorm, LikelihoodScorer)
+    critique = engine.critique("Tom has 3 apples.", "3 + 1 = 4\n#### 4")
+    (features,) = engine.models.orm.features_sync([("Tom has 3 apples.", ["3 + 1 = 4", "#### 4"])])
+    assert critique.orm_confidence == pytest.approx(head.probability(features[-1]))
+
+
 @pytest.mark.parametrize("stage", ["global", "local"])
 def test_a_refiner_already_saved_is_reused_not_retrained(
     smoke: tuple[Path, Path, Path], stage: str

@@ -16,7 +16,8 @@ from tqdm import tqdm
 import glore
 from glore.backends.base import SamplingParams
 from glore.backends.embedded.generator import EmbeddedGenerator
-from glore.backends.embedded.scorer import EmbeddedScorer
+from glore.backends.embedded.likelihood import HEAD_FILE, LikelihoodScorer
+from glore.backends.embedded.scorers import open_scorer, scorer_class
 from glore.formats import FORMAT_VERSION
 from glore.labels.metrics import auroc
 from training.context import Context
@@ -39,14 +40,20 @@ def _source_commit() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(status)}
 
 
-def _copy_fp16(src: Path, dst: Path, token_classifier: bool) -> int:
+def _copy_fp16(src: Path, dst: Path, scorer: bool) -> int:
+    """A model folder in fp16. A scorer is a token classifier, or a causal LM with its
+    likelihood head (copied beside it)."""
     from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
-    cls = AutoModelForTokenClassification if token_classifier else AutoModelForCausalLM
+    likelihood = scorer_class(src) is LikelihoodScorer
+    classifier = scorer and not likelihood
+    cls = AutoModelForTokenClassification if classifier else AutoModelForCausalLM
     model = cls.from_pretrained(src, dtype=torch.float16)
     shutil.rmtree(dst, ignore_errors=True)
     model.save_pretrained(dst)
     AutoTokenizer.from_pretrained(src).save_pretrained(dst)
+    if likelihood:
+        shutil.copy2(src / HEAD_FILE, dst / HEAD_FILE)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -84,7 +91,7 @@ def _final_scores(
     folder: Path, items: list[tuple[str, list[str]]], batch: int, role: str
 ) -> list[float]:
     """The reward model's score at each item's last step, `batch` items per progress tick."""
-    scorer = EmbeddedScorer.from_pretrained(folder, max_batch_size=batch)
+    scorer = open_scorer(folder, max_batch_size=batch)
     final: list[float] = []
     for start in tqdm(range(0, len(items), batch), desc=f"test {role}", unit="call"):
         final += [probs[-1] for probs in scorer.score_sync(items[start : start + batch])]

@@ -1,6 +1,7 @@
 """Stages `orm` and `sorm`: token classifiers with one logit, initialised from the student
 (or from the recipe's verifier base, stage `verifier`), trained with binary cross-entropy
-at every step end.
+at every step end; or, with `orm.kind: likelihood`, an ORM made of the base's likelihood
+(`training.stages.likelihood_orm`).
 
 The ORM labels every step of a sample with its final outcome (all samples); the SORM uses
 the rollout labels of the `sorm-label` stage. Same architecture, same size as each other.
@@ -31,14 +32,12 @@ from training.stages.sample import load_samples
 from training.trainer import fit, save_model
 
 
-def _classifier(ctx: Context) -> Any:
+def _classifier(base: Path) -> Any:
     from transformers import AutoConfig, AutoModelForTokenClassification
 
-    config = AutoConfig.from_pretrained(ctx.verifier_dir, num_labels=1)
+    config = AutoConfig.from_pretrained(base, num_labels=1)
     config.classifier_dropout = 0.0  # the score reads exact values; dropout only blurs them
-    return AutoModelForTokenClassification.from_pretrained(
-        ctx.verifier_dir, config=config, dtype=TRAIN_DTYPE
-    )
+    return AutoModelForTokenClassification.from_pretrained(base, config=config, dtype=TRAIN_DTYPE)
 
 
 def _train(
@@ -58,7 +57,7 @@ def _train(
         collator, loss = PadCollator(tok.pad_token_id, torch.float), step_bce_loss
     work: Path = ctx.run.stage(name)
     model, summary = fit(
-        _classifier(ctx),
+        _classifier(ctx.base_dir(name)),
         examples,
         collator,
         spec,
@@ -72,8 +71,8 @@ def _train(
     save_model(model, tok, work / "model")
     labelled = sum(v is not None for x in items for v in x.labels)
     questions = len({x.qid for x in items})
-    init = "student" if ctx.recipe.verifier is None else f"verifier ({ctx.recipe.verifier.label})"
-    summary = {**summary, "init": init, "labelled_steps": labelled, "questions": questions}
+    summary = {**summary, "init": ctx.base_label(name), "labelled_steps": labelled}
+    summary["questions"] = questions
     return ctx.run.finish(name, summary, started)
 
 
@@ -90,7 +89,12 @@ def orm_items(samples: list[SampleRecord], spec: OrmSpec) -> list[StepLabels]:
 
 def run_orm(ctx: Context) -> dict[str, Any]:
     spec = ctx.recipe.orm
-    return _train(ctx, "orm", orm_items(load_samples(ctx), spec), spec, spec.pairwise)
+    items = orm_items(load_samples(ctx), spec)
+    if spec.kind == "likelihood":
+        from training.stages import likelihood_orm
+
+        return likelihood_orm.run(ctx, items)
+    return _train(ctx, "orm", items, spec, spec.pairwise)
 
 
 def run_sorm(ctx: Context) -> dict[str, Any]:

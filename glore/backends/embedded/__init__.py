@@ -4,11 +4,22 @@ one continuous-batching scheduler per model (`scheduler`: rows join and leave th
 decode, over a KV cache of rows with their own lengths, `slots`, each row sampling its own
 keyed draws, `sampling`); `decode` is the fixed-batch lean decode loop it replaced (kept
 for `glore bench engine`'s baseline and decode-speed parts); `scorer` scores step prefixes
-through the micro-batcher (`batcher`) under a token budget with a prefix cache (`prefix_cache`);
-`context` says how many tokens a model reads."""
+through the micro-batcher (`batcher`) under a token budget with a prefix cache (`prefix_cache`),
+and `likelihood` does the same for a verifier made of a causal LM's likelihood (`scorers`
+says which a folder holds); `context` says how many tokens a model reads."""
 
 from glore.backends.embedded.generator import EmbeddedGenerator
+from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
 from glore.backends.embedded.model import LocalModel
 from glore.backends.embedded.scorer import EmbeddedScorer
+from glore.backends.embedded.scorers import open_scorer, scorer_class
 
-__all__ = ["EmbeddedGenerator", "EmbeddedScorer", "LocalModel"]
+__all__ = [
+    "EmbeddedGenerator",
+    "EmbeddedScorer",
+    "LikelihoodHead",
+    "LikelihoodScorer",
+    "LocalModel",
+    "open_scorer",
+    "scorer_class",
+]

@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import torch
 
@@ -47,6 +47,10 @@ class EmbeddedScorer(LocalModel):
     the prefix cache."""
 
     auto_class = "AutoModelForTokenClassification"
+    shift: ClassVar[int] = 0
+    """How many positions a token's value lags the logits that give it: 0 for a classifier
+    (its value at a token is read there), 1 for a causal LM (a token's log-probability is
+    read one position earlier, so a cached prefix reruns its last token)."""
 
     def __init__(
         self,
@@ -73,6 +77,14 @@ class EmbeddedScorer(LocalModel):
         self.cache = PrefixCache(int(prefix_cache_mb * 2**20))
         self._lock = threading.Lock()  # the cache and the model serve one call at a time
 
+    def replica(self, **options: Any) -> Self:
+        """A scorer over the same model with other constructor options and its own cache."""
+        return type(self)(self.model, self.tokenizer, **{**self.own_options(), **options})
+
+    def own_options(self) -> dict[str, Any]:
+        """What a subclass's constructor needs beside the model and tokenizer."""
+        return {}
+
     def run_batch(self, key: Hashable, items: list[tuple[str, Sequence[str]]]) -> list[list[float]]:
         return self.score_sync(items)
 
@@ -81,6 +93,10 @@ class EmbeddedScorer(LocalModel):
 
     def score_sync(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         """The blocking form of `score`."""
+        return [self.readout(scored, row) for scored, row in self.scored(items)]
+
+    def scored(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[_Row, _Row]]:
+        """Each item's row, after the row of the same tokens that ran (or was cached)."""
         rows = [self._row(question, steps) for question, steps in items]
         unique: dict[tuple[int, ...], _Row] = {}
         for row in rows:
@@ -91,13 +107,19 @@ class EmbeddedScorer(LocalModel):
                 self._share_questions(todo)
                 for row in todo:
                     row.hit, row.start = self.cache.find(row.ids, row.bounds)
+                    if row.hit is not None and row.start < len(row.ids):
+                        row.start -= self.shift
             self._run(todo)
-        out = []
-        for row in rows:
-            probs = unique[row.ids].probs
-            assert probs is not None
-            out.append(probs[row.ends].tolist())
-        return out
+        return [(unique[row.ids], row) for row in rows]
+
+    def readout(self, scored: _Row, row: _Row) -> list[float]:
+        """`row`'s score at each step end, from the token values of the identical `scored`."""
+        assert scored.probs is not None
+        return scored.probs[row.ends].tolist()
+
+    def values(self, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Each pass position's token value: here the probability of the one logit."""
+        return torch.sigmoid(logits[..., 0].float()).cpu()  # one copy off an accelerator
 
     def _row(self, question: str, steps: Sequence[str]) -> _Row:
         if not steps:
@@ -160,10 +182,12 @@ class EmbeddedScorer(LocalModel):
             cache=cache,
             use_cache=keep,
         ).logits
-        probs = torch.sigmoid(logits[..., 0].float()).cpu()  # one copy off an accelerator
+        probs = self.values(logits, ids)
         for i, r in enumerate(rows):
-            fresh = probs[i, : len(r.ids) - r.start].clone()  # not a view of the batch
-            row_probs = fresh if r.hit is None else torch.cat([r.hit.probs[: r.start], fresh])
+            fresh = probs[i, : len(r.ids) - r.start - self.shift]
+            seen = r.start + self.shift
+            known = torch.zeros(self.shift) if r.hit is None else r.hit.probs[:seen]
+            row_probs = torch.cat([known, fresh])  # a copy, not a view of the batch
             r.probs = row_probs
             if keep:
                 kv = _row_kv(cache, i, past - r.start, past + len(r.ids) - r.start)

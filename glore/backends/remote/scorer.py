@@ -1,4 +1,5 @@
-"""`RemoteScorer`: `/pooling` (task `token_classify`) of a vLLM pooling server."""
+"""`RemoteScorer`: `/pooling` (task `token_classify`) of a vLLM pooling server, or, for a
+likelihood verifier, the prompt log-probabilities of a vLLM generate server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from glore.backends.likelihood_head import HEAD_FILE, LikelihoodHead, prefix_features
 from glore.backends.remote.http import (
     CONNECT_TIMEOUT_S,
     Activation,
@@ -20,10 +22,13 @@ from glore.backends.remote.http import (
     one_prompt_only,
 )
 from glore.backends.remote.vllm_contract import (
+    COMPLETIONS_PATH,
     POOLING_PATH,
     ContractError,
     parse_pooling,
+    parse_prompt_logprobs,
     pooling_request,
+    prompt_logprobs_request,
 )
 from glore.errors import BackendError, InvalidInputError, ModelNotFoundError
 from glore.formats import Encoded, scorer_prompt, step_end_tokens
@@ -56,6 +61,13 @@ class RemoteScorer(RemoteBackend):
     `backoff_s` (0.5; >= 0), `max_connections` (32; >= 1), as `RemoteGenerator` says;
     `max_items_per_request` (256; >= 1): inputs in one `/pooling` request (vLLM bounds the
     list by `VLLM_MAX_COMPLETION_PROMPTS`, 1,024 by default).
+
+    With `head` (a likelihood verifier, `glore.backends.likelihood_head`; `from_pretrained`
+    reads it from the tokenizer folder when the checkpoint has one) the server is a plain
+    `vllm serve MODEL` of the verifier's causal LM: each solution's token log-probabilities
+    come from `/v1/completions` (`prompt_logprobs`), and each step's value is the head's
+    probability of its prefix, as the embedded `LikelihoodScorer` computes it; `activation`
+    is then unused.
     """
 
     _hint = "was the scorer started with `vllm serve MODEL --runner pooling`?"
@@ -75,6 +87,7 @@ class RemoteScorer(RemoteBackend):
         client: httpx.AsyncClient | None = None,
         max_items_per_request: int = 256,
         max_connections: int = 32,
+        head: LikelihoodHead | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -93,6 +106,7 @@ class RemoteScorer(RemoteBackend):
         self.tokenizer = tokenizer
         self.activation: Activation = activation
         self.max_items_per_request = max_items_per_request
+        self.head = head
 
     @classmethod
     def from_pretrained(
@@ -104,6 +118,8 @@ class RemoteScorer(RemoteBackend):
         if not Path(tokenizer_path).is_dir():
             raise ModelNotFoundError(f"no tokenizer directory at {tokenizer_path}")
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
+        if (Path(tokenizer_path) / HEAD_FILE).is_file():
+            kwargs.setdefault("head", LikelihoodHead.load(tokenizer_path))
         return cls(base_url, model, tokenizer, **kwargs)
 
     async def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
@@ -134,6 +150,8 @@ class RemoteScorer(RemoteBackend):
         return parts, results
 
     async def _score(self, batch: list[Encoded]) -> list[list[float]]:
+        if self.head is not None:
+            return await self._likelihood(batch, self.head)
         body = pooling_request(
             self.model, [e.input_ids for e in batch], use_activation=self.activation == "none"
         )
@@ -161,4 +179,19 @@ class RemoteScorer(RemoteBackend):
                     retryable=False,
                 )
             out.append(picked)
+        return out
+
+    async def _likelihood(self, batch: list[Encoded], head: LikelihoodHead) -> list[list[float]]:
+        inputs = [e.input_ids for e in batch]
+        body = prompt_logprobs_request(self.model, inputs)
+        raw = await self._post(COMPLETIONS_PATH, body, batch=len(batch))
+        try:
+            logps = parse_prompt_logprobs(raw, inputs)
+        except ContractError as e:
+            raise BackendError(f"{self.base_url}{COMPLETIONS_PATH}: {e}", retryable=False) from e
+        out = []
+        for enc, values in zip(batch, logps, strict=True):
+            start = enc.step_starts[0]  # the solution's first token
+            features = prefix_features(values[start:], [end - start for end in enc.step_ends])
+            out.append([head.probability(x) for x in features])
         return out

@@ -59,6 +59,16 @@ Shapes are those of vLLM 0.26 (docs `stable` = v0.26.0; code read on `main`, 202
   softmax otherwise (`vllm/model_executor/layers/pool/activations.py`). So a 1-label ORM/SORM
   head returns probabilities by default and raw logits with `use_activation: false`.
 
+* Prompt log-probabilities (the likelihood ORM), `POST /v1/completions` with the vLLM extra
+  `prompt_logprobs` (docs: the Completions API's extra parameters, and `SamplingParams`:
+  "Number of log probabilities to return per prompt token"); `prompt` may be token ids
+  (list[int], or list[list[int]] for several prompts), used as given. Each choice then has
+  `prompt_logprobs`, vLLM's `PromptLogprobs = list[dict[int, Logprob] | None]`
+  (`vllm/logprobs.py`): one entry per prompt token, the first `null` (no token before it),
+  each other a map from token id (a JSON string key) to `{"logprob", "rank",
+  "decoded_token"}` that holds the prompt's own token beside the top k. `max_tokens` must be
+  at least 1, so one token is generated and ignored.
+
 Assumptions where the docs are silent: token-id input is used as given (no tokenization, no
 special tokens added; `add_special_tokens` applies to text input only); a 1-label row may
 come as `[v]` or as a bare `v` (both are read); a server that ignores `use_activation` (one
@@ -206,6 +216,54 @@ def parse_pooling(body: Any, expected: int) -> list[list[float]]:
     missing = [i for i, values in enumerate(out) if values is None]
     if missing:
         raise ContractError(f"the pooling response lacks inputs {missing}")
+    return [values for values in out if values is not None]
+
+
+def prompt_logprobs_request(model: str, inputs: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """The JSON body of `POST /v1/completions` asking each token-id prompt's own token
+    log-probabilities (top 0 besides them), generating one token that is ignored."""
+    return {
+        "model": model,
+        "prompt": [list(ids) for ids in inputs],
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "prompt_logprobs": 0,
+    }
+
+
+def _token_logprob(entry: Any, token: int) -> float:
+    if not isinstance(entry, dict) or str(token) not in entry:
+        raise ContractError(f"a prompt_logprobs entry lacks its prompt token {token}: {entry!r}")
+    value = entry[str(token)]
+    value = value.get("logprob") if isinstance(value, dict) else value
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ContractError(f"a prompt token's logprob must be a number, got {value!r}")
+    return float(value)
+
+
+def parse_prompt_logprobs(body: Any, inputs: Sequence[Sequence[int]]) -> list[list[float]]:
+    """Each prompt's token log-probabilities, in input order (the first token's is 0: there
+    is none before it). Raises ContractError when the shape is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        raise ContractError("a completions response needs a `choices` list")
+    out: list[list[float] | None] = [None] * len(inputs)
+    for raw in body["choices"]:
+        index = _int(raw.get("index") if isinstance(raw, dict) else None, "choice `index`")
+        if not 0 <= index < len(inputs) or out[index] is not None:
+            raise ContractError(f"choice index {index} is out of range or repeated")
+        entries, ids = raw.get("prompt_logprobs"), inputs[index]
+        if not isinstance(entries, list) or len(entries) != len(ids):
+            got = len(entries) if isinstance(entries, list) else entries
+            raise ContractError(
+                f"prompt {index} has {len(ids)} tokens but `prompt_logprobs` is {got!r}: "
+                "a server without prompt_logprobs, or a truncated prompt?"
+            )
+        out[index] = [0.0] + [
+            _token_logprob(e, t) for e, t in zip(entries[1:], ids[1:], strict=True)
+        ]
+    missing = [i for i, values in enumerate(out) if values is None]
+    if missing:
+        raise ContractError(f"the completions response lacks prompts {missing}")
     return [values for values in out if values is not None]
 
 

@@ -11,15 +11,19 @@ Deterministic fake outputs:
   (= one token) at a time: a stop string ends it once generated (its tokens are counted, its
   text is dropped: finish "stop"), `max_tokens` cuts it (finish "length"). Choices are
   listed prompt by prompt with `index = len(choices)`, as vLLM does.
+* with `prompt_logprobs` (token-id prompts, as the likelihood ORM sends them), each choice
+  has `prompt_logprobs`: `null` for the first token, then for token id x at position t
+  `{"x": {"logprob": fake_logprob(x, t), "rank": 1, "decoded_token": "?"}}`; a token-id
+  prompt's completion text is built from the ids' string as for a text prompt.
 * the pooling "logit" of token t (its position in the input) is `t / 1000 + logit_offset`;
   with `use_activation` true or absent the sigmoid of it is returned (vLLM's default for a
   1-label head), else the raw value; each token's row is `[value]`.
 
 Fault knobs (`Knobs`, reset with `StandinServer.reset()`): ignore `n`, answer 500 to the
 next k requests, sleep before answering, list choices in reverse order, omit `token_ids`,
-ignore `use_activation`, drop the last token's row. Unknown models get vLLM's 404 error
-JSON; bodies that fail validation get 400 with vLLM's error JSON, as do (like vLLM) a
-prompt or input list longer than `max_prompts` (`VLLM_MAX_COMPLETION_PROMPTS`, 1,024) and
+ignore `use_activation`, drop the last token's row, never return `prompt_logprobs`.
+Unknown models get vLLM's 404 error JSON; bodies that fail validation get 400 with vLLM's
+error JSON, as do (like vLLM) a prompt or input list longer than `max_prompts` (`VLLM_MAX_COMPLETION_PROMPTS`, 1,024) and
 `n > 1` with a temperature below 1e-5 (greedy sampling). A client that closes its connection
 while its request is delayed is counted in `State.abandoned` (vLLM aborts such a request).
 """
@@ -57,6 +61,8 @@ class Knobs:
     """Always return the raw pooling values."""
     logit_offset: float = 0.0
     drop_last_row: bool = False
+    drop_prompt_logprobs: bool = False
+    """Act like a server without `prompt_logprobs`: never return them."""
     max_model_len: int = 2048
     max_prompts: int = 1024
     """`VLLM_MAX_COMPLETION_PROMPTS`: the longest prompt (or pooling input) list."""
@@ -77,7 +83,8 @@ class CompletionBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]]
+    prompt_logprobs: int | None = None
     n: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
@@ -99,6 +106,18 @@ class PoolingBody(BaseModel):
 def _error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
     body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
     return JSONResponse(body, status_code=status)
+
+
+def fake_logprob(token: int, position: int) -> float:
+    """The stand-in's log-probability of prompt token id `token` at `position`."""
+    return -((token % 5) + 1) / 4 - position / 1000
+
+
+def _prompt_logprobs(ids: list[int]) -> list[dict[str, Any] | None]:
+    entries: list[dict[str, Any] | None] = [None]
+    for t, x in enumerate(ids[1:], start=1):
+        entries.append({str(x): {"logprob": fake_logprob(x, t), "rank": 1, "decoded_token": "?"}})
+    return entries
 
 
 def _sigmoid(x: float) -> float:
@@ -133,7 +152,14 @@ def _too_many(state: State, count: int, param: str) -> JSONResponse | None:
 
 
 def _completions(state: State, body: CompletionBody) -> JSONResponse:
-    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    token_prompts = _token_inputs(body.prompt) if _token_ids(body.prompt) else None
+    prompts: list[str] = (
+        [str(ids) for ids in token_prompts]
+        if token_prompts is not None
+        else [body.prompt]
+        if isinstance(body.prompt, str)
+        else list(body.prompt)  # type: ignore[arg-type]
+    )
     if body.n < 1:
         return _error(400, "n must be at least 1.", "BadRequestError", "n")
     if body.n > 1 and body.temperature < 1e-5:
@@ -153,7 +179,7 @@ def _completions(state: State, body: CompletionBody) -> JSONResponse:
     n = 1 if state.knobs.ignore_n else body.n
     choices: list[dict[str, Any]] = []
     total_used = 0
-    for p in prompts:
+    for i, p in enumerate(prompts):
         for j in range(n):
             text, used, reason = _complete(p, j, body)
             choice: dict[str, Any] = {
@@ -165,6 +191,9 @@ def _completions(state: State, body: CompletionBody) -> JSONResponse:
             }
             if body.return_token_ids and state.knobs.token_ids:
                 choice["token_ids"] = list(range(100, 100 + used))
+            wants = body.prompt_logprobs is not None and not state.knobs.drop_prompt_logprobs
+            if wants and token_prompts is not None:
+                choice["prompt_logprobs"] = _prompt_logprobs(token_prompts[i])
             choices.append(choice)
             total_used += used
     prompt_tokens = sum(len(p) for p in prompts)
@@ -185,6 +214,11 @@ def _completions(state: State, body: CompletionBody) -> JSONResponse:
             "usage": usage,
         }
     )
+
+
+def _token_ids(raw: object) -> bool:
+    """Whether a prompt is token ids (one list of ints, or a list of them)."""
+    return isinstance(raw, list) and bool(raw) and not isinstance(raw[0], str)
 
 
 def _token_inputs(raw: list[list[int]] | list[int] | list[str] | str) -> list[list[int]]:

@@ -1,0 +1,121 @@
+"""The likelihood verifier: its features are a plain pass's token log-probabilities (with
+the prefix cache and without), its score is its head's, and a folder with a head loads as
+one (a real, randomly initialised Llama)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from glore.backends.embedded.likelihood import (
+    HEAD_FILE,
+    LikelihoodHead,
+    LikelihoodScorer,
+    prefix_features,
+)
+from glore.backends.embedded.scorer import EmbeddedScorer
+from glore.backends.embedded.scorers import open_scorer, scorer_class
+from glore.errors import ConfigError, ModelNotFoundError
+from glore.formats import scorer_prompt, step_end_tokens
+from glore.modeling import new_causal_lm, new_token_classifier, train_tokenizer
+from glore.modeling.tokenizer import corpus_texts
+from glore.tasks.arith import ArithTask
+
+PROBLEMS = ArithTask().load("validation", 6)
+DRAFTS = [(p.question, list(p.solution.steps)) for p in PROBLEMS]
+HEAD = LikelihoodHead((2.0, 0.5, -1.0), 0.3)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tok = train_tokenizer(corpus_texts(ArithTask().load("train", 100)), vocab_size=320)
+    path = tmp_path_factory.mktemp("likelihood")
+    new_causal_lm("nano", tok, seed=5).save_pretrained(path)
+    tok.save_pretrained(path)
+    HEAD.save(path, samples=0)
+    return path
+
+
+def _reference(scorer: LikelihoodScorer, question: str, steps: list[str]) -> list[tuple]:
+    """One unbatched pass: log p(token | tokens before it) over the solution, by hand."""
+    enc = step_end_tokens(scorer.tokenizer, scorer_prompt(question, steps))
+    ids = torch.tensor([enc.input_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(scorer.model(input_ids=ids).logits[0].float(), dim=-1)
+    start = enc.step_starts[0]
+    out = []
+    for end in enc.step_ends:
+        picked = [float(logp[t - 1, ids[0, t]]) for t in range(start, end + 1)]
+        out.append((sum(picked) / len(picked), min(picked), len(picked) / 100))
+    return out
+
+
+def _close(got: list[list[tuple]], want: list[list[tuple]]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert len(g) == len(w)
+        for a, b in zip(g, w, strict=True):
+            assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_features_are_a_plain_pass_with_and_without_the_cache(folder: Path) -> None:
+    cached = LikelihoodScorer.from_pretrained(folder)
+    plain = LikelihoodScorer.from_pretrained(folder, prefix_cache_mb=0, max_batch_tokens=64)
+    want = [_reference(plain, q, s) for q, s in DRAFTS]
+    _close(plain.features_sync(DRAFTS), want)
+    _close(cached.features_sync(DRAFTS), want)
+    # Refinements that share the question, or the question and a first step, with what the
+    # cache holds: each reruns one cached token and reads the rest from the cache.
+    (q0, s0), (_, s1) = DRAFTS[0], DRAFTS[1]
+    cands = [(q0, s1), (q0, [s0[0], *s1[1:]]), (q0, s0)]
+    hits = cached.cache.stats.hit_tokens
+    _close(cached.features_sync(cands), [_reference(plain, q, s) for q, s in cands])
+    assert cached.cache.stats.hit_tokens > hits
+
+
+def test_score_is_the_heads_probability_at_each_step(folder: Path) -> None:
+    scorer = open_scorer(folder)
+    assert isinstance(scorer, LikelihoodScorer) and scorer.head == HEAD
+    feats, probs = scorer.features_sync(DRAFTS), scorer.score_sync(DRAFTS)
+    for (_, steps), f, p in zip(DRAFTS, feats, probs, strict=True):
+        assert len(p) == len(steps)
+        for x, prob in zip(f, p, strict=True):
+            logit = 2.0 * x[0] + 0.5 * x[1] - 1.0 * x[2] + 0.3
+            assert prob == pytest.approx(1 / (1 + math.exp(-logit)), abs=1e-9)
+    # The prefix features move with the prefix: a longer prefix never has a higher minimum.
+    assert all(b[1] <= a[1] and b[2] > a[2] for f in feats for a, b in itertools.pairwise(f))
+
+
+def test_prefix_features() -> None:
+    logps = [-1.0, -3.0, -2.0]
+    assert prefix_features(logps, [0, 2]) == [(-1.0, -1.0, 0.01), (-2.0, -3.0, 0.03)]
+
+
+def test_a_folder_is_a_likelihood_verifier_by_its_head(folder: Path, tmp_path: Path) -> None:
+    assert scorer_class(folder) is LikelihoodScorer
+    classifier = tmp_path / "classifier"
+    tok = LikelihoodScorer.from_pretrained(folder).tokenizer
+    new_token_classifier("nano", tok, seed=1).save_pretrained(classifier)
+    tok.save_pretrained(classifier)
+    assert scorer_class(classifier) is EmbeddedScorer
+    assert type(open_scorer(classifier)) is EmbeddedScorer
+
+
+def test_bad_heads_are_refused(folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="features"):
+        LikelihoodHead((1.0, 2.0, 3.0), 0.0, ("mean", "max", "length/100"))
+    with pytest.raises(ConfigError, match="finite"):
+        LikelihoodHead((1.0, float("nan"), 3.0), 0.0)
+    with pytest.raises(ModelNotFoundError, match="no likelihood head"):
+        LikelihoodHead.load(tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / HEAD_FILE).write_text(json.dumps({"weights": [1, 2]}))
+    with pytest.raises(ConfigError, match="not a likelihood head"):
+        LikelihoodScorer.from_pretrained(broken)
