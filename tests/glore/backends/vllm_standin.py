@@ -23,9 +23,10 @@ Fault knobs (`Knobs`, reset with `StandinServer.reset()`): ignore `n`, answer 50
 next k requests, sleep before answering, list choices in reverse order, omit `token_ids`,
 ignore `use_activation`, drop the last token's row, never return `prompt_logprobs`.
 Unknown models get vLLM's 404 error JSON; bodies that fail validation get 400 with vLLM's
-error JSON, as do (like vLLM) a prompt or input list longer than `max_prompts` (`VLLM_MAX_COMPLETION_PROMPTS`, 1,024) and
-`n > 1` with a temperature below 1e-5 (greedy sampling). A client that closes its connection
-while its request is delayed is counted in `State.abandoned` (vLLM aborts such a request).
+error JSON, as do (like vLLM) a prompt or input list longer than `max_prompts`
+(`VLLM_MAX_COMPLETION_PROMPTS`, 1,024) and `n > 1` with a temperature below 1e-5 (greedy
+sampling). A client that closes its connection while its request is delayed is counted in
+`State.abandoned` (vLLM aborts such a request).
 """
 
 from __future__ import annotations
