@@ -8,7 +8,6 @@ import math
 import re
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,21 +19,8 @@ from glore.backends.remote.generator import _assign, _split_tokens
 from glore.backends.remote.vllm_contract import Choice
 from glore.errors import BackendError, InvalidInputError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens
-from tests.glore.backends import vllm_standin as standin
 
 FAST: dict[str, Any] = {"timeout_s": 2.0, "max_retries": 2, "backoff_s": 0.01}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    with standin.StandinServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server: Any) -> Any:
-    server.reset()
-    return server
 
 
 def _gen(srv: Any, **kwargs: Any) -> RemoteGenerator:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +20,6 @@ from tests.glore.backends import vllm_standin as standin
 from tests.glore.backends.test_remote import FAST, ITEMS, WordTokenizer
 
 HEAD = LikelihoodHead((1.5, 0.4, -2.0), 0.2)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Any]:
-    with standin.StandinServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server: Any) -> Any:
-    server.reset()
-    return server
 
 
 def _expected(tok: WordTokenizer, question: str, steps: list[str]) -> list[float]:
