@@ -97,7 +97,9 @@ class Context:
     def base_label(self, role: str) -> str:
         """`base_dir(role)` as the manifest's `init` says it."""
         spec = self.recipe.verifier
-        return "student" if self.base_dir(role) == self.student_dir else f"verifier ({spec.label})"  # type: ignore[union-attr]
+        if spec is None or self.base_dir(role) == self.student_dir:
+            return "student"
+        return f"verifier ({spec.label})"
 
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer

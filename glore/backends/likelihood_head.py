@@ -78,3 +78,9 @@ def prefix_features(logps: Sequence[float], ends: Sequence[int]) -> list[Feature
         count = min(done, len(logps))
         out.append((total / count, low, count / 100) if count else (0.0, 0.0, 0.0))
     return out
+
+
+def step_features(logps: Sequence[float], first: int, ends: Sequence[int]) -> list[Features]:
+    """`prefix_features` of a whole prompt's token log-probabilities `logps`, whose
+    solution starts at token `first` and whose steps end at the tokens `ends`."""
+    return prefix_features(logps[first:], [end - first for end in ends])

@@ -43,7 +43,7 @@ def sample_features(ctx: Context, items: list[StepLabels]) -> torch.Tensor:
     for start in tqdm(range(0, len(items), PER_CALL), desc="orm features", unit="call"):
         batch = [(x.question, x.steps) for x in items[start : start + PER_CALL]]
         rows += [steps[-1] for steps in scorer.features_sync(batch)]
-    return torch.tensor(rows, dtype=torch.float64).float()
+    return torch.tensor(rows, dtype=torch.float)
 
 
 def ranking(scores: list[float], items: list[StepLabels], right: list[bool]) -> float | None:

@@ -27,6 +27,7 @@ from glore.backends.likelihood_head import (
     Features,
     LikelihoodHead,
     prefix_features,
+    step_features,
 )
 from glore.errors import ConfigError
 
@@ -62,8 +63,7 @@ class LikelihoodScorer(EmbeddedScorer):
 
     def features(self, scored: _Row, row: _Row) -> list[Features]:
         assert scored.probs is not None
-        start = row.bounds[0]  # the solution's first token
-        return prefix_features(scored.probs[start:].tolist(), [e - start for e in row.ends])
+        return step_features(scored.probs.tolist(), row.bounds[0], row.ends)
 
     def readout(self, scored: _Row, row: _Row) -> list[float]:
         if self.head is None:

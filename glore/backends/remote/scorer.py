@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from glore.backends.likelihood_head import HEAD_FILE, LikelihoodHead, prefix_features
+from glore.backends.likelihood_head import HEAD_FILE, LikelihoodHead, step_features
 from glore.backends.remote.http import (
     CONNECT_TIMEOUT_S,
     Activation,
@@ -191,7 +191,6 @@ class RemoteScorer(RemoteBackend):
             raise BackendError(f"{self.base_url}{COMPLETIONS_PATH}: {e}", retryable=False) from e
         out = []
         for enc, values in zip(batch, logps, strict=True):
-            start = enc.step_starts[0]  # the solution's first token
-            features = prefix_features(values[start:], [end - start for end in enc.step_ends])
+            features = step_features(values, enc.step_starts[0], enc.step_ends)
             out.append([head.probability(x) for x in features])
         return out

@@ -21,6 +21,7 @@ from glore.backends.embedded.likelihood import (
 )
 from glore.backends.embedded.scorer import EmbeddedScorer
 from glore.backends.embedded.scorers import open_scorer, scorer_class
+from glore.backends.likelihood_head import step_features
 from glore.errors import ConfigError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens
 from glore.modeling import new_causal_lm, new_token_classifier, train_tokenizer
@@ -95,6 +96,8 @@ def test_score_is_the_heads_probability_at_each_step(folder: Path) -> None:
 def test_prefix_features() -> None:
     logps = [-1.0, -3.0, -2.0]
     assert prefix_features(logps, [0, 2]) == [(-1.0, -1.0, 0.01), (-2.0, -3.0, 0.03)]
+    # Over a whole prompt: the question's tokens (before `first`) are left out.
+    assert step_features([0.0, -9.0, *logps], 2, [2, 4]) == prefix_features(logps, [0, 2])
 
 
 def test_a_folder_is_a_likelihood_verifier_by_its_head(folder: Path, tmp_path: Path) -> None:
