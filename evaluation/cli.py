@@ -53,6 +53,13 @@ def eval_command(
     batch: Annotated[int, typer.Option(help="Questions per engine call.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of samples, rollouts, bootstrap.")] = 0,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: best).")] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON cache of the reward report's labelled samples: read if present (same "
+            "student, task, split and sampling), else written."
+        ),
+    ] = None,
 ) -> None:
     """Measure the paper's claims: the reward-model report and the refinement table."""
     from evaluation.render import refine_table, reward_table
@@ -75,7 +82,7 @@ def eval_command(
             k: v for k, v in {"tau_when": tau_when, "tau_where": tau_where}.items() if v is not None
         },
     )
-    result = evaluate(cfg, store, out, device=device)
+    result = evaluate(cfg, store, out, device=device, labels=labels)
     if "reward" in result:
         typer.echo("\n".join(reward_table(result["reward"])))
     if "refine" in result:

@@ -111,8 +111,11 @@ def agreement(samples: Sequence[LabelledSample]) -> dict[str, Any] | None:
     }
 
 
-def reward_report(models: Models, problems: Sequence[Problem], cfg: EvalConfig) -> dict[str, Any]:
-    samples = label_samples(
+def draw_samples(
+    models: Models, problems: Sequence[Problem], cfg: EvalConfig
+) -> list[LabelledSample]:
+    """The report's held-out student samples with their rollout (and exact) labels."""
+    return label_samples(
         models.student,
         problems[: cfg.reward_questions],
         samples=cfg.reward_samples,
@@ -120,6 +123,17 @@ def reward_report(models: Models, problems: Sequence[Problem], cfg: EvalConfig) 
         max_tokens=cfg.max_tokens,
         seed=cfg.seed,
     )
+
+
+def reward_report(
+    models: Models,
+    problems: Sequence[Problem],
+    cfg: EvalConfig,
+    samples: list[LabelledSample] | None = None,
+) -> dict[str, Any]:
+    """`samples`: `draw_samples`'s, where the caller has them (`evaluation.label_cache`)."""
+    if samples is None:
+        samples = draw_samples(models, problems, cfg)
     items = [(s.question, s.steps) for s in samples]
     scores = {name: run_sync(getattr(models, name).score(items)) for name in SCORERS}
     sources = ["rollout"] + (["exact"] if samples and all(s.exact for s in samples) else [])

@@ -15,9 +15,10 @@ from typing import Any
 
 from evaluation.config import EvalConfig
 from evaluation.inputs import check_inputs
+from evaluation.label_cache import cache_key, cached_labels
 from evaluation.refine_report import refine_report
 from evaluation.render import markdown, plots
-from evaluation.reward_report import reward_report
+from evaluation.reward_report import draw_samples, reward_report
 from glore import GLoRe, __version__
 
 
@@ -34,9 +35,15 @@ def _float_or_none(value: object) -> float | None:
 
 
 def evaluate(
-    cfg: EvalConfig, store: str | Path, out: str | Path, *, device: str | None = None
+    cfg: EvalConfig,
+    store: str | Path,
+    out: str | Path,
+    *,
+    device: str | None = None,
+    labels: Path | None = None,
 ) -> dict[str, Any]:
-    """Run `cfg`'s reports on the models of `store` and write them into `out`."""
+    """Run `cfg`'s reports on the models of `store` and write them into `out`; `labels`:
+    the reward report's labelled samples cached in that file (`evaluation.label_cache`)."""
     inputs = check_inputs(cfg, store)  # before any model loads: bad input fails fast
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,7 +51,11 @@ def evaluate(
     engine = GLoRe.from_pretrained(inputs.store, device=device)
     data: dict[str, Any] = {}
     if "reward" in cfg.reports:
-        data["reward"] = reward_report(engine.models, inputs.problems, cfg)
+        key = cache_key(cfg, inputs.store)
+        samples = cached_labels(
+            labels, key, lambda: draw_samples(engine.models, inputs.problems, cfg)
+        )
+        data["reward"] = reward_report(engine.models, inputs.problems, cfg, samples)
     if "refine" in cfg.reports:
         data["refine"] = refine_report(engine, inputs.problems, cfg)
     data["meta"] = {

@@ -22,6 +22,25 @@ def all_stages(recipe: RecipeOpt, out: OutOpt) -> None:
     run_stages(load_recipe(recipe), out)
 
 
+@train_app.command("seed")
+def seed_command(
+    recipe: RecipeOpt,
+    out: OutOpt,
+    store: Annotated[Path, typer.Option("--store", help="Model store made by RECIPE.")],
+    stages: Annotated[
+        str,
+        typer.Option(help="Comma list of stages to seed (tokenizer, student, verifier, ...)."),
+    ] = "tokenizer,student",
+) -> None:
+    """Start run OUT from STORE's models (float32) instead of training them; the later
+    stages then run on them (`training.seed`)."""
+    from training.recipe import load_recipe
+    from training.seed import seed_run
+
+    names = [s.strip() for s in stages.split(",") if s.strip()]
+    typer.echo(f"seeded {', '.join(seed_run(load_recipe(recipe), store, out, names))}")
+
+
 VariantOpt = Annotated[
     str | None,
     typer.Option(

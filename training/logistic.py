@@ -1,5 +1,5 @@
 """An L2-penalised logistic regression, fitted by L-BFGS: the likelihood ORM's head
-(`training.stages.likelihood_orm`) and the evaluation probes' heads."""
+(`training.stages.likelihood`) and the evaluation probes' heads."""
 
 from __future__ import annotations
 

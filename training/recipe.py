@@ -29,8 +29,8 @@ __all__ = ["TASKS", "LoraSpec", "ModelSpec", "Recipe", "TaskSpec", "load_recipe"
 SCHEDULES = ("cosine", "linear", "constant_with_warmup")
 """`transformers` scheduler names a recipe may choose."""
 
-ORM_KINDS = ("classifier", "likelihood")
-"""What an ORM may be (`OrmSpec.kind`)."""
+REWARD_KINDS = ("classifier", "likelihood")
+"""What an ORM or a SORM may be (`OrmSpec.kind`, `SormSpec.kind`)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class OrmSpec(TrainSpec):
     """The ORM's training run, and which of the cached samples it learns from how."""
 
     kind: str = "classifier"
-    """What the ORM is ("classifier"; one of ORM_KINDS). "classifier": a token classifier
+    """What the ORM is ("classifier"; one of REWARD_KINDS). "classifier": a token classifier
     fine-tuned from the verifier base with the step loss (the paper's). "likelihood": the
     verifier base itself, read as (mean, min token log-probability, length) of a solution
     and weighted by a logistic head fitted to the samples' outcome labels
@@ -103,10 +103,26 @@ class OrmSpec(TrainSpec):
 
     def check(self, key: str) -> None:
         super().check(key)
-        _need(self.kind in ORM_KINDS, f"{key}.kind", f"one of {', '.join(ORM_KINDS)}")
+        _need(self.kind in REWARD_KINDS, f"{key}.kind", f"one of {', '.join(REWARD_KINDS)}")
         _need(self.questions >= 0, f"{key}.questions", ">= 0")
         _need(0 <= self.pairwise <= 10, f"{key}.pairwise", "in [0, 10]")
         _need(self.pairs_per_question >= 1, f"{key}.pairs_per_question", ">= 1")
+
+
+@dataclass(frozen=True)
+class SormSpec(TrainSpec):
+    """The SORM's training run on the rollout labels of stage `sorm-label`."""
+
+    kind: str = "classifier"
+    """What the SORM is ("classifier"; one of REWARD_KINDS). "classifier": a token
+    classifier fine-tuned from its base (`verifier.sorm`) with the step loss at the kept
+    (balanced) step labels (the paper's). "likelihood": its base itself, read as (mean, min
+    token log-probability, length) of each step prefix, weighted by a logistic head fitted
+    to those same step labels; the training run's keys are then unused."""
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        _need(self.kind in REWARD_KINDS, f"{key}.kind", f"one of {', '.join(REWARD_KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -295,7 +311,7 @@ class Recipe:
     sample: SampleSpec = field(default_factory=SampleSpec)
     sorm_label: SormLabelSpec = field(default_factory=SormLabelSpec)
     orm: OrmSpec = field(default_factory=lambda: OrmSpec(steps=300, lr=5e-4))
-    sorm: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
+    sorm: SormSpec = field(default_factory=lambda: SormSpec(steps=300, lr=5e-4))
     refine_data: RefineDataSpec = field(default_factory=RefineDataSpec)
     global_refiner: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
     local_refiner: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
@@ -364,6 +380,7 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("sample", "chunk"): 16,
     ("sorm_label", "chunk"): 32,
     ("export", "max_tokens"): 160,
+    ("sorm", "kind"): "classifier",
     **{(section, "group_by_length"): False for section in TRAIN_SECTIONS},
 }
 """Keys added after runs had been made, with the value those runs used (the constants the
@@ -425,6 +442,11 @@ def load_recipe(path: str | Path) -> Recipe:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe {p} is not valid YAML: {exc}") from None
+    return recipe_from_dict(data)
+
+
+def recipe_from_dict(data: dict[str, Any]) -> Recipe:
+    """A validated recipe from its mapping (a YAML file's, or a manifest's `recipe`)."""
     recipe: Recipe = _build(Recipe, data, "")
     recipe.check()
     return recipe

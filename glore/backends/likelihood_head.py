@@ -1,7 +1,8 @@
 """The likelihood verifier's head, shared by the embedded and the remote scorers: three
 numbers of a solution (or of each step prefix) under a causal LM, its tokens' mean and
 minimum log-probability and their count / 100, weighted by a logistic head fitted to the
-student's samples' outcome labels (stage `orm` with `kind: likelihood`).
+student's samples' labels (stages `orm` and `sorm` with `kind: likelihood`: outcome labels
+for an ORM, step-prefix rollout labels for a SORM).
 
 A model folder holds such a verifier when `HEAD_FILE` lies beside a causal LM's
 `config.json` (for a remote ORM: in its `tokenizer` folder, the served checkpoint).
@@ -27,7 +28,7 @@ Features = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class LikelihoodHead:
-    """`sigmoid(weights . features + bias)`; fitted, never hand-set (stage `orm`)."""
+    """`sigmoid(weights . features + bias)`; fitted, never hand-set (stages `orm`, `sorm`)."""
 
     weights: tuple[float, float, float]
     bias: float

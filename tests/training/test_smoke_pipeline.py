@@ -209,6 +209,83 @@ def test_a_likelihood_orm_is_its_base_with_a_fitted_head(
     assert critique.orm_confidence == pytest.approx(head.probability(features[-1]))
 
 
+def test_a_likelihood_sorm_is_its_base_with_a_head_fitted_to_the_step_labels(
+    smoke: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """`sorm.kind: likelihood`: the SORM is the verifier base with a head fitted at every
+    kept step label of `sorm-label`; the store serves it as a likelihood scorer whose step
+    values are its head's at each step prefix."""
+    from glore import GLoRe
+    from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
+    from training.rundir import read_jsonl
+
+    recipe_path, out, _ = smoke
+    data = yaml.safe_load(recipe_path.read_text())
+    data["verifier"] = {"preset": "micro", "train": {"steps": 3, "batch_size": 8}}
+    data["sorm"] = {"kind": "likelihood"}
+    data["export"] = {**data["export"], "name": "smoke-likelihood-sorm"}
+    variant = tmp_path / "likelihood-sorm.yaml"
+    variant.write_text(yaml.safe_dump(data))
+    run_stages(load_recipe(variant), out, ("verifier", "orm", "sorm", "export"), variant="ls")
+    summary = json.loads((out / "variants" / "ls" / "sorm" / "summary.json").read_text())
+    rows = list(read_jsonl(out / "sorm-label" / "sorm_labels.jsonl"))
+    kept = [v for row in rows for v in row["labels"] if v is not None]
+    assert summary["kind"] == "likelihood" and summary["samples"] == len(rows)
+    assert summary["points"] == len(kept)
+    assert summary["positives"] == round(sum(kept) / max(1, len(kept)), 4)
+    # The smoke student is barely trained: balancing may leave no label, and the summary says so.
+    assert ("degenerate" in summary) == (len(set(kept)) < 2)
+    store = Path(data["export"]["store"]) / "smoke-likelihood-sorm"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["init"]["sorm"] == "verifier (scratch (micro)), likelihood head"
+    assert manifest["init"]["orm"] == "verifier (scratch (micro))"  # the classifier ORM
+    head = LikelihoodHead.load(store / "sorm")
+    engine = GLoRe.from_pretrained(store)
+    assert isinstance(engine.models.sorm, LikelihoodScorer)
+    assert not isinstance(engine.models.orm, LikelihoodScorer)
+    steps = ["3 + 1 = 4", "4 * 2 = 8", "#### 8"]
+    critique = engine.critique("Tom has 3 apples.", "\n".join(steps))
+    (features,) = engine.models.sorm.features_sync([("Tom has 3 apples.", steps)])
+    assert critique.step_values == pytest.approx([head.probability(f) for f in features])
+
+
+def test_a_run_seeded_from_the_store_holds_its_models_and_runs_on(
+    smoke: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """`glore train seed`: the store's student and SORM back in float32 with their
+    manifest summaries; the next stage runs on the seeded student; another recipe refused."""
+    import torch
+    from safetensors.torch import load_file
+
+    from glore.errors import ConfigError
+    from training.seed import seed_run
+
+    recipe_path, _, store = smoke
+    recipe, out = load_recipe(recipe_path), tmp_path / "seeded"
+    assert seed_run(recipe, store, out, ["tokenizer", "student", "sorm"]) == [
+        "tokenizer",
+        "student",
+        "sorm",
+    ]
+    for stage in ("student", "sorm"):
+        mine = load_file(out / stage / "model" / "model.safetensors")
+        theirs = load_file(store / stage / "model.safetensors")
+        assert all(mine[k].dtype == torch.float32 for k in mine)
+        assert all(torch.equal(mine[k], theirs[k].float()) for k in theirs)
+    manifest = json.loads((store / "manifest.json").read_text())
+    summary = json.loads((out / "student" / "summary.json").read_text())
+    assert summary["seeded_from"].startswith(f"{store}/student")
+    assert summary["seconds"] == manifest["stages"]["student"]["seconds"]
+    (sample,) = run_stages(recipe, out, ("sample",))
+    assert sample["samples"] > 0
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**yaml.safe_load(recipe_path.read_text()), "seed": 9}))
+    with pytest.raises(ConfigError, match="made by another recipe"):
+        seed_run(load_recipe(other), store, tmp_path / "no", ["student"])
+    with pytest.raises(ConfigError, match="does not hold the verifier base"):
+        seed_run(recipe, store, tmp_path / "no", ["verifier"])
+
+
 @pytest.mark.parametrize("stage", ["global", "local"])
 def test_a_refiner_already_saved_is_reused_not_retrained(
     smoke: tuple[Path, Path, Path], stage: str

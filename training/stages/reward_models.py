@@ -1,7 +1,7 @@
 """Stages `orm` and `sorm`: token classifiers with one logit, initialised from the student
 (or from the recipe's verifier base, stage `verifier`), trained with binary cross-entropy
-at every step end; or, with `orm.kind: likelihood`, an ORM made of the base's likelihood
-(`training.stages.likelihood_orm`).
+at every step end; or, with `kind: likelihood`, a reward model made of the base's
+likelihood (`training.stages.likelihood`).
 
 The ORM labels every step of a sample with its final outcome (all samples); the SORM uses
 the rollout labels of the `sorm-label` stage. Same architecture, same size as each other.
@@ -91,13 +91,17 @@ def run_orm(ctx: Context) -> dict[str, Any]:
     spec = ctx.recipe.orm
     items = orm_items(load_samples(ctx), spec)
     if spec.kind == "likelihood":
-        from training.stages import likelihood_orm
+        from training.stages import likelihood
 
-        return likelihood_orm.run(ctx, items)
+        return likelihood.run(ctx, "orm", items)
     return _train(ctx, "orm", items, spec, spec.pairwise)
 
 
 def run_sorm(ctx: Context) -> dict[str, Any]:
     path = ctx.run.stage("sorm-label") / "sorm_labels.jsonl"
     items = [StepLabels(**row) for row in read_jsonl(path)]
+    if ctx.recipe.sorm.kind == "likelihood":
+        from training.stages import likelihood
+
+        return likelihood.run(ctx, "sorm", items)
     return _train(ctx, "sorm", items, ctx.recipe.sorm)

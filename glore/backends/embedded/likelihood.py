@@ -1,9 +1,10 @@
-"""A verifier made of a causal LM's likelihood: the `likelihood` ORM kind.
+"""A verifier made of a causal LM's likelihood: the `likelihood` ORM and SORM kind.
 
 A solution (or each step prefix of it) is read as three numbers under the LM: the mean and
 the minimum log-probability of its tokens so far, and their count / 100. A logistic head
-fitted to the student's samples' outcome labels (stage `orm` with `kind: likelihood`) turns
-them into the probability that the final answer is right. Why this and not a classifier
+turns them into a probability: fitted to the student's samples' outcome labels, that the
+final answer is right (an ORM); fitted to the step prefixes' rollout labels, that the
+prefix can still reach it (a SORM; `training.stages.likelihood`). Why this and not a classifier
 head: at this project's scale a fine-tuned classifier stayed at chance within a question,
 while the same base's likelihood ranks right above wrong (docs/results/ablations.md,
 E10-E14).

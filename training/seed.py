@@ -1,0 +1,89 @@
+"""`glore train seed`: start a run from a model store's models instead of training them.
+
+A store holds the models a run made, in float16. Seeding copies them back, in float32 (what
+the stages sample and train in), into a new run's stage folders with the summaries the
+store's manifest kept, each marked `seeded_from`; the stages after them then run on the
+store's own models: how a new SORM or refiner is tried on a committed store without
+repeating an hour of training. The verifier base is the store's likelihood ORM without its
+head (a classifier ORM does not hold it). The recipe must be the one that made the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from glore.backends.embedded.likelihood import LikelihoodScorer
+from glore.backends.embedded.scorers import scorer_class
+from glore.errors import ConfigError
+from training.recipe import Recipe, recipe_from_dict
+from training.rundir import RunDir
+
+SOURCES: dict[str, str] = {
+    "tokenizer": "student",
+    "student": "student",
+    "verifier": "orm",
+    "orm": "orm",
+    "sorm": "sorm",
+    "global": "global",
+    "local": "local",
+}
+"""Stage -> the store folder it is seeded from."""
+
+
+def _manifest(store: Path) -> dict[str, Any]:
+    path = store / "manifest.json"
+    if not path.is_file():
+        raise ConfigError(f"{store} is not a model store: it has no manifest.json")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _check(recipe: Recipe, manifest: dict[str, Any], store: Path, stages: Sequence[str]) -> None:
+    made_by = recipe_from_dict(manifest["recipe"])
+    if made_by.digest() != recipe.digest():
+        raise ConfigError(
+            f"{store} was made by another recipe (digest {made_by.digest()}, this one "
+            f"{recipe.digest()}): seed with the recipe in its manifest"
+        )
+    unknown = [s for s in stages if s not in SOURCES]
+    if unknown:
+        raise ConfigError(f"cannot seed {', '.join(unknown)}; seedable: {', '.join(SOURCES)}")
+    if "verifier" in stages and scorer_class(store / "orm") is not LikelihoodScorer:
+        raise ConfigError(f"{store}'s ORM is a classifier: it does not hold the verifier base")
+
+
+def _copy(src: Path, dst: Path, stage: str) -> None:
+    from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+
+    from training.context import TRAIN_DTYPE
+
+    tok = AutoTokenizer.from_pretrained(src)
+    if stage == "tokenizer":
+        tok.save_pretrained(dst)
+        return
+    likelihood = scorer_class(src) is LikelihoodScorer
+    classifier = stage in ("orm", "sorm") and not likelihood
+    cls = AutoModelForTokenClassification if classifier else AutoModelForCausalLM
+    cls.from_pretrained(src, dtype=TRAIN_DTYPE).save_pretrained(dst)
+    tok.save_pretrained(dst)
+    if likelihood and stage != "verifier":  # the verifier base is the ORM without its head
+        from glore.backends.likelihood_head import HEAD_FILE
+
+        (dst / HEAD_FILE).write_bytes((src / HEAD_FILE).read_bytes())
+
+
+def seed_run(recipe: Recipe, store: Path, out: Path, stages: Sequence[str]) -> list[str]:
+    """Seed `stages` of the run `out` from `store`; -> the stages seeded."""
+    manifest = _manifest(store)
+    _check(recipe, manifest, store, stages)
+    run = RunDir(out, recipe.digest(), recipe.to_dict())
+    for stage in stages:
+        folder = run.stage(stage)
+        _copy(store / SOURCES[stage], folder if stage == "tokenizer" else folder / "model", stage)
+        summary = {"seconds": 0.0, **(manifest["stages"].get(stage) or {})}
+        summary["seeded_from"] = f"{store}/{SOURCES[stage]} (float16 -> float32)"
+        run.finish(stage, summary, started=0.0)  # the store's seconds: what making it took
+    return list(stages)

@@ -1,0 +1,121 @@
+"""Stages `orm` and `sorm` with `kind: likelihood`: the reward model is its base itself
+(`Context.base_dir`), read as (mean, min token log-probability, length) of each step prefix
+(`glore.backends.embedded.likelihood`), with a logistic head fitted to the role's labels.
+
+Nothing is fine-tuned: the base learnt the task's solutions, and the labels only weigh its
+three numbers. The ORM's head is fitted at each sample's last step to its outcome; the
+SORM's at every labelled step prefix to its rollout label (stage `sorm-label`), so each
+role's probability is calibrated for what it is asked. The stage writes the base and the
+head into `<role>/model`, a folder the engine loads as that reward model.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections import defaultdict
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from glore.backends.embedded.likelihood import FEATURES, LikelihoodHead, LikelihoodScorer
+from glore.backends.embedded.model import load_hf
+from glore.backends.likelihood_head import Features
+from glore.labels.records import StepLabels
+from training import dist
+from training.context import Context
+from training.logistic import fit_logistic
+
+log = logging.getLogger(__name__)
+L2 = 1e-3
+"""The head's L2 penalty (E13's; three weights fitted on thousands of points barely need one)."""
+PER_CALL = 256
+"""Samples per scoring call: a progress tick, and what one call's prefix cache shares."""
+
+
+def step_features(ctx: Context, role: str, items: list[StepLabels]) -> list[list[Features]]:
+    """Each sample's features at each step end under `role`'s base, as the engine reads them."""
+    from transformers import AutoModelForCausalLM
+
+    model, tok = load_hf(AutoModelForCausalLM, ctx.base_dir(role), None)
+    scorer = LikelihoodScorer(model, tok, head=None, max_batch_size=ctx.recipe.gen_batch)
+    rows: list[list[Features]] = []
+    for start in tqdm(range(0, len(items), PER_CALL), desc=f"{role} features", unit="call"):
+        rows += scorer.features_sync(
+            [(x.question, x.steps) for x in items[start : start + PER_CALL]]
+        )
+    return rows
+
+
+def points(
+    role: str, items: list[StepLabels], features: list[list[Features]]
+) -> tuple[list[Features], list[int], list[tuple[str, int]]]:
+    """(features, label, group) of every point the head is fitted on: the ORM's at each
+    sample's last step (group: the question), the SORM's at each step whose label balancing
+    kept (group: the question and step position)."""
+    xs: list[Features] = []
+    ys: list[int] = []
+    where: list[tuple[str, int]] = []
+    for item, steps in zip(items, features, strict=True):
+        labelled = [(len(steps) - 1, item.labels[-1])] if role == "orm" else enumerate(item.labels)
+        for j, label in labelled:
+            if label is not None:
+                xs.append(steps[j])
+                ys.append(int(label))
+                where.append((item.qid, -1 if role == "orm" else j))
+    return xs, ys, where
+
+
+def ranking(scores: list[float], where: list[tuple[str, int]], right: list[int]) -> float | None:
+    """Share of one group's (right, wrong) point pairs the scores put in order."""
+    groups: dict[tuple[str, int], list[tuple[float, int]]] = defaultdict(list)
+    for s, key, ok in zip(scores, where, right, strict=True):
+        groups[key].append((s, ok))
+    won = total = 0
+    for rows in groups.values():
+        for s_right, ok in rows:
+            for s_wrong, bad in rows:
+                if ok and not bad:
+                    total += 1
+                    won += s_right > s_wrong
+    return None if not total else round(won / total, 4)
+
+
+def run(ctx: Context, role: str, items: list[StepLabels]) -> dict[str, Any]:
+    started = time.time()
+    if not dist.is_main():  # the fit takes minutes on one process; the others wait for it
+        return ctx.run.wait_summary(role, dist.timeout().total_seconds())
+    xs, ys, where = points(role, items, step_features(ctx, role, items))
+    x = torch.tensor(xs, dtype=torch.float).reshape(-1, len(FEATURES))
+    y = torch.tensor(ys, dtype=torch.float)
+    # No point (every label masked): a head of zeros, 0.5 everywhere, marked degenerate.
+    w = fit_logistic(x, y, L2) if ys else torch.zeros(len(FEATURES) + 1)
+    head = LikelihoodHead((float(w[0]), float(w[1]), float(w[2])), float(w[3]))
+    logits = torch.cat([x, torch.ones(len(x), 1)], 1) @ w
+    loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, y)) if ys else 0.0
+    summary = {
+        "kind": "likelihood",
+        "init": f"{ctx.base_label(role)}, likelihood head",
+        "samples": len(items),
+        "questions": len({i.qid for i in items}),
+        "points": len(ys),
+        "positives": round(sum(ys) / max(1, len(ys)), 4),
+        "features": list(FEATURES),
+        "weights": [round(v, 4) for v in head.weights],
+        "bias": round(head.bias, 4),
+        "log_loss": round(loss, 4),
+        "train_accuracy": round(float(((logits > 0).float() == y).float().mean()), 4)
+        if ys
+        else None,
+        "train_ranking": ranking(logits.tolist(), where, ys),
+    }
+    if len(set(ys)) < 2:  # a head fitted to one class (or none) says only that class
+        summary["degenerate"] = "every point has the same label: the head ranks nothing"
+        log.warning("stage %s: %s", role, summary["degenerate"])
+    out = ctx.run.stage(role) / "model"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(ctx.base_dir(role), out)
+    head.save(out, fitted_on={k: summary[k] for k in ("samples", "points", "log_loss")})
+    return ctx.run.finish(role, summary, started)
