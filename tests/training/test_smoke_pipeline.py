@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -167,6 +168,19 @@ def test_a_verifier_variant_gives_the_reward_models_their_own_base(
     assert len(critique.step_values) == 2 and 0.0 <= critique.orm_confidence <= 1.0
 
 
+def _verifier_variant(
+    recipe_path: Path, out: Path, tmp_path: Path, name: str, **sections: Any
+) -> dict[str, Any]:
+    """The smoke recipe with `sections` replaced, run as variant `name` of the smoke run
+    (verifier, orm, sorm, export into store `smoke-NAME`); -> the variant's recipe."""
+    data = {**yaml.safe_load(recipe_path.read_text()), **sections}
+    data["export"] = {**data["export"], "name": f"smoke-{name}"}
+    variant = tmp_path / f"{name}.yaml"
+    variant.write_text(yaml.safe_dump(data))
+    run_stages(load_recipe(variant), out, ("verifier", "orm", "sorm", "export"), variant=name)
+    return data
+
+
 def test_a_likelihood_orm_is_its_base_with_a_fitted_head(
     smoke: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -177,20 +191,17 @@ def test_a_likelihood_orm_is_its_base_with_a_fitted_head(
     from glore.backends.embedded.likelihood import HEAD_FILE, LikelihoodHead, LikelihoodScorer
 
     recipe_path, out, _ = smoke
-    data = yaml.safe_load(recipe_path.read_text())
-    data["verifier"] = {"preset": "micro", "sorm": False, "train": {"steps": 3, "batch_size": 8}}
-    data["orm"] = {"kind": "likelihood"}
-    data["export"] = {**data["export"], "name": "smoke-likelihood"}
-    variant = tmp_path / "likelihood.yaml"
-    variant.write_text(yaml.safe_dump(data))
-    run_stages(load_recipe(variant), out, ("verifier", "orm", "sorm", "export"), variant="lik")
+    micro = {"preset": "micro", "sorm": False, "train": {"steps": 3, "batch_size": 8}}
+    data = _verifier_variant(
+        recipe_path, out, tmp_path, "lik", verifier=micro, orm={"kind": "likelihood"}
+    )
     summary = json.loads((out / "variants" / "lik" / "orm" / "summary.json").read_text())
     samples = sum(1 for p in (out / "sample" / "chunks").glob("*.jsonl") for _ in p.open())
     assert summary["kind"] == "likelihood" and 0 < summary["samples"] <= samples
     assert len(summary["weights"]) == 3 and summary["log_loss"] >= 0
     # The smoke student is barely trained: where its samples are all wrong, the summary says so.
     assert ("degenerate" in summary) == (summary["positives"] in (0.0, 1.0))
-    store = Path(data["export"]["store"]) / "smoke-likelihood"
+    store = Path(data["export"]["store"]) / "smoke-lik"
     manifest = json.loads((store / "manifest.json").read_text())
     assert manifest["init"]["orm"] == "verifier (scratch (micro)), likelihood head"
     assert manifest["init"]["sorm"] == "student"
@@ -220,13 +231,10 @@ def test_a_likelihood_sorm_is_its_base_with_a_head_fitted_to_the_step_labels(
     from training.rundir import read_jsonl
 
     recipe_path, out, _ = smoke
-    data = yaml.safe_load(recipe_path.read_text())
-    data["verifier"] = {"preset": "micro", "train": {"steps": 3, "batch_size": 8}}
-    data["sorm"] = {"kind": "likelihood"}
-    data["export"] = {**data["export"], "name": "smoke-likelihood-sorm"}
-    variant = tmp_path / "likelihood-sorm.yaml"
-    variant.write_text(yaml.safe_dump(data))
-    run_stages(load_recipe(variant), out, ("verifier", "orm", "sorm", "export"), variant="ls")
+    micro = {"preset": "micro", "train": {"steps": 3, "batch_size": 8}}
+    data = _verifier_variant(
+        recipe_path, out, tmp_path, "ls", verifier=micro, sorm={"kind": "likelihood"}
+    )
     summary = json.loads((out / "variants" / "ls" / "sorm" / "summary.json").read_text())
     rows = list(read_jsonl(out / "sorm-label" / "sorm_labels.jsonl"))
     kept = [v for row in rows for v in row["labels"] if v is not None]
@@ -235,7 +243,7 @@ def test_a_likelihood_sorm_is_its_base_with_a_head_fitted_to_the_step_labels(
     assert summary["positives"] == round(sum(kept) / max(1, len(kept)), 4)
     # The smoke student is barely trained: balancing may leave no label, and the summary says so.
     assert ("degenerate" in summary) == (len(set(kept)) < 2)
-    store = Path(data["export"]["store"]) / "smoke-likelihood-sorm"
+    store = Path(data["export"]["store"]) / "smoke-ls"
     manifest = json.loads((store / "manifest.json").read_text())
     assert manifest["init"]["sorm"] == "verifier (scratch (micro)), likelihood head"
     assert manifest["init"]["orm"] == "verifier (scratch (micro))"  # the classifier ORM
