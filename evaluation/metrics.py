@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from glore.labels.metrics import auroc
+from glore.labels.metrics import auroc, within_question_ranking
 
 __all__ = [
     "Interval",
@@ -17,6 +17,7 @@ __all__ = [
     "first_below",
     "localisation",
     "reliability",
+    "within_question_ranking",
 ]
 
 
@@ -112,18 +113,3 @@ def localisation(
         "with_error": wrong,
         "solutions": len(truth),
     }
-
-
-def within_question_ranking(
-    questions: Sequence[Sequence[tuple[bool, float]]],
-) -> tuple[float | None, int]:
-    """How well a score orders candidates *of one question*: over every (right, wrong) pair
-    of one question's (right, score) candidates, the share where the right one scores
-    higher (ties count half), and the number of pairs. 0.5 is chance; None without pairs."""
-    pairs, wins = 0, 0.0
-    for cands in questions:
-        for g in (s for ok, s in cands if ok):
-            for b in (s for ok, s in cands if not ok):
-                pairs += 1
-                wins += 1.0 if g > b else 0.5 if g == b else 0.0
-    return (wins / pairs if pairs else None), pairs

@@ -129,11 +129,9 @@ def reward_report(
     models: Models,
     problems: Sequence[Problem],
     cfg: EvalConfig,
-    samples: list[LabelledSample] | None = None,
+    samples: list[LabelledSample],
 ) -> dict[str, Any]:
-    """`samples`: `draw_samples`'s, where the caller has them (`evaluation.label_cache`)."""
-    if samples is None:
-        samples = draw_samples(models, problems, cfg)
+    """The report on `samples`, `draw_samples`'s (or read back by `evaluation.label_cache`)."""
     items = [(s.question, s.steps) for s in samples]
     scores = {name: run_sync(getattr(models, name).score(items)) for name in SCORERS}
     sources = ["rollout"] + (["exact"] if samples and all(s.exact for s in samples) else [])

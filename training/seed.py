@@ -56,23 +56,16 @@ def _check(recipe: Recipe, manifest: dict[str, Any], store: Path, stages: Sequen
 
 
 def _copy(src: Path, dst: Path, stage: str) -> None:
-    from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from training.context import TRAIN_DTYPE
+    from training.stages.export import copy_model
 
-    tok = AutoTokenizer.from_pretrained(src)
     if stage == "tokenizer":
-        tok.save_pretrained(dst)
+        AutoTokenizer.from_pretrained(src).save_pretrained(dst)
         return
-    likelihood = scorer_class(src) is LikelihoodScorer
-    classifier = stage in ("orm", "sorm") and not likelihood
-    cls = AutoModelForTokenClassification if classifier else AutoModelForCausalLM
-    cls.from_pretrained(src, dtype=TRAIN_DTYPE).save_pretrained(dst)
-    tok.save_pretrained(dst)
-    if likelihood and stage != "verifier":  # the verifier base is the ORM without its head
-        from glore.backends.likelihood_head import HEAD_FILE
-
-        (dst / HEAD_FILE).write_bytes((src / HEAD_FILE).read_bytes())
+    # The verifier base is the store's likelihood ORM without its head.
+    copy_model(src, dst, stage in ("orm", "sorm"), TRAIN_DTYPE, head=stage != "verifier")
 
 
 def seed_run(recipe: Recipe, store: Path, out: Path, stages: Sequence[str]) -> list[str]:

@@ -24,3 +24,18 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
         i = j + 1
     pos_rank = sum(r for r, y in zip(ranks, labels, strict=True) if y)
     return (pos_rank - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def within_question_ranking(
+    questions: Sequence[Sequence[tuple[bool, float]]],
+) -> tuple[float | None, int]:
+    """How well a score orders candidates *of one question*: over every (right, wrong) pair
+    of one question's (right, score) candidates, the share where the right one scores
+    higher (ties count half), and the number of pairs. 0.5 is chance; None without pairs."""
+    pairs, wins = 0, 0.0
+    for cands in questions:
+        for g in (s for ok, s in cands if ok):
+            for b in (s for ok, s in cands if not ok):
+                pairs += 1
+                wins += 1.0 if g > b else 0.5 if g == b else 0.0
+    return (wins / pairs if pairs else None), pairs

@@ -40,19 +40,22 @@ def _source_commit() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(status)}
 
 
-def _copy_fp16(src: Path, dst: Path, scorer: bool) -> int:
-    """A model folder in fp16. A scorer is a token classifier, or a causal LM with its
-    likelihood head (copied beside it)."""
+def copy_model(
+    src: Path, dst: Path, scorer: bool, dtype: torch.dtype = torch.float16, head: bool = True
+) -> int:
+    """A model folder (weights in `dtype`, tokenizer) copied from `src` to `dst`; -> its
+    parameter count. A scorer is a token classifier, or a causal LM with its likelihood head
+    (copied beside it unless `head` is false: the bare base)."""
     from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
     likelihood = scorer_class(src) is LikelihoodScorer
     classifier = scorer and not likelihood
     cls = AutoModelForTokenClassification if classifier else AutoModelForCausalLM
-    model = cls.from_pretrained(src, dtype=torch.float16)
+    model = cls.from_pretrained(src, dtype=dtype)
     shutil.rmtree(dst, ignore_errors=True)
     model.save_pretrained(dst)
     AutoTokenizer.from_pretrained(src).save_pretrained(dst)
-    if likelihood:
+    if likelihood and head:
         shutil.copy2(src / HEAD_FILE, dst / HEAD_FILE)
     return sum(p.numel() for p in model.parameters())
 
@@ -117,7 +120,7 @@ def run(ctx: Context) -> dict[str, Any]:
     store = Path(ctx.recipe.export.store) / ctx.recipe.export.name
     store.mkdir(parents=True, exist_ok=True)
     sizes = {
-        role: _copy_fp16(ctx.run.stage(stage) / "model", store / role, role in ("orm", "sorm"))
+        role: copy_model(ctx.run.stage(stage) / "model", store / role, role in ("orm", "sorm"))
         for role, stage in ROLES.items()
     }
     adapters = export_adapters(ctx.run, store)

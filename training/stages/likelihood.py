@@ -23,6 +23,7 @@ from tqdm import tqdm
 from glore.backends.embedded.likelihood import FEATURES, LikelihoodHead, LikelihoodScorer
 from glore.backends.embedded.model import load_hf
 from glore.backends.likelihood_head import Features
+from glore.labels.metrics import within_question_ranking
 from glore.labels.records import StepLabels
 from training import dist
 from training.context import Context
@@ -68,19 +69,14 @@ def points(
     return xs, ys, where
 
 
-def ranking(scores: list[float], where: list[tuple[str, int]], right: list[int]) -> float | None:
-    """Share of one group's (right, wrong) point pairs the scores put in order."""
-    groups: dict[tuple[str, int], list[tuple[float, int]]] = defaultdict(list)
-    for s, key, ok in zip(scores, where, right, strict=True):
-        groups[key].append((s, ok))
-    won = total = 0
-    for rows in groups.values():
-        for s_right, ok in rows:
-            for s_wrong, bad in rows:
-                if ok and not bad:
-                    total += 1
-                    won += s_right > s_wrong
-    return None if not total else round(won / total, 4)
+def ranking(scores: list[float], groups: list[tuple[str, int]], right: list[int]) -> float | None:
+    """Share of one group's (right, wrong) point pairs the scores put in order (ties half;
+    `glore.labels.metrics.within_question_ranking` over the groups)."""
+    by_group: dict[tuple[str, int], list[tuple[bool, float]]] = defaultdict(list)
+    for s, key, ok in zip(scores, groups, right, strict=True):
+        by_group[key].append((bool(ok), s))
+    share, _ = within_question_ranking(list(by_group.values()))
+    return None if share is None else round(share, 4)
 
 
 def run(ctx: Context, role: str, items: list[StepLabels]) -> dict[str, Any]:
