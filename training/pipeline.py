@@ -42,6 +42,17 @@ def stage_fn(name: str) -> Callable[[Context], dict[str, Any]]:
     return fn
 
 
+def _complete_at_launch(run: RunDir) -> frozenset[str]:
+    """The stages complete when this launch began, seen alike by every process. Asking
+    again before each stage raced: past a barrier, the main process could finish a quick
+    stage and write its summary before a slower one looked, which then skipped a stage
+    the others ran and waited at a collective they never joined (the CI hang)."""
+    dist.barrier()
+    complete = frozenset(name for name in STAGES if run.done(name))
+    dist.barrier()  # no process writes a summary before every one has looked
+    return complete
+
+
 def run_stages(
     recipe: Recipe,
     out: Path,
@@ -59,14 +70,14 @@ def run_stages(
         else VariantRun(out, variant, recipe.to_dict(), names)
     )
     ctx = Context(recipe, run)
+    complete = _complete_at_launch(run)
     results = []
     for name in STAGES:
-        dist.barrier()  # every process sees the same stages complete before deciding
         if name not in names:
-            if not ctx.run.done(name) and any(name in needs(n) for n in names):
+            if name not in complete and any(name in needs(n) for n in names):
                 raise ConfigError(f"stage {name!r} must run first (glore train {name})")
             continue
-        if ctx.run.done(name):
+        if name in complete:
             log(f"[{name}] complete, skipped")
             results.append(ctx.run.summary(name))
             continue
@@ -74,9 +85,9 @@ def run_stages(
         returned = None
         if name in TRAINING_STAGES or dist.is_main():
             returned = stage_fn(name)(ctx)
-        dist.barrier()
+        dist.barrier()  # the main process's outputs are written before anyone reads them
         # A process that ran the stage has its summary; only the others read the file the
-        # main process wrote (reading it on every process raced the main's write).
+        # main process wrote.
         summary = returned if returned is not None else ctx.run.wait_summary(name)
         log(f"[{name}] done in {summary['seconds']} s")
         results.append(summary)

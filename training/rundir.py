@@ -35,10 +35,10 @@ class RunDir:
             raise ConfigError(
                 f"{self.root} was made by another recipe; use a new --out or delete it"
             )
-        if dist.is_main():
-            stamp.write_text(recipe_digest + "\n")
+        if dist.is_main():  # renamed into place: another process may be reading the stamp
+            write_atomic(stamp, recipe_digest + "\n")
             if recipe is not None:  # what a variant is compared against
-                (self.root / RECIPE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
+                write_atomic(self.root / RECIPE, json.dumps(recipe, indent=2, sort_keys=True))
 
     @classmethod
     def existing(cls, root: Path) -> RunDir:
@@ -82,6 +82,13 @@ class RunDir:
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.stage(name) / SUMMARY)
         return summary
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temp file renamed over `path`: a reader sees the old or the new."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:

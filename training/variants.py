@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from glore.errors import ConfigError
+from training import dist
 from training.recipe import identity
-from training.rundir import RECIPE, SUMMARY, RunDir
+from training.rundir import RECIPE, SUMMARY, RunDir, write_atomic
 
 VARIANT_SECTIONS: dict[str, str] = {
     "verifier": "verifier",
@@ -69,7 +70,8 @@ class VariantRun(RunDir):
         self.targets = frozenset(stages)
         self.variant = name
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / RECIPE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
+        if dist.is_main():
+            write_atomic(self.root / RECIPE, json.dumps(recipe, indent=2, sort_keys=True))
 
     def _own(self, name: str) -> bool:
         return name in self.targets or (self.root / name / SUMMARY).is_file()

@@ -68,7 +68,9 @@ def test_two_processes_run_every_stage_once(tmp_path: Path) -> None:
            "-m", "glore", "train", "all", "--recipe", str(path), "--out", str(out)]  # fmt: skip
     done = _launch(cmd, limit_s=600)
     errors = [line for line in done.stderr.splitlines() if "Error" in line]
-    assert done.returncode == 0, "\n".join(errors[-20:]) or done.stderr[-3000:]
+    stages = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    # The stage log says where the processes parted (the CI hang: one skipped a stage).
+    assert done.returncode == 0, "\n".join(errors[-20:] + stages[-16:]) or done.stderr[-3000:]
     assert done.stdout.count("[student] done") == 2  # both processes trained
     assert done.stdout.count("[sample] done") == 2  # both passed the stage (one sampled)
     rows = [

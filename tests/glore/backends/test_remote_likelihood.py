@@ -50,9 +50,10 @@ def test_each_step_is_the_heads_probability_of_its_prefix(srv: Any) -> None:
         assert got == pytest.approx(exp, abs=1e-12)
     paths = [path for path, _ in srv.state.requests]
     assert paths == ["/v1/completions"] * 2  # 3 items, at most 2 a request
-    body = srv.state.requests[0][1]
-    assert body["prompt_logprobs"] == 0 and body["max_tokens"] == 1
-    assert body["prompt"][0] == step_end_tokens(tok, scorer_prompt(*ITEMS[0])).input_ids
+    bodies = [body for _, body in srv.state.requests]  # sent concurrently, in any order
+    assert all(b["prompt_logprobs"] == 0 and b["max_tokens"] == 1 for b in bodies)
+    prompts = sorted(p for b in bodies for p in b["prompt"])
+    assert prompts == sorted(step_end_tokens(tok, scorer_prompt(*x)).input_ids for x in ITEMS)
 
 
 def test_from_pretrained_reads_the_head_beside_the_tokenizer(tmp_path: Path, srv: Any) -> None:
