@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from glore.backends.likelihood_head import BASE_FEATURES, check_features
 from glore.errors import ConfigError
 from glore.modeling.presets import PRESETS
 from training.recipe_sources import TASKS, LoraSpec, ModelSpec, TaskSpec, check_generation
@@ -30,7 +31,16 @@ SCHEDULES = ("cosine", "linear", "constant_with_warmup")
 """`transformers` scheduler names a recipe may choose."""
 
 REWARD_KINDS = ("classifier", "likelihood")
+SORM_LABELS = ("balanced", "raw")
+"""Which step labels a SORM may learn (`SormSpec.labels`)."""
 """What an ORM or a SORM may be (`OrmSpec.kind`, `SormSpec.kind`)."""
+
+
+def _check_features(names: tuple[str, ...], key: str) -> None:
+    try:
+        check_features(names)
+    except ConfigError as exc:
+        raise ConfigError(f"recipe key '{key}.features': {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,9 @@ class OrmSpec(TrainSpec):
     and weighted by a logistic head fitted to the samples' outcome labels
     (`glore.backends.embedded.likelihood`); `steps`, `lr` and the rest of the training run
     and `pairwise` are then unused."""
+    features: tuple[str, ...] = BASE_FEATURES
+    """With `kind: likelihood`, the head's features (any distinct ones of
+    `glore.backends.likelihood_head.FEATURES`; default the prefix's mean, min and length)."""
     questions: int = 0
     """Learn from the samples of the first N sampled questions only (0: all; >= 0): a
     data-scaling curve from one cached `sample` stage."""
@@ -107,6 +120,7 @@ class OrmSpec(TrainSpec):
         _need(self.questions >= 0, f"{key}.questions", ">= 0")
         _need(0 <= self.pairwise <= 10, f"{key}.pairwise", "in [0, 10]")
         _need(self.pairs_per_question >= 1, f"{key}.pairs_per_question", ">= 1")
+        _check_features(self.features, key)
 
 
 @dataclass(frozen=True)
@@ -116,13 +130,20 @@ class SormSpec(TrainSpec):
     kind: str = "classifier"
     """What the SORM is ("classifier"; one of REWARD_KINDS). "classifier": a token
     classifier fine-tuned from its base (`verifier.sorm`) with the step loss at the kept
-    (balanced) step labels (the paper's). "likelihood": its base itself, read as (mean, min
-    token log-probability, length) of each step prefix, weighted by a logistic head fitted
-    to those same step labels; the training run's keys are then unused."""
+    (balanced) step labels (the paper's). "likelihood": its base itself, read as its
+    `features` of each step prefix, weighted by a logistic head fitted to those same step
+    labels; the training run's keys are then unused."""
+    features: tuple[str, ...] = BASE_FEATURES
+    """With `kind: likelihood`, the head's features (as `OrmSpec.features`)."""
+    labels: str = "balanced"
+    """Which step labels of stage `sorm-label` it learns ("balanced"; one of SORM_LABELS):
+    "balanced", those its balancing kept (the paper's), or "raw", every one."""
 
     def check(self, key: str) -> None:
         super().check(key)
         _need(self.kind in REWARD_KINDS, f"{key}.kind", f"one of {', '.join(REWARD_KINDS)}")
+        _check_features(self.features, key)
+        _need(self.labels in SORM_LABELS, f"{key}.labels", f"one of {', '.join(SORM_LABELS)}")
 
 
 @dataclass(frozen=True)
@@ -381,6 +402,9 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("sorm_label", "chunk"): 32,
     ("export", "max_tokens"): 160,
     ("sorm", "kind"): "classifier",
+    ("orm", "features"): BASE_FEATURES,
+    ("sorm", "features"): BASE_FEATURES,
+    ("sorm", "labels"): "balanced",
     **{(section, "group_by_length"): False for section in TRAIN_SECTIONS},
 }
 """Keys added after runs had been made, with the value those runs used (the constants the

@@ -1,8 +1,9 @@
-"""The likelihood verifier's head, shared by the embedded and the remote scorers: three
-numbers of a solution (or of each step prefix) under a causal LM, its tokens' mean and
-minimum log-probability and their count / 100, weighted by a logistic head fitted to the
-student's samples' labels (stages `orm` and `sorm` with `kind: likelihood`: outcome labels
-for an ORM, step-prefix rollout labels for a SORM).
+"""The likelihood verifier's head, shared by the embedded and the remote scorers: numbers
+of a solution (or of each step prefix) under a causal LM (`FEATURES`: its tokens' mean and
+minimum log-probability, their count, the last step's own, ...), the head's chosen ones
+weighted by a logistic head fitted to the student's samples' labels (stages `orm` and
+`sorm` with `kind: likelihood`: outcome labels for an ORM, step-prefix rollout labels for a
+SORM).
 
 A model folder holds such a verifier when `HEAD_FILE` lies beside a causal LM's
 `config.json` (for a remote ORM: in its `tokenizer` folder, the served checkpoint).
@@ -20,32 +21,52 @@ from typing import Any, Self
 from glore.errors import ConfigError, ModelNotFoundError
 
 HEAD_FILE = "likelihood_head.json"
-FEATURES = ("mean", "min", "length/100")
-"""The head's inputs, in its weights' order."""
+FEATURES: tuple[str, ...] = (
+    "mean",  # mean token log-probability of the prefix
+    "min",  # its lowest token log-probability
+    "length/100",  # its token count / 100
+    "step_mean",  # mean log-probability of the last step's tokens alone
+    "step_min",  # their lowest
+    "below-1/10",  # prefix tokens with log-probability below -1, / 10
+    "below-2/10",  # below -2, / 10
+    "step/10",  # the step's index (0 first) / 10
+    "worst_step_mean",  # the lowest step mean of the prefix's steps
+)
+"""Every feature a head may weigh, in the order `prefix_features` gives them. The prefix's
+own numbers say how sure the LM was of the solution so far; the step's numbers and the
+worst step say where it first grew unsure, which a mean over a long prefix blurs (E16)."""
+BASE_FEATURES: tuple[str, ...] = FEATURES[:3]
+"""The features of a head that names none (every head fitted before E17)."""
+_INDEX = {name: i for i, name in enumerate(FEATURES)}
 
-Features = tuple[float, float, float]
+Features = tuple[float, ...]
+"""One prefix's values of every one of `FEATURES`."""
 
 
 @dataclass(frozen=True)
 class LikelihoodHead:
     """`sigmoid(weights . features + bias)`; fitted, never hand-set (stages `orm`, `sorm`)."""
 
-    weights: tuple[float, float, float]
+    weights: tuple[float, ...]
     bias: float
-    features: tuple[str, ...] = FEATURES
+    features: tuple[str, ...] = BASE_FEATURES
+    """Which of `FEATURES` the weights weigh, in their order (distinct, at least one)."""
 
     def __post_init__(self) -> None:
         numbers = [*self.weights, self.bias]
-        if tuple(self.features) != FEATURES or len(self.weights) != len(FEATURES):
+        check_features(self.features)
+        if len(self.weights) != len(self.features):
             raise ConfigError(
-                f"a likelihood head weighs the features {list(FEATURES)}, "
-                f"got {list(self.features)} with {len(self.weights)} weights"
+                f"a likelihood head has one weight per feature: {len(self.features)} "
+                f"features {list(self.features)}, {len(self.weights)} weights"
             )
         if not all(isinstance(v, int | float) and math.isfinite(v) for v in numbers):
             raise ConfigError(f"a likelihood head's weights and bias must be finite: {numbers}")
 
     def probability(self, x: Features) -> float:
-        logit = sum(w * v for w, v in zip(self.weights, x, strict=True)) + self.bias
+        """`x`: a prefix's values of every one of `FEATURES`; the head reads its own."""
+        pairs = zip(self.weights, self.features, strict=True)
+        logit = sum(w * x[_INDEX[n]] for w, n in pairs) + self.bias
         return 1.0 / (1.0 + math.exp(-logit)) if logit > -700 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,22 +83,51 @@ class LikelihoodHead:
             raise ModelNotFoundError(f"no likelihood head at {path}")
         try:
             data = json.loads(path.read_text())
-            return cls(tuple(data["weights"]), data["bias"], tuple(data["features"]))
+            features = tuple(data.get("features", BASE_FEATURES))
+            return cls(tuple(data["weights"]), data["bias"], features)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: not a likelihood head ({exc})") from exc
 
 
+def check_features(names: Sequence[str]) -> None:
+    """Refuse a feature list a head cannot weigh, saying which are allowed."""
+    unknown = [n for n in names if n not in _INDEX]
+    if not names or unknown or len(set(names)) != len(names):
+        raise ConfigError(
+            f"likelihood features {list(names)}: give distinct names, at least one, "
+            f"from {list(FEATURES)}" + (f" (unknown: {unknown})" if unknown else "")
+        )
+
+
+def select(rows: Sequence[Features], names: Sequence[str]) -> list[list[float]]:
+    """The columns `names` of rows of every feature (what a head of those features reads)."""
+    index = [_INDEX[n] for n in names]
+    return [[row[i] for i in index] for row in rows]
+
+
 def prefix_features(logps: Sequence[float], ends: Sequence[int]) -> list[Features]:
-    """(mean, min, count / 100) of `logps[: end + 1]` for each of `ends`, where `logps` are
-    the solution's token log-probabilities from its first token."""
+    """Every one of `FEATURES` of `logps[: end + 1]` for each of `ends` (in order), where
+    `logps` are the solution's token log-probabilities from its first token; the last
+    step's tokens are those after the previous end."""
     out: list[Features] = []
-    total, low, done = 0.0, math.inf, 0
-    for end in ends:
-        for value in logps[done : end + 1]:
+    total, low, done, below1, below2 = 0.0, math.inf, 0, 0, 0
+    worst = math.inf
+    for j, end in enumerate(ends):
+        step = logps[done : end + 1]
+        for value in step:
             total, low = total + value, min(low, value)
+            below1, below2 = below1 + (value < -1), below2 + (value < -2)
         done = max(done, end + 1)
         count = min(done, len(logps))
-        out.append((total / count, low, count / 100) if count else (0.0, 0.0, 0.0))
+        if not count:
+            out.append((0.0,) * len(FEATURES))
+            continue
+        mean = total / count
+        step_mean, step_min = (sum(step) / len(step), min(step)) if step else (mean, low)
+        worst = min(worst, step_mean)
+        out.append(
+            (mean, low, count / 100, step_mean, step_min, below1 / 10, below2 / 10, j / 10, worst)
+        )
     return out
 
 

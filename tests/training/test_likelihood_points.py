@@ -36,3 +36,12 @@ def test_ranking_counts_right_over_wrong_pairs_within_a_group_only() -> None:
     # q: right 0.9 beats wrong 0.1 and loses to wrong 0.95; r: right 0.2 < wrong 0.8.
     assert ranking([0.9, 0.1, 0.95, 0.2, 0.8], groups, [1, 0, 0, 1, 0]) == round(1 / 3, 4)
     assert ranking([0.5, 0.4], [("q", 0), ("r", 0)], [1, 0]) is None  # no pair in one group
+
+
+def test_a_sorm_on_raw_labels_learns_every_rollout_label() -> None:
+    from training.stages.reward_models import sorm_items
+
+    balanced = [StepLabels("q", "Q?", ["a", "b", "#### 1"], [None, 0, None], [1, 0, 0])]
+    assert sorm_items(balanced, "balanced") == balanced
+    (raw,) = sorm_items(balanced, "raw")
+    assert raw.labels == [1, 0, 0] and balanced[0].labels == [None, 0, None]

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,13 @@ def test_shipped_recipes_load(name: str) -> None:
         ("verifier: {train: {steps: 0}}", "'verifier.train.steps': must be >= 1"),
         ("verifier: small", "'verifier': must be a mapping"),
         ("verifier: {expand: 65}", "'verifier.expand': must be in 0..64"),
+        ("sorm: {features: [mean, max]}", "'sorm.features': likelihood features ['mean', 'max']"),
+        ("orm: {features: []}", "'orm.features': likelihood features []: give distinct"),
+        ("sorm: {labels: noisy}", "'sorm.labels': must be one of balanced, raw"),
     ],
 )
 def test_bad_recipes_fail_before_work(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_recipe(_write(tmp_path, text))
 
 

@@ -223,19 +223,20 @@ def test_a_likelihood_orm_is_its_base_with_a_fitted_head(
 def test_a_likelihood_sorm_is_its_base_with_a_head_fitted_to_the_step_labels(
     smoke: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
-    """`sorm.kind: likelihood`: the SORM is the verifier base with a head fitted at every
-    kept step label of `sorm-label`; the store serves it as a likelihood scorer whose step
-    values are its head's at each step prefix."""
+    """`sorm.kind: likelihood`: the SORM is the verifier base with a head on the recipe's
+    features fitted at every kept step label of `sorm-label`; the store serves it as a
+    likelihood scorer whose step values are its head's at each step prefix."""
     from glore import GLoRe
     from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
     from training.rundir import read_jsonl
 
     recipe_path, out, _ = smoke
     micro = {"preset": "micro", "train": {"steps": 3, "batch_size": 8}}
-    data = _verifier_variant(
-        recipe_path, out, tmp_path, "ls", verifier=micro, sorm={"kind": "likelihood"}
-    )
+    features = ["step_min", "worst_step_mean", "mean"]  # a step's own, not only the prefix's
+    sorm = {"kind": "likelihood", "features": features}
+    data = _verifier_variant(recipe_path, out, tmp_path, "ls", verifier=micro, sorm=sorm)
     summary = json.loads((out / "variants" / "ls" / "sorm" / "summary.json").read_text())
+    assert summary["features"] == features and len(summary["weights"]) == 3
     rows = list(read_jsonl(out / "sorm-label" / "sorm_labels.jsonl"))
     kept = [v for row in rows for v in row["labels"] if v is not None]
     assert summary["kind"] == "likelihood" and summary["samples"] == len(rows)
@@ -248,6 +249,7 @@ def test_a_likelihood_sorm_is_its_base_with_a_head_fitted_to_the_step_labels(
     assert manifest["init"]["sorm"] == "verifier (scratch (micro)), likelihood head"
     assert manifest["init"]["orm"] == "verifier (scratch (micro))"  # the classifier ORM
     head = LikelihoodHead.load(store / "sorm")
+    assert head.features == tuple(features)
     engine = GLoRe.from_pretrained(store)
     assert isinstance(engine.models.sorm, LikelihoodScorer)
     assert not isinstance(engine.models.orm, LikelihoodScorer)

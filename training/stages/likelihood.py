@@ -1,9 +1,9 @@
 """Stages `orm` and `sorm` with `kind: likelihood`: the reward model is its base itself
-(`Context.base_dir`), read as (mean, min token log-probability, length) of each step prefix
-(`glore.backends.embedded.likelihood`), with a logistic head fitted to the role's labels.
+(`Context.base_dir`), read as its likelihood features of each step prefix (the role's
+`features`; `glore.backends.likelihood_head`), with a logistic head fitted to its labels.
 
 Nothing is fine-tuned: the base learnt the task's solutions, and the labels only weigh its
-three numbers. The ORM's head is fitted at each sample's last step to its outcome; the
+few numbers. The ORM's head is fitted at each sample's last step to its outcome; the
 SORM's at every labelled step prefix to its rollout label (stage `sorm-label`), so each
 role's probability is calibrated for what it is asked. The stage writes the base and the
 head into `<role>/model`, a folder the engine loads as that reward model.
@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from glore.backends.embedded.likelihood import FEATURES, LikelihoodHead, LikelihoodScorer
+from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
 from glore.backends.embedded.model import load_hf
-from glore.backends.likelihood_head import Features
+from glore.backends.likelihood_head import Features, select
 from glore.labels.metrics import within_question_ranking
 from glore.labels.records import StepLabels
 from training import dist
@@ -31,7 +31,7 @@ from training.logistic import fit_logistic
 
 log = logging.getLogger(__name__)
 L2 = 1e-3
-"""The head's L2 penalty (E13's; three weights fitted on thousands of points barely need one)."""
+"""The head's L2 penalty (E13's; a few weights fitted on thousands of points barely need one)."""
 PER_CALL = 256
 """Samples per scoring call: a progress tick, and what one call's prefix cache shares."""
 
@@ -83,12 +83,13 @@ def run(ctx: Context, role: str, items: list[StepLabels]) -> dict[str, Any]:
     started = time.time()
     if not dist.is_main():  # the fit takes minutes on one process; the others wait for it
         return ctx.run.wait_summary(role, dist.timeout().total_seconds())
+    names = (ctx.recipe.orm if role == "orm" else ctx.recipe.sorm).features
     xs, ys, where = points(role, items, step_features(ctx, role, items))
-    x = torch.tensor(xs, dtype=torch.float).reshape(-1, len(FEATURES))
+    x = torch.tensor(select(xs, names), dtype=torch.float).reshape(-1, len(names))
     y = torch.tensor(ys, dtype=torch.float)
     # No point (every label masked): a head of zeros, 0.5 everywhere, marked degenerate.
-    w = fit_logistic(x, y, L2) if ys else torch.zeros(len(FEATURES) + 1)
-    head = LikelihoodHead((float(w[0]), float(w[1]), float(w[2])), float(w[3]))
+    w = fit_logistic(x, y, L2) if ys else torch.zeros(len(names) + 1)
+    head = LikelihoodHead(tuple(float(v) for v in w[:-1]), float(w[-1]), names)
     logits = torch.cat([x, torch.ones(len(x), 1)], 1) @ w
     loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, y)) if ys else 0.0
     summary = {
@@ -98,7 +99,7 @@ def run(ctx: Context, role: str, items: list[StepLabels]) -> dict[str, Any]:
         "questions": len({i.qid for i in items}),
         "points": len(ys),
         "positives": round(sum(ys) / max(1, len(ys)), 4),
-        "features": list(FEATURES),
+        "features": list(names),
         "weights": [round(v, 4) for v in head.weights],
         "bias": round(head.bias, 4),
         "log_loss": round(loss, 4),

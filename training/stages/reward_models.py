@@ -10,6 +10,7 @@ the rollout labels of the `sorm-label` stage. Same architecture, same size as ea
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,17 @@ def run_orm(ctx: Context) -> dict[str, Any]:
     return _train(ctx, "orm", items, spec, spec.pairwise)
 
 
+def sorm_items(items: list[StepLabels], labels: str) -> list[StepLabels]:
+    """The SORM's training labels (`SormSpec.labels`): as balancing left them, or "raw",
+    every rollout label (an item stored before `raw` existed keeps its labels)."""
+    if labels == "raw":
+        return [replace(x, labels=list(x.raw or x.labels)) for x in items]
+    return items
+
+
 def run_sorm(ctx: Context) -> dict[str, Any]:
     path = ctx.run.stage("sorm-label") / "sorm_labels.jsonl"
-    items = [StepLabels(**row) for row in read_jsonl(path)]
+    items = sorm_items([StepLabels(**row) for row in read_jsonl(path)], ctx.recipe.sorm.labels)
     if ctx.recipe.sorm.kind == "likelihood":
         from training.stages import likelihood
 

@@ -1,7 +1,8 @@
 """A verifier made of a causal LM's likelihood: the `likelihood` ORM and SORM kind.
 
-A solution (or each step prefix of it) is read as three numbers under the LM: the mean and
-the minimum log-probability of its tokens so far, and their count / 100. A logistic head
+A solution (or each step prefix of it) is read as numbers under the LM (the head's choice
+of `FEATURES`: the mean and the minimum log-probability of its tokens so far, their count,
+the last step's own mean and minimum, ...). A logistic head
 turns them into a probability: fitted to the student's samples' outcome labels, that the
 final answer is right (an ORM); fitted to the step prefixes' rollout labels, that the
 prefix can still reach it (a SORM; `training.stages.likelihood`). Why this and not a classifier

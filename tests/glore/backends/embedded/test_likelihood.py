@@ -21,7 +21,7 @@ from glore.backends.embedded.likelihood import (
 )
 from glore.backends.embedded.scorer import EmbeddedScorer
 from glore.backends.embedded.scorers import open_scorer, scorer_class
-from glore.backends.likelihood_head import step_features
+from glore.backends.likelihood_head import BASE_FEATURES, FEATURES, step_features
 from glore.errors import ConfigError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens
 from glore.modeling import new_causal_lm, new_token_classifier, train_tokenizer
@@ -49,12 +49,29 @@ def _reference(scorer: LikelihoodScorer, question: str, steps: list[str]) -> lis
     ids = torch.tensor([enc.input_ids])
     with torch.no_grad():
         logp = torch.log_softmax(scorer.model(input_ids=ids).logits[0].float(), dim=-1)
-    start = enc.step_starts[0]
-    out = []
-    for end in enc.step_ends:
+    start, out, means = enc.step_starts[0], [], []
+    for j, end in enumerate(enc.step_ends):
         picked = [float(logp[t - 1, ids[0, t]]) for t in range(start, end + 1)]
-        out.append((sum(picked) / len(picked), min(picked), len(picked) / 100))
+        first = enc.step_ends[j - 1] + 1 if j else start
+        step = [float(logp[t - 1, ids[0, t]]) for t in range(first, end + 1)]
+        means.append(sum(step) / len(step))
+        out.append(_by_hand(picked, step, j, min(means)))
     return out
+
+
+def _by_hand(prefix: list[float], step: list[float], j: int, worst: float) -> tuple:
+    """Every one of FEATURES, in its order, written out plainly."""
+    return (
+        sum(prefix) / len(prefix),
+        min(prefix),
+        len(prefix) / 100,
+        sum(step) / len(step),
+        min(step),
+        sum(v < -1 for v in prefix) / 10,
+        sum(v < -2 for v in prefix) / 10,
+        j / 10,
+        worst,
+    )
 
 
 def _close(got: list[list[tuple]], want: list[list[tuple]]) -> None:
@@ -95,7 +112,13 @@ def test_score_is_the_heads_probability_at_each_step(folder: Path) -> None:
 
 def test_prefix_features() -> None:
     logps = [-1.0, -3.0, -2.0]
-    assert prefix_features(logps, [0, 2]) == [(-1.0, -1.0, 0.01), (-2.0, -3.0, 0.03)]
+    assert FEATURES[:3] == BASE_FEATURES == ("mean", "min", "length/100")
+    assert prefix_features(logps, [0, 2]) == [
+        _by_hand([-1.0], [-1.0], 0, -1.0),
+        _by_hand(logps, [-3.0, -2.0], 1, -2.5),
+    ]
+    assert prefix_features(logps, [2])[0][:5] == (-2.0, -3.0, 0.03, -2.0, -3.0)
+    assert prefix_features(logps, [0, 2])[1][5:] == (0.2, 0.1, 0.1, -2.5)
     # Over a whole prompt: the question's tokens (before `first`) are left out.
     assert step_features([0.0, -9.0, *logps], 2, [2, 4]) == prefix_features(logps, [0, 2])
 
@@ -110,9 +133,25 @@ def test_a_folder_is_a_likelihood_verifier_by_its_head(folder: Path, tmp_path: P
     assert type(open_scorer(classifier)) is EmbeddedScorer
 
 
+def test_a_head_weighs_only_its_own_features(tmp_path: Path) -> None:
+    head = LikelihoodHead((1.0, -2.0), 0.5, ("step_min", "worst_step_mean"))
+    x = prefix_features([-1.0, -3.0, -2.0], [0, 2])[1]
+    logit = 1.0 * x[FEATURES.index("step_min")] - 2.0 * x[FEATURES.index("worst_step_mean")]
+    assert head.probability(x) == pytest.approx(1 / (1 + math.exp(-(logit + 0.5))))
+    head.save(tmp_path)
+    assert LikelihoodHead.load(tmp_path) == head
+    # A head saved before heads named their features weighs the first three.
+    (tmp_path / HEAD_FILE).write_text(json.dumps({"weights": [1, 2, 3], "bias": 0}))
+    assert LikelihoodHead.load(tmp_path).features == BASE_FEATURES
+
+
 def test_bad_heads_are_refused(folder: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="features"):
+    with pytest.raises(ConfigError, match=r"unknown: \['max'\]"):
         LikelihoodHead((1.0, 2.0, 3.0), 0.0, ("mean", "max", "length/100"))
+    with pytest.raises(ConfigError, match="distinct"):
+        LikelihoodHead((1.0, 2.0), 0.0, ("mean", "mean"))
+    with pytest.raises(ConfigError, match="one weight per feature"):
+        LikelihoodHead((1.0, 2.0), 0.0)
     with pytest.raises(ConfigError, match="finite"):
         LikelihoodHead((1.0, float("nan"), 3.0), 0.0)
     with pytest.raises(ModelNotFoundError, match="no likelihood head"):
