@@ -49,9 +49,9 @@ def test_compose_has_the_services() -> None:
     assert SERVICES["worker"]["command"] == ["glore", "worker"]
     assert "--appendonly" in SERVICES["redis"]["command"]
     assert SERVICES["redis"].get("volumes")
-    assert "--runner=pooling" in SERVICES["vllm-sorm"]["command"]
-    # The ORM's runner follows its kind: pooling for a classifier, generate for a likelihood.
+    # A scorer's runner follows its kind: pooling for a classifier, generate for a likelihood.
     assert "--runner=${VLLM_ORM_RUNNER:-pooling}" in SERVICES["vllm-orm"]["command"]
+    assert "--runner=${VLLM_SORM_RUNNER:-pooling}" in SERVICES["vllm-sorm"]["command"]
     generate = SERVICES["vllm-generate"]["command"]
     assert "--enable-lora" in generate and "global=/models/adapters/global" in generate
 
