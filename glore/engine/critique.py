@@ -1,9 +1,11 @@
 """Critique of someone else's working (a student's): where it first goes wrong, and a fix.
 
 The text need not follow the model format: any lines are steps, with or without
-calculator annotations or a `####` line. Two signals judge each step: the SORM's value
-and an exact check of its arithmetic (`glore.formats.checks`); the first error is the
-first step either flags, and `source` says which. `reveal` serves tutors who must not
+calculator annotations or a `####` line; the reward models read it with annotations
+added where it states plain equations (`glore.formats.equations.annotate`). Two signals
+judge each step: the SORM's value and an exact check of its arithmetic
+(`glore.formats.checks`); the first error is the first step either flags, and `source`
+says which. `reveal` serves tutors who must not
 give the answer away: `location` says only which step is first wrong and how sure the
 SORM is, `step` adds a corrected version of that one step, `full` the whole corrected
 solution. An arithmetic slip is corrected exactly where it can be (its result replaced by
@@ -22,7 +24,7 @@ from glore.engine.result import Candidate
 from glore.engine.rules import Source, flagged_error
 from glore.engine.steps import Costs, Models, local_refine, repair, repairable
 from glore.errors import InvalidInputError
-from glore.formats import StepCheck, check_steps, first_wrong, parse_solution
+from glore.formats import StepCheck, annotate, check_steps, first_wrong, parse_solution
 
 Reveal = Literal["location", "step", "full"]
 REVEALS: tuple[Reveal, ...] = ("location", "step", "full")
@@ -78,8 +80,12 @@ async def critique(
         raise InvalidInputError(
             f"the solution has {len(steps)} steps; at most {cfg.max_solution_steps} allowed"
         )
+    # The reward models read the working in their own format (calculator annotations
+    # added where it states plain equations): a likelihood verifier finds unannotated
+    # steps unlikely, right or wrong, and would flag the first one.
+    read = [annotate(step) for step in steps]
     sorm, orm = await asyncio.gather(
-        models.sorm.score([(question, steps)]), models.orm.score([(question, steps)])
+        models.sorm.score([(question, read)]), models.orm.score([(question, read)])
     )
     values, checks = sorm[0], check_steps(question, steps)
     flagged = flagged_error(values, first_wrong(checks), cfg.tau_where)

@@ -20,6 +20,7 @@ from glore.formats.checks import (
     first_wrong,
     repair_step,
 )
+from glore.formats.equations import annotate
 from glore.formats.exact import evaluate
 from glore.formats.positions import Encoded, step_end_tokens
 from glore.formats.prompts import (
@@ -57,6 +58,7 @@ __all__ = [
     "Role",
     "Solution",
     "StepCheck",
+    "annotate",
     "answers_equal",
     "check_annotation",
     "check_steps",

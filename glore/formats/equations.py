@@ -64,6 +64,8 @@ class Equation:
     """Binary operators over all sides: 0 means nothing is computed (`2 hours = 120`)."""
     unclear: str | None = None
     """Why the equation's extent is not clear (then it is not checked)."""
+    result: tuple[int, int] | None = None
+    """Where the last side stands in the text (start, end), if it has any token."""
 
 
 def tokenize(text: str) -> list[Token]:
@@ -296,6 +298,7 @@ def _equation(text: str, tokens: list[Token], chain: list[int]) -> Equation:
         hundredths,
         sum(_binary(run) for run in runs),
         unclear,
+        (runs[-1][0].start, runs[-1][-1].end) if runs[-1] else None,
     )
 
 
@@ -342,4 +345,30 @@ def _binary(run: list[Token]) -> int:
     )
 
 
-__all__ = ["Equation", "find_equations", "tokenize"]
+_PLAIN_RESULT = re.compile(r"[$€£]?(?P<value>\d[\d,]*(?:\.\d+)?)")
+
+
+def annotate(step: str) -> str:
+    """`step` in the models' own format: a calculator annotation before the result of each
+    clear, computed `a op b = c` it states without one (`3 x 6 = 18 apples` -> `3 x 6 =
+    <<3*6=18>>18 apples`), as every task's solutions write it. The claimed result is kept,
+    right or wrong: the reward models judge the working as written. A step that holds an
+    annotation already, or no such equation, is returned as it is."""
+    if "<<" in step or "=" not in step:
+        return step
+    out = step
+    for eq in reversed(find_equations(step)):
+        if eq.unclear or not eq.operators or len(eq.sides) != 2 or eq.result is None:
+            continue
+        start, end = eq.result
+        m = _PLAIN_RESULT.fullmatch(step[start:end])
+        if m is None:
+            continue
+        value = m.group("value").replace(",", "")
+        at = start + m.start("value")
+        expr = eq.sides[0].replace(" ", "")
+        out = f"{out[:at]}<<{expr}={value}>>{out[at:]}"
+    return out
+
+
+__all__ = ["Equation", "annotate", "find_equations", "tokenize"]

@@ -63,6 +63,22 @@ def test_critique_of_a_students_free_text(engine: GLoRe) -> None:
             assert c.corrected_answer is None and c.corrected_solution is None
 
 
+def test_a_plain_working_is_judged_as_the_models_would_write_it(engine: GLoRe) -> None:
+    """A student's working without calculator annotations: the reward models read it with
+    them, so a right plain working is not flagged, and a plain slip is found where it is."""
+    question = (
+        "Mia has 12 apples. Each bag holds 6 apples. Mia buys 3 bags of apples. "
+        "How many apples does Mia have now?"
+    )
+    right = "The 3 bags hold 3 x 6 = 18 apples.\nMia now has 12 + 18 = 30 apples.\n#### 30"
+    slip = right.replace("= 30", "= 31").replace("#### 30", "#### 31")
+    good, bad = engine.critique(question, right), engine.critique(question, slip)
+    assert good.first_error is None and good.steps == right.split("\n")
+    assert (bad.first_error, bad.source) == (1, "arithmetic")
+    assert good.step_values[0] == pytest.approx(bad.step_values[0])  # the same first step
+    assert good.orm_confidence > bad.orm_confidence
+
+
 def test_refiners_naming_one_model_share_its_batches(tmp_path: Path) -> None:
     import yaml
 

@@ -193,3 +193,24 @@ def test_repair_step_replaces_the_wrong_result_by_the_correct_value(
     assert repair_step(step, check) == repaired
     if repaired is not None:
         assert check_steps(MIA, [repaired])[0].check == "ok"
+
+
+@pytest.mark.parametrize(
+    ("step", "want"),
+    [
+        ("The 3 bags hold 3 x 6 = 18 apples.", "The 3 bags hold 3 x 6 = <<3*6=18>>18 apples."),
+        ("Mia has 12 + 18 = 31 apples.", "Mia has 12 + 18 = <<12+18=31>>31 apples."),  # kept wrong
+        ("He pays $5 x 3 = $15.", "He pays $5 x 3 = $<<5*3=15>>15."),
+        ("(3 + 4) * 2 = 14, and 14 - 4 = 10.",
+         "(3 + 4) * 2 = <<(3+4)*2=14>>14, and 14 - 4 = <<14-4=10>>10."),
+        ("In all 1,200 + 300 = 1,500 cars", "In all 1,200 + 300 = <<1200+300=1500>>1,500 cars"),
+        ("Mia has 3 x 6 = <<3*6=18>>18 apples.", "Mia has 3 x 6 = <<3*6=18>>18 apples."),  # has one
+        ("So 2 hours = 120 minutes.", "So 2 hours = 120 minutes."),  # nothing computed
+        ("a + b = c = d", "a + b = c = d"),  # no numbers
+        ("#### 31", "#### 31"),
+    ],
+)  # fmt: skip
+def test_annotate_writes_a_plain_equation_in_the_models_format(step: str, want: str) -> None:
+    from glore.formats import annotate
+
+    assert annotate(step) == want
