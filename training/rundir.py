@@ -78,9 +78,9 @@ class RunDir:
         summary = {"stage": name, "seconds": round(time.time() - started, 1), **summary}
         if not dist.is_main():  # one process writes; the others' summaries are the same
             return summary
-        tmp = self.stage(name) / (SUMMARY + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.stage(name) / SUMMARY)
+        write_atomic(
+            self.stage(name) / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        )
         return summary
 
 
