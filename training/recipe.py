@@ -31,9 +31,9 @@ SCHEDULES = ("cosine", "linear", "constant_with_warmup")
 """`transformers` scheduler names a recipe may choose."""
 
 REWARD_KINDS = ("classifier", "likelihood")
+"""What an ORM or a SORM may be (`OrmSpec.kind`, `SormSpec.kind`)."""
 SORM_LABELS = ("balanced", "raw")
 """Which step labels a SORM may learn (`SormSpec.labels`)."""
-"""What an ORM or a SORM may be (`OrmSpec.kind`, `SormSpec.kind`)."""
 
 
 def _check_features(names: tuple[str, ...], key: str) -> None:

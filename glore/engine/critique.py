@@ -1,13 +1,12 @@
 """Critique of someone else's working (a student's): where it first goes wrong, and a fix.
 
-The text need not follow the model format: any lines are steps, with or without
-calculator annotations or a `####` line; the reward models read it with annotations
-added where it states plain equations (`glore.formats.equations.annotate`). Two signals
-judge each step: the SORM's value and an exact check of its arithmetic
-(`glore.formats.checks`); the first error is the first step either flags, and `source`
-says which. `reveal` serves tutors who must not
-give the answer away: `location` says only which step is first wrong and how sure the
-SORM is, `step` adds a corrected version of that one step, `full` the whole corrected
+The text need not follow the model format: any lines are steps, with or without calculator
+annotations or a `####` line; the reward models read it with annotations added where it
+states plain equations (`glore.formats.equations.annotate`). Two signals judge each step:
+the SORM's value and an exact check of its arithmetic (`glore.formats.checks`); the first
+error is the first step either flags, and `source` says which. `reveal` serves tutors who
+must not give the answer away: `location` says only which step is first wrong and how sure
+the SORM is, `step` adds a corrected version of that one step, `full` the whole corrected
 solution. An arithmetic slip is corrected exactly where it can be (its result replaced by
 the correct value, the student continuing from there), else by the local refiner; either
 correction is itself checked before it is offered as verified.

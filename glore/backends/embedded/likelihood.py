@@ -2,13 +2,12 @@
 
 A solution (or each step prefix of it) is read as numbers under the LM (the head's choice
 of `FEATURES`: the mean and the minimum log-probability of its tokens so far, their count,
-the last step's own mean and minimum, ...). A logistic head
-turns them into a probability: fitted to the student's samples' outcome labels, that the
-final answer is right (an ORM); fitted to the step prefixes' rollout labels, that the
-prefix can still reach it (a SORM; `training.stages.likelihood`). Why this and not a classifier
-head: at this project's scale a fine-tuned classifier stayed at chance within a question,
-while the same base's likelihood ranks right above wrong (docs/results/ablations.md,
-E10-E14).
+the last step's own mean and minimum, ...). A logistic head turns them into a probability:
+fitted to the student's samples' outcome labels, that the final answer is right (an ORM);
+fitted to the step prefixes' rollout labels, that the prefix can still reach it (a SORM;
+`training.stages.likelihood`). Why this and not a classifier head: at this project's scale
+a fine-tuned classifier stayed at chance within a question, while the same base's
+likelihood ranks right above wrong (docs/results/ablations.md, E10-E14).
 
 The head and its features are `glore.backends.likelihood_head`'s; a folder with its
 `HEAD_FILE` is read as this scorer (`glore.backends.embedded.scorers.scorer_class`).
