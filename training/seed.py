@@ -5,7 +5,9 @@ the stages sample and train in), into a new run's stage folders with the summari
 store's manifest kept, each marked `seeded_from`; the stages after them then run on the
 store's own models: how a new SORM or refiner is tried on a committed store without
 repeating an hour of training. The verifier base is the store's likelihood ORM without its
-head (a classifier ORM does not hold it). The recipe must be the one that made the store.
+head (a classifier ORM does not hold it). The recipe must agree with the one that made the
+store on every section a seeded model was made by (`MADE_BY`); the sections of later
+stages may differ, so a run can seed the student and try other sampling or rollouts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from glore.backends.embedded.likelihood import LikelihoodScorer
 from glore.backends.embedded.scorers import scorer_class
 from glore.errors import ConfigError
-from training.recipe import Recipe, recipe_from_dict
+from training.recipe import Recipe, identity, recipe_from_dict
 from training.rundir import RunDir
 
 SOURCES: dict[str, str] = {
@@ -32,6 +34,21 @@ SOURCES: dict[str, str] = {
 }
 """Stage -> the store folder it is seeded from."""
 
+_BASE = ("seed", "task", "model")
+_DATA = (*_BASE, "student", "verifier", "gen_batch", "generation", "sample", "sorm_label")
+MADE_BY: dict[str, tuple[str, ...]] = {
+    "tokenizer": _BASE,
+    "student": (*_BASE, "student"),
+    "verifier": (*_BASE, "student", "verifier"),
+    "orm": (*_DATA, "orm"),
+    "sorm": (*_DATA, "sorm"),
+    "global": (*_DATA, "refine_data", "global_refiner"),
+    "local": (*_DATA, "refine_data", "local_refiner"),
+}
+"""Stage -> the recipe sections (top-level keys) its model was made by, upstream included
+(`gen_batch` and `generation` only say how the student generated, but are kept: a seeded
+model's data must be what the recipe says, not merely close)."""
+
 
 def _manifest(store: Path) -> dict[str, Any]:
     path = store / "manifest.json"
@@ -41,16 +58,25 @@ def _manifest(store: Path) -> dict[str, Any]:
     return data
 
 
+def _sections(recipe: Recipe) -> dict[str, str]:
+    """Each top-level section as canonical JSON (tuples and lists alike)."""
+    return {k: json.dumps(v, sort_keys=True) for k, v in identity(recipe.to_dict()).items()}
+
+
 def _check(recipe: Recipe, manifest: dict[str, Any], store: Path, stages: Sequence[str]) -> None:
-    made_by = recipe_from_dict(manifest["recipe"])
-    if made_by.digest() != recipe.digest():
-        raise ConfigError(
-            f"{store} was made by another recipe (digest {made_by.digest()}, this one "
-            f"{recipe.digest()}): seed with the recipe in its manifest"
-        )
     unknown = [s for s in stages if s not in SOURCES]
     if unknown:
         raise ConfigError(f"cannot seed {', '.join(unknown)}; seedable: {', '.join(SOURCES)}")
+    theirs = _sections(recipe_from_dict(manifest["recipe"]))
+    mine = _sections(recipe)
+    for stage in stages:
+        changed = [k for k in MADE_BY[stage] if theirs.get(k) != mine.get(k)]
+        if changed:
+            raise ConfigError(
+                f"{store}'s {stage} was made by another recipe: this one changes "
+                f"{', '.join(changed)}; seed it with the recipe in the store's manifest, or "
+                f"seed only stages made before those sections"
+            )
     if "verifier" in stages and scorer_class(store / "orm") is not LikelihoodScorer:
         raise ConfigError(f"{store}'s ORM is a classifier: it does not hold the verifier base")
 
