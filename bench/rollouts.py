@@ -1,6 +1,7 @@
-"""`glore bench engine`'s rollouts part: the SORM stage's K rollouts per step prefix through
-the generator's continuous batching, against the fixed batches it had before, on the same
-prefixes in one run.
+"""`glore bench engine`'s rollouts part: the SORM stage's K rollouts per step prefix, in
+the stage's chunks, through the generator's continuous batching (one chunk at a time, and
+several at once as the stage runs them), against the fixed batches it had before, on the
+same prefixes in one run.
 
 The baseline is the generator as it was: rows sorted by prompt length, cut into batches of
 `max_batch_size`, each prefilled row by row (a prompt once per sample) and decoded until
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -20,6 +22,7 @@ import torch
 from glore.backends.base import Completion, SamplingParams
 from glore.backends.embedded.decode import decode
 from glore.backends.embedded.generator import EmbeddedGenerator
+from glore.labels.records import PrefixRollouts, to_json
 from glore.labels.rollouts import PrefixJob, roll_out, unique_jobs
 from glore.tasks.arith import ArithTask
 
@@ -84,11 +87,39 @@ def prefix_jobs(prefixes: int) -> list[PrefixJob]:
     return jobs[:prefixes]
 
 
+CHUNK = 32
+"""Prefixes per generate call, as the `sorm-label` stage's `chunk` in the recipes."""
+
+
+def _staged(
+    target: object, jobs: list[PrefixJob], params: SamplingParams, chunk: int, in_flight: int
+) -> Any:
+    """The stage's path: `roll_out` per chunk of `chunk` prefixes through `run_chunks`,
+    `in_flight` chunks at a time (files in a temporary folder); -> (seconds, rows)."""
+    import tempfile
+    from pathlib import Path
+
+    from training.chunks import run_chunks
+
+    def work(part: Sequence[PrefixJob], index: int) -> list[dict[str, Any]]:
+        seeded = replace(params, seed=(params.seed or 0) + index)
+        return [to_json(r) for r in roll_out(target, part, seeded)]  # type: ignore[arg-type]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        rows = run_chunks(Path(tmp), jobs, chunk, work, "bench", in_flight=in_flight)
+        return time.perf_counter() - t0, [PrefixRollouts(**r) for r in rows]
+
+
 def bench_rollouts(
-    gen: object, prefixes: int = 64, k: int = 8, max_tokens: int = 160
+    gen: object, prefixes: int = 64, k: int = 8, max_tokens: int = 160, chunk: int = CHUNK
 ) -> dict[str, Any]:
-    """Rollouts/s of `roll_out` over the same prefixes, continuous against fixed batches;
-    with the stage's sampling (temperature 1, `max_tokens` 160 as in the recipes)."""
+    """Rollouts/s of the `sorm-label` stage's path over the same prefixes, side by side:
+    the fixed batches it had before, one chunk at a time (the baseline); continuous
+    batching one chunk at a time; and continuous batching with `IN_FLIGHT` chunks at once
+    (the stage now). The stage's sampling: temperature 1, `max_tokens` 160."""
+    from training.chunks import IN_FLIGHT
+
     if not isinstance(gen, EmbeddedGenerator):
         return {"skipped": "the student is not local"}
     jobs = prefix_jobs(prefixes)
@@ -97,25 +128,27 @@ def bench_rollouts(
     roll_out(gen, jobs[:2], params)  # warm up both paths: first calls pay one-off costs
     roll_out(baseline, jobs[:2], params)
     out: dict[str, Any] = {"prefixes": len(jobs), "k": k, "rollouts": len(jobs) * k}
-    for name, target in (("continuous", gen), ("fixed", baseline)):
+    out["chunk"] = chunk
+    ways = (("fixed", baseline, 1), ("continuous", gen, 1), ("in_flight", gen, IN_FLIGHT))
+    for name, target, in_flight in ways:
         steps = gen.scheduler.steps, gen.scheduler.row_steps
-        t0 = time.perf_counter()
-        rows = roll_out(target, jobs, params)
-        seconds = time.perf_counter() - t0
+        seconds, rows = _staged(target, jobs, params, chunk, in_flight)
         steps_each = sum(len(c) for r in rows for c in r.rollouts) / max(1, len(jobs) * k)
         out[name] = {
             "seconds": round(seconds, 3),
-            "steps_per_rollout": round(steps_each, 2),  # both sample the same distribution
+            "chunks_at_once": in_flight,
+            "steps_per_rollout": round(steps_each, 2),  # all sample the same distribution
             "positive_prefixes": sum(r.positive for r in rows),
         }
-        if name == "continuous":
+        if target is gen:
             ran, rows_run = gen.scheduler.steps - steps[0], gen.scheduler.row_steps - steps[1]
             out[name]["rows_per_step"] = round(rows_run / max(1, ran), 1)
     n = out["rollouts"]
     return {
         **out,
-        "rollouts_per_s": round(n / out["continuous"]["seconds"], 1),
+        "rollouts_per_s": round(n / out["in_flight"]["seconds"], 1),
         "baseline_rollouts_per_s": round(n / out["fixed"]["seconds"], 1),
-        "speedup": round(out["fixed"]["seconds"] / out["continuous"]["seconds"], 2),
+        "speedup": round(out["fixed"]["seconds"] / out["in_flight"]["seconds"], 2),
+        "continuous_speedup": round(out["fixed"]["seconds"] / out["continuous"]["seconds"], 2),
         "threads": torch.get_num_threads(),
     }

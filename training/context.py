@@ -15,6 +15,7 @@ from glore.errors import ConfigError
 from glore.formats import Problem
 from glore.tasks.base import Task
 from glore.tasks.splits import HeldOutSplits
+from training.chunks import IN_FLIGHT
 from training.recipe import Recipe, TaskSpec
 from training.rundir import RunDir
 
@@ -105,6 +106,11 @@ class Context:
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(self.run.stage("tokenizer"))
+
+    def in_flight(self) -> int:
+        """Chunks `sample` and `sorm-label` generate at once (`training.chunks`): one for a
+        remote student, whose HTTP client belongs to one event loop, and so one thread."""
+        return 1 if self.recipe.generation is not None else IN_FLIGHT
 
     def student_generator(self) -> Generator:
         """The student for `sample` and `sorm-label`: the recipe's `generation` server, else

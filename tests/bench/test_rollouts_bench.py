@@ -1,5 +1,6 @@
-"""`glore bench engine`'s rollouts part on a tiny model: both sides roll out the same
-prefixes through the stage's `roll_out`, and the report says so side by side."""
+"""`glore bench engine`'s rollouts part on a tiny model: the three paths roll out the same
+prefixes through the stage's `roll_out` and `run_chunks`, and the report says so side by
+side."""
 
 import pytest
 
@@ -30,12 +31,15 @@ def test_the_baseline_decodes_greedy_tokens_as_the_scheduler_does(gen: EmbeddedG
     assert FixedBatches(gen).generate_sync(prompts, params) == gen.generate_sync(prompts, params)
 
 
-def test_report_has_both_rates_and_their_ratio(gen: EmbeddedGenerator) -> None:
-    report = bench_rollouts(gen, prefixes=5, k=3, max_tokens=12)
-    assert report["rollouts"] == 15 and report["prefixes"] == 5
-    ratio = report["fixed"]["seconds"] / report["continuous"]["seconds"]
-    assert report["speedup"] == round(ratio, 2)
-    assert report["rollouts_per_s"] == round(15 / report["continuous"]["seconds"], 1)
-    assert report["baseline_rollouts_per_s"] == round(15 / report["fixed"]["seconds"], 1)
-    assert 1 <= report["continuous"]["rows_per_step"] <= 8
+def test_report_has_the_three_paths_and_their_ratios(gen: EmbeddedGenerator) -> None:
+    report = bench_rollouts(gen, prefixes=5, k=3, max_tokens=12, chunk=2)
+    assert report["rollouts"] == 15 and report["prefixes"] == 5 and report["chunk"] == 2
+    fixed, one, many = (report[k]["seconds"] for k in ("fixed", "continuous", "in_flight"))
+    assert report["speedup"] == round(fixed / many, 2)
+    assert report["continuous_speedup"] == round(fixed / one, 2)
+    assert report["rollouts_per_s"] == round(15 / many, 1)
+    assert report["baseline_rollouts_per_s"] == round(15 / fixed, 1)
+    assert report["in_flight"]["chunks_at_once"] == 2
+    assert report["continuous"]["chunks_at_once"] == 1
+    assert all(1 <= report[k]["rows_per_step"] <= 8 for k in ("continuous", "in_flight"))
     assert bench_rollouts(object()) == {"skipped": "the student is not local"}

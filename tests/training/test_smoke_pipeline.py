@@ -290,13 +290,13 @@ def test_a_run_seeded_from_the_store_holds_its_models_and_runs_on(
     assert sample["samples"] > 0
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump({**yaml.safe_load(recipe_path.read_text()), "seed": 9}))
-    with pytest.raises(ConfigError, match="student was made by another recipe: this one changes seed"):
+    with pytest.raises(ConfigError, match=r"student was made by another recipe: .* changes seed"):
         seed_run(load_recipe(other), store, tmp_path / "no", ["student"])
     later = tmp_path / "later.yaml"  # a later stage's section may differ from the store's
     data = yaml.safe_load(recipe_path.read_text())
     later.write_text(yaml.safe_dump({**data, "sorm_label": {**data["sorm_label"], "questions": 3}}))
     assert seed_run(load_recipe(later), store, tmp_path / "later", ["student"]) == ["student"]
-    with pytest.raises(ConfigError, match="local was made by another recipe: this one changes sorm_label"):
+    with pytest.raises(ConfigError, match=r"local was made by another recipe: .* sorm_label"):
         seed_run(load_recipe(later), store, tmp_path / "no2", ["local"])
     with pytest.raises(ConfigError, match="does not hold the verifier base"):
         seed_run(recipe, store, tmp_path / "no", ["verifier"])

@@ -42,7 +42,8 @@ def run(ctx: Context) -> dict[str, Any]:
                 )
         return rows
 
-    rows = run_chunks(ctx.run.stage(NAME) / "chunks", problems, spec.chunk, work, "sampling")
+    folder = ctx.run.stage(NAME) / "chunks"
+    rows = run_chunks(folder, problems, spec.chunk, work, "sampling", in_flight=ctx.in_flight())
     correct = [r["correct"] for r in rows]
     by_q: dict[str, list[bool]] = {}
     for r in rows:

@@ -54,7 +54,12 @@ def _rollouts(
         return [to_json(r) for r in roll_out(gen, chunk, _params(ctx, k, seed0 + index))]
 
     rows = run_chunks(
-        ctx.run.stage(NAME) / folder, jobs, ctx.recipe.sorm_label.chunk, work, f"rollouts K={k}"
+        ctx.run.stage(NAME) / folder,
+        jobs,
+        ctx.recipe.sorm_label.chunk,
+        work,
+        f"rollouts K={k}",
+        in_flight=ctx.in_flight(),
     )
     return [PrefixRollouts(**r) for r in rows]
 

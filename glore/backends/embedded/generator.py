@@ -16,6 +16,7 @@ right at a boundary can a token differ.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,7 @@ class EmbeddedGenerator(LocalModel):
             max_rows=max_batch_size,
             max_kv_tokens=max(1, kv_tokens),
         )
+        self._tokenizer_lock = threading.Lock()  # a fast tokenizer is not safe across threads
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams
@@ -81,11 +83,13 @@ class EmbeddedGenerator(LocalModel):
 
     def _submit(self, prompts: Sequence[str], params: SamplingParams) -> Any:
         texts = list(prompts)
-        ids = [self.tokenizer(t)["input_ids"] for t in texts] if texts else []
+        with self._tokenizer_lock:
+            ids = [self.tokenizer(t)["input_ids"] for t in texts] if texts else []
         return self.scheduler.submit(ids, texts, params)
 
     def _completions(self, rows: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
-        done = [self._completion(ids, params) for ids in rows]
+        with self._tokenizer_lock:
+            done = [self._completion(ids, params) for ids in rows]
         return [done[i : i + params.n] for i in range(0, len(done), params.n)]
 
     def _completion(self, ids: list[int], params: SamplingParams) -> Completion:

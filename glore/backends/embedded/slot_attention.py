@@ -41,6 +41,7 @@ def slot_attention(
     key: torch.Tensor,
     value: torch.Tensor,
     attention_mask: torch.Tensor | None,
+    *,
     dropout: float = 0.0,
     scaling: float | None = None,
     slot_cache: SlotCache | None = None,
@@ -84,7 +85,7 @@ def check_supported(config: Any) -> None:
     soft-capped attention logits."""
     window = getattr(config, "sliding_window", None)
     if window is not None and getattr(config, "use_sliding_window", True):
-        raise ConfigError(f"the embedded generator does not serve sliding-window attention ({window})")
+        raise ConfigError(f"the embedded generator does not serve sliding windows ({window})")
     if getattr(config, "attn_logit_softcapping", None) is not None:
         raise ConfigError("the embedded generator does not serve soft-capped attention logits")
 

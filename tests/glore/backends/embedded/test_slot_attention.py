@@ -1,0 +1,66 @@
+"""Decode attention over shared prompts computes what a plain forward pass computes: every
+logit the scheduler samples from, for rows that share a prompt, rows of other prompts and
+rows joining mid-decode, matches the model run on the row's whole sequence at once (SDPA,
+no cache), with grouped-query attention as well as without."""
+
+import threading
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from glore.backends.base import SamplingParams
+from glore.backends.embedded.scheduler import Scheduler
+from glore.backends.embedded.slot_attention import check_supported
+from glore.errors import ConfigError
+
+
+def _model(kv_heads: int) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=256,
+        attn_implementation="sdpa",
+    )
+    torch.manual_seed(kv_heads)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_every_sampled_logit_matches_a_plain_forward_pass(kv_heads: int) -> None:
+    model = _model(kv_heads)
+    reference = _model(kv_heads)  # the same weights, never switched to slot attention
+    s = Scheduler(model, eos_id=-1, context=256, max_rows=5, max_kv_tokens=10**6)
+    seen: list[tuple[int, list[int], torch.Tensor]] = []
+    lock = threading.Lock()
+    sample = s._sample
+
+    def recording(start: int, logits: torch.Tensor) -> None:
+        with lock:
+            for row, row_logits in zip(s._rows[start:], logits, strict=True):
+                seq = row.request.ids[row.index // row.request.params.n] + row.out
+                seen.append((id(row.request), seq, row_logits.clone()))
+        sample(start, logits)
+
+    s._sample = recording  # type: ignore[method-assign]
+    params = SamplingParams(n=3, temperature=1.0, max_tokens=9, seed=1)
+    first = s.submit([[1, 5, 9, 3, 7], [1, 2]], ["a", "b"], params)  # 6 rows > max_rows
+    late = s.submit([[1, 8, 8, 8, 8, 8, 8, 4]], ["c"], SamplingParams(n=2, max_tokens=5))
+    assert len(first.result(timeout=60)) == 6 and len(late.result(timeout=60)) == 2
+    assert len(seen) == 6 * 9 + 2 * 5
+    with torch.inference_mode():
+        for _, seq, logits in seen:
+            plain = reference(input_ids=torch.tensor([seq])).logits[0, -1]
+            assert torch.allclose(logits, plain, atol=1e-4), (seq, (logits - plain).abs().max())
+
+
+def test_models_it_cannot_serve_are_refused() -> None:
+    with pytest.raises(ConfigError, match="sliding windows"):
+        check_supported(LlamaConfig(sliding_window=16))
+    with pytest.raises(ConfigError, match="soft-capped"):
+        check_supported(type("C", (), {"attn_logit_softcapping": 50.0})())
+    check_supported(LlamaConfig())
