@@ -4,7 +4,10 @@ loop on a store's student, greedy and sampled, side by side in one run.
 The measurement issue 12 asks for before choosing a compiled CPU engine. CTranslate2 is an
 optional extra (`pip install -e '.[ct2]'`); the student is converted into a temporary
 folder. Each workload runs twice and the faster run counts; the report also says whether
-greedy text is the same as the embedded loop's.
+greedy text is the same as the embedded loop's. The rollouts workload is the `sorm-label`
+stage's: K samples of each step prefix through `roll_out`, CTranslate2 behind the same
+`Generator` interface (`Ct2Generator`, here only) with `num_hypotheses` K and each call
+cut into batches of `max_batch_size` prompts, against the continuous-batching generator.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from glore.backends.base import SamplingParams
+from glore.backends.base import Completion, SamplingParams
 from glore.errors import ConfigError
 from glore.formats import student_prompt
 
@@ -57,8 +60,81 @@ def _theirs(
     return seconds, sum(len(i) for i in ids), [tok.decode(i, skip_special_tokens=True) for i in ids]
 
 
+class Ct2Generator:
+    """A `Generator` over a CTranslate2 generator: the prompt continued, `n` hypotheses
+    each. Seeds are CTranslate2's one global seed, set per call: reproducible for the same
+    call, but not keyed per row as the embedded generator's are."""
+
+    def __init__(self, ct: Any, tok: Any, max_batch_size: int) -> None:
+        self.ct, self.tok, self.max_batch_size = ct, tok, max_batch_size
+
+    async def generate(self, prompts: Sequence[str], params: SamplingParams) -> Any:
+        import ctranslate2
+
+        if params.seed is not None:
+            ctranslate2.set_random_seed(params.seed)
+        pieces = [self.tok.convert_ids_to_tokens(self.tok(p)["input_ids"]) for p in prompts]
+        greedy = params.temperature == 0
+        results = self.ct.generate_batch(
+            pieces,
+            max_length=params.max_tokens,
+            num_hypotheses=params.n,
+            sampling_topk=1 if greedy else 0,
+            sampling_temperature=params.temperature or 1.0,
+            sampling_topp=params.top_p,
+            include_prompt_in_result=False,
+            max_batch_size=self.max_batch_size,
+        )
+        return [[self._completion(ids, params) for ids in r.sequences_ids] for r in results]
+
+    def _completion(self, ids: list[int], params: SamplingParams) -> Completion:
+        finish = "length" if len(ids) >= params.max_tokens else "stop"
+        text = self.tok.decode(ids, skip_special_tokens=True)
+        return Completion(text, len(ids), finish)  # type: ignore[arg-type]
+
+
+def _rollouts(gen: Any, ct: Any, tok: Any, prefixes: int, k: int) -> dict[str, Any]:
+    """Rollouts/s of `roll_out` over the same prefixes: ours, then CTranslate2 float32 at
+    64 and 256 prompts per batch (the faster of two runs each)."""
+    from bench.rollouts import prefix_jobs
+    from glore.labels.rollouts import roll_out
+
+    jobs = prefix_jobs(prefixes)
+    params = SamplingParams(n=k, temperature=1.0, max_tokens=160, seed=7)
+    targets = {
+        "ours": gen,
+        **{f"ct2_float32_batch{b}": Ct2Generator(ct, tok, b) for b in (64, 256)},
+    }
+    best: dict[str, float] = {}
+    for _ in range(2):
+        for label, target in targets.items():
+            started = time.perf_counter()
+            roll_out(target, jobs, params)
+            seconds = time.perf_counter() - started
+            best[label] = min(seconds, best.get(label, seconds))
+    n = len(jobs) * k
+    return {
+        "prefixes": len(jobs),
+        "k": k,
+        **{
+            label: {
+                "seconds": round(s, 3),
+                "rollouts_per_s": round(n / s, 1),
+                "speedup": round(best["ours"] / s, 2),
+            }
+            for label, s in best.items()
+        },
+    }
+
+
 def bench_ct2(
-    store: str = "model_store/default", *, n: int = 256, max_tokens: int = 256, threads: int = 2
+    store: str = "model_store/default",
+    *,
+    n: int = 256,
+    max_tokens: int = 256,
+    threads: int = 2,
+    prefixes: int = 64,
+    k: int = 8,
 ) -> dict[str, Any]:
     """The report (see the module's docstring)."""
     import torch
@@ -99,6 +175,7 @@ def bench_ct2(
                 pairs = zip(best["ours"][2], best["ct2_float32"][2], strict=True)
                 same = sum(a.strip() == b.strip() for a, b in pairs)
                 report["greedy_same_text"] = f"{same}/{len(prompts)}"
+        report["rollouts"] = _rollouts(gen, ct["float32"], tok, prefixes, k)
     return report
 
 
@@ -132,4 +209,11 @@ def format_ct2(report: dict[str, Any]) -> str:
         ]
         lines.append(f"  {name:>7}: " + "; ".join(parts))
     lines.append(f"  greedy text the same as ours (ct2 float32): {report['greedy_same_text']}")
+    r = report["rollouts"]
+    parts = [
+        f"{k} {v['seconds']} s ({v['rollouts_per_s']}/s, {v['speedup']}x)"
+        for k, v in r.items()
+        if isinstance(v, dict)
+    ]
+    lines.append(f"  rollouts, {r['prefixes']} prefixes x K={r['k']}: " + "; ".join(parts))
     return "\n".join(lines)

@@ -35,15 +35,15 @@ SOURCES: dict[str, str] = {
 """Stage -> the store folder it is seeded from."""
 
 _BASE = ("seed", "task", "model")
-_DATA = (*_BASE, "student", "verifier", "gen_batch", "generation", "sample", "sorm_label")
+_SAMPLES = (*_BASE, "student", "gen_batch", "generation", "sample")
 MADE_BY: dict[str, tuple[str, ...]] = {
     "tokenizer": _BASE,
     "student": (*_BASE, "student"),
     "verifier": (*_BASE, "student", "verifier"),
-    "orm": (*_DATA, "orm"),
-    "sorm": (*_DATA, "sorm"),
-    "global": (*_DATA, "refine_data", "global_refiner"),
-    "local": (*_DATA, "refine_data", "local_refiner"),
+    "orm": (*_SAMPLES, "verifier", "orm"),
+    "sorm": (*_SAMPLES, "verifier", "sorm_label", "sorm"),
+    "global": (*_SAMPLES, "refine_data", "global_refiner"),  # its pairs are drawn first
+    "local": (*_SAMPLES, "sorm_label", "refine_data", "local_refiner"),
 }
 """Stage -> the recipe sections (top-level keys) its model was made by, upstream included
 (`gen_batch` and `generation` only say how the student generated, but are kept: a seeded

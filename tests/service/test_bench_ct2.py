@@ -15,7 +15,7 @@ STORE = Path(__file__).resolve().parents[2] / "model_store" / "default"
 
 
 def test_bench_ct2_tiny() -> None:
-    report = bench_ct2(str(STORE), n=8, max_tokens=64)
+    report = bench_ct2(str(STORE), n=8, max_tokens=64, prefixes=4, k=2)
     for name in ("greedy", "sampled"):
         assert set(report[name]) == {"ours", "ct2_float32", "ct2_int8"}
         assert report[name]["ours"]["speedup"] == 1.0
@@ -23,3 +23,31 @@ def test_bench_ct2_tiny() -> None:
     same, total = map(int, report["greedy_same_text"].split("/"))
     assert total == 8 and same >= 7  # the same model decoded greedily
     assert "ct2_int8" in format_ct2(report)
+    rollouts = report["rollouts"]
+    assert set(rollouts) == {"prefixes", "k", "ours", "ct2_float32_batch64", "ct2_float32_batch256"}
+    assert rollouts["ours"]["speedup"] == 1.0
+    assert "rollouts, 4 prefixes x K=2" in format_ct2(report)
+
+
+def test_ct2_continues_a_step_prefix_as_the_embedded_generator_does(tmp_path: Path) -> None:
+    """The rollout semantics: the prompt's tokens continued, n hypotheses per prompt."""
+    import ctranslate2
+
+    from bench.ctranslate2 import Ct2Generator
+    from bench.rollouts import prefix_jobs
+    from glore import GLoRe
+    from glore.backends.base import SamplingParams
+    from glore.backends.sync import run_sync
+    from glore.formats import rollout_prompt
+
+    ctranslate2.converters.TransformersConverter(str(STORE / "student")).convert(
+        str(tmp_path / "m")
+    )
+    gen = GLoRe.from_pretrained(STORE).models.student
+    ct = Ct2Generator(ctranslate2.Generator(str(tmp_path / "m"), device="cpu"), gen.tokenizer, 8)
+    prompts = [rollout_prompt(j.question, j.prefix).text for j in prefix_jobs(12)]
+    greedy = SamplingParams(n=2, max_tokens=48)
+    ours, theirs = gen.generate_sync(prompts, greedy), run_sync(ct.generate(prompts, greedy))
+    assert [len(r) for r in theirs] == [2] * 12
+    same = sum(a[0].text.strip() == b[0].text.strip() for a, b in zip(ours, theirs, strict=True))
+    assert same >= 11 and all(r[0] == r[1] for r in theirs)

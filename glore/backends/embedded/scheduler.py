@@ -8,12 +8,9 @@ waiting row. Each prompt is prefilled once and its KV copied to its `n` rows.
 
 Fairness: admission is strictly first come, first served (nothing overtakes the queue's
 head), and every running row ends within its `max_tokens`, so every request is reached.
-A prompt's keys and values are stored once for its rows (`glore.backends.embedded.slots`),
-so the K samples of one prompt read it once per step.
-Caps: at most `max_rows` running rows, and at most `max_kv_tokens` positions for the
-running work (each prompt slot's length and each row's `max_tokens`; the buffers round up
-to powers of two); a prompt's samples may join in parts to fit (each part prefilled
-anew), and one row that exceeds the KV cap alone still runs, alone.
+Caps: at most `max_rows` running rows and `rows x longest (prompt + max_tokens)` at most
+`max_kv_tokens` positions; a prompt's samples may join in parts to fit (each part
+prefilled anew), and one row that exceeds the KV cap alone still runs, alone.
 A request whose future is cancelled (its caller left) leaves at the next step.
 """
 
@@ -29,7 +26,6 @@ import torch
 
 from glore.backends.base import SamplingParams
 from glore.backends.embedded.sampling import pick, row_key, uniforms
-from glore.backends.embedded.slot_attention import use_slot_attention
 from glore.backends.embedded.slots import SlotCache
 from glore.errors import BackendError
 
@@ -53,6 +49,9 @@ class _Request:
     tokens: list[list[int]] = field(default_factory=list)
     left: int = 0
 
+    def need(self, prompt: int) -> int:
+        return len(self.ids[prompt]) + self.budgets[prompt]
+
 
 @dataclass
 class _Row:
@@ -60,18 +59,8 @@ class _Row:
     index: int
     """prompt * n + sample: where its tokens go in the request."""
     length: int
-    """Positions so far, prompt included (the next token's position)."""
     key: int
-    prompt: int
-    """Its prompt's length: positions `prompt..length-1` are its own."""
-    group: int = 0
-    """Its prompt slot in the cache, and its place among that slot's rows."""
-    member: int = 0
     out: list[int] = field(default_factory=list)
-
-    @property
-    def budget(self) -> int:
-        return self.request.budgets[self.index // self.request.params.n]
 
 
 @dataclass
@@ -93,7 +82,7 @@ class Scheduler:
             raise ValueError("max_rows and max_kv_tokens must be >= 1")
         self.model, self.eos_id, self.context = model, eos_id, context
         self.max_rows, self.max_kv_tokens = max_rows, max_kv_tokens
-        use_slot_attention(model)
+        self.boolean_mask = getattr(model.config, "_attn_implementation", "sdpa") == "sdpa"
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
         self._thread: threading.Thread | None = None
@@ -168,14 +157,15 @@ class Scheduler:
         """The next prompts to prefill, from the head of the queue, while rows and KV room
         allow (at least one piece when nothing runs, however large)."""
         chosen: list[tuple[_Request, tuple[int, int, int]]] = []
-        rows, used, longest = len(self._rows), self._kv_used(), 0
+        rows = len(self._rows)
+        window = max((r.request.need(r.index // r.request.params.n) for r in self._rows), default=0)
+        longest = 0
         with self._lock:
             while self._queue:
                 req = self._queue[0]
                 prompt, first, count = req.pieces[0]
-                size, budget = len(req.ids[prompt]), req.budgets[prompt]
-                fit = (self.max_kv_tokens - used - size) // budget
-                room = min(self.max_rows - rows, fit)
+                size, wide = len(req.ids[prompt]), max(window, req.need(prompt))
+                room = min(self.max_rows, self.max_kv_tokens // wide) - rows
                 take = min(count, max(room, 0 if rows else 1))  # one row runs whatever it needs
                 padded = max(longest, size) * (len(chosen) + 1)
                 if take < 1 or (chosen and padded > PREFILL_TOKENS):
@@ -187,8 +177,7 @@ class Scheduler:
                 chosen.append((req, piece))
                 if not req.pieces:
                     self._queue.popleft()
-                rows, longest = rows + piece[2], max(longest, size)
-                used += size + piece[2] * budget
+                rows, window, longest = rows + piece[2], wide, max(longest, size)
                 if padded >= PREFILL_TOKENS:
                     break
         if not chosen:
@@ -197,11 +186,6 @@ class Scheduler:
 
         self._prefill = _Prefill(chosen, DynamicCache())
         return self._prefill
-
-    def _kv_used(self) -> int:
-        """Positions the running rows need: their prompts' once, and each row's budget."""
-        prompts = {r.group: r.prompt for r in self._rows}
-        return sum(prompts.values()) + sum(r.budget for r in self._rows)
 
     def _advance(self, job: _Prefill) -> None:
         """One prefill pass; when the job's prompts are all in, their rows join."""
@@ -235,8 +219,7 @@ class Scheduler:
             self._join(job, out.logits[:, -1, :])
 
     def _join(self, job: _Prefill, logits: torch.Tensor) -> None:
-        """Each prompt's KV into a prompt slot, its rows into row slots, and each row's
-        first token."""
+        """Each prompt's KV into its rows' slots, and each row's first token."""
         if self._cache is None:
             self._cache = SlotCache(len(job.cache.layers))
         fresh: list[tuple[_Row, int]] = []
@@ -244,18 +227,18 @@ class Scheduler:
             if req.future.done():
                 continue
             size = len(req.ids[prompt])
-            group = self._cache.add_prompt(job.cache, j, size, count)
-            for member, sample in enumerate(range(first, first + count)):
+            for sample in range(first, first + count):
                 key = row_key(req.seed, req.texts[prompt], sample)
-                row = _Row(req, prompt * req.params.n + sample, size, key, size, group, member)
-                fresh.append((row, j))
+                fresh.append((_Row(req, prompt * req.params.n + sample, size, key), j))
         if not fresh:
             return
         rows = len(self._rows) + len(fresh)
-        need = max(r.budget for r, _ in fresh)
-        room = 1 << (need - 1).bit_length()  # doubling: few regrowths
-        self._cache.reserve_rows(min(self.max_rows, 1 << (rows - 1).bit_length()), room)
-        self._rows.extend(row for row, _ in fresh)
+        need = max(r.request.need(r.index // r.request.params.n) for r, _ in fresh)
+        room = min(self.context, 1 << (need - 1).bit_length())  # doubling: few regrowths
+        slots = min(self.max_rows, 1 << (rows - 1).bit_length())
+        for row, j in fresh:
+            self._cache.load(len(self._rows), job.cache, j, row.length, slots=slots, room=room)
+            self._rows.append(row)
         start = len(self._rows) - len(fresh)
         self._sample(start, logits[torch.tensor([j for _, j in fresh], device=logits.device)])
 
@@ -263,20 +246,15 @@ class Scheduler:
         """One decode step of every running row."""
         assert self._cache is not None
         device = self.model.device
-        rows = self._rows
-        lengths = torch.tensor([r.length for r in rows], device=device)
-        own = lengths - torch.tensor([r.prompt for r in rows], device=device)
-        group = torch.tensor([r.group for r in rows], device=device)
-        member = torch.tensor([r.member for r in rows], device=device)
-        tokens = torch.tensor([[r.out[-1]] for r in rows], device=device)
-        mask = self._cache.step(own, group, member)
+        lengths = torch.tensor([r.length for r in self._rows], device=device)
+        tokens = torch.tensor([[r.out[-1]] for r in self._rows], device=device)
+        mask = self._cache.step(lengths, self.boolean_mask)
         out = self.model(
             input_ids=tokens,
             attention_mask=mask,
             position_ids=lengths[:, None],
             cache=self._cache,
             use_cache=True,
-            slot_cache=self._cache,
         )
         self.steps += 1
         self.row_steps += len(self._rows)
@@ -300,7 +278,8 @@ class Scheduler:
         for i in range(len(rows) - 1, -1, -1):
             row = rows[i]
             row.out.append(picked[i])
-            if picked[i] == self.eos_id or len(row.out) >= row.budget:
+            budget = row.request.budgets[row.index // row.request.params.n]
+            if picked[i] == self.eos_id or len(row.out) >= budget:
                 self._finish(start + i)
 
     def _finish(self, i: int) -> None:
@@ -313,13 +292,11 @@ class Scheduler:
             _settle(req.future, req.tokens)
 
     def _remove(self, i: int) -> None:
-        """Row i leaves (and its prompt slot, with its last row); the last row takes its slot."""
+        """Row i leaves; the last row takes its slot."""
         last = len(self._rows) - 1
-        assert self._cache is not None
-        self._cache.release(self._rows[i].group)
         if i != last:
-            moved = self._rows[last]
-            self._cache.move(last, i, moved.length - moved.prompt)
+            assert self._cache is not None
+            self._cache.move(last, i, self._rows[last].length)
             self._rows[i] = self._rows[last]
         self._rows.pop()
 

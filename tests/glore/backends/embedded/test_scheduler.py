@@ -105,8 +105,7 @@ def test_rows_leave_when_they_end_and_caps_hold(model, tok) -> None:  # type: ig
 
 def test_kv_cap_limits_running_rows(model, tok) -> None:  # type: ignore[no-untyped-def]
     ids = _ids(tok, PROMPTS[:1])
-    cap = len(ids[0]) + 2 * 6  # the prompt once, and two rows' budgets
-    s = Scheduler(model, eos_id=-1, context=1024, max_rows=8, max_kv_tokens=cap)
+    s = Scheduler(model, eos_id=-1, context=1024, max_rows=8, max_kv_tokens=2 * len(ids[0]) + 12)
     widths: list[int] = []
     step = s._step
     s._step = lambda: (widths.append(len(s._rows)), step())[1]  # type: ignore[method-assign]

@@ -1,7 +1,7 @@
-"""Decode attention over shared prompts computes what a plain forward pass computes: every
-logit the scheduler samples from, for rows that share a prompt, rows of other prompts and
-rows joining mid-decode, matches the model run on the row's whole sequence at once (SDPA,
-no cache), with grouped-query attention as well as without."""
+"""The scheduler's decode computes what a plain forward pass computes: every logit it
+samples from, for rows that share a prompt, rows of other prompts and rows joining
+mid-decode (the slots' per-row lengths and masks), matches the model run on the row's
+whole sequence at once (no cache), with grouped-query attention as well as without."""
 
 import threading
 
@@ -11,8 +11,6 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from glore.backends.base import SamplingParams
 from glore.backends.embedded.scheduler import Scheduler
-from glore.backends.embedded.slot_attention import check_supported
-from glore.errors import ConfigError
 
 
 def _model(kv_heads: int) -> LlamaForCausalLM:
@@ -33,7 +31,7 @@ def _model(kv_heads: int) -> LlamaForCausalLM:
 @pytest.mark.parametrize("kv_heads", [4, 2])
 def test_every_sampled_logit_matches_a_plain_forward_pass(kv_heads: int) -> None:
     model = _model(kv_heads)
-    reference = _model(kv_heads)  # the same weights, never switched to slot attention
+    reference = _model(kv_heads)  # the same weights, run without the scheduler
     s = Scheduler(model, eos_id=-1, context=256, max_rows=5, max_kv_tokens=10**6)
     seen: list[tuple[int, list[int], torch.Tensor]] = []
     lock = threading.Lock()
@@ -56,11 +54,3 @@ def test_every_sampled_logit_matches_a_plain_forward_pass(kv_heads: int) -> None
         for _, seq, logits in seen:
             plain = reference(input_ids=torch.tensor([seq])).logits[0, -1]
             assert torch.allclose(logits, plain, atol=1e-4), (seq, (logits - plain).abs().max())
-
-
-def test_models_it_cannot_serve_are_refused() -> None:
-    with pytest.raises(ConfigError, match="sliding windows"):
-        check_supported(LlamaConfig(sliding_window=16))
-    with pytest.raises(ConfigError, match="soft-capped"):
-        check_supported(type("C", (), {"attn_logit_softcapping": 50.0})())
-    check_supported(LlamaConfig())
