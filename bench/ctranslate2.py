@@ -78,14 +78,15 @@ class Ct2Generator:
         results = self.ct.generate_batch(
             pieces,
             max_length=params.max_tokens,
-            num_hypotheses=params.n,
+            num_hypotheses=1 if greedy else params.n,  # greedy hypotheses are all the same
             sampling_topk=1 if greedy else 0,
             sampling_temperature=params.temperature or 1.0,
             sampling_topp=params.top_p,
             include_prompt_in_result=False,
             max_batch_size=self.max_batch_size,
         )
-        return [[self._completion(ids, params) for ids in r.sequences_ids] for r in results]
+        rows = [[self._completion(ids, params) for ids in r.sequences_ids] for r in results]
+        return [row * params.n if greedy else row for row in rows]
 
     def _completion(self, ids: list[int], params: SamplingParams) -> Completion:
         finish = "length" if len(ids) >= params.max_tokens else "stop"
