@@ -33,6 +33,26 @@ def engine(
         json_path.write_text(text + "\n")
 
 
+@bench_app.command("rollouts")
+def rollouts(
+    store: Annotated[Path, typer.Option(help="Model store.")] = Path("model_store/default"),
+    prefixes: Annotated[int, typer.Option(min=1, max=4096, help="Step prefixes.")] = 64,
+    k: Annotated[int, typer.Option("--k", min=1, max=64, help="Rollouts per prefix.")] = 8,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """The rollouts part of `glore bench engine` alone: the sorm-label stage's chunked path
+    four ways (fixed batches, continuous, chunks in flight, two processes)."""
+    from bench.rollouts import bench_rollouts
+    from glore import GLoRe
+
+    gen = GLoRe.from_pretrained(store).models.student
+    report = bench_rollouts(gen, prefixes, k, student=str(store / "student"))
+    text = json.dumps(report, indent=2)
+    typer.echo(text)
+    if json_path is not None:
+        json_path.write_text(text + "\n")
+
+
 @bench_app.command("service")
 def service(
     *,

@@ -328,5 +328,5 @@ def bench_engine(
         "modes": _modes(engine, questions),
         "scoring": _scoring(engine, store, questions, peak),
         "decode": _decode_speed(engine, questions, sizes, peak),
-        "rollouts": bench_rollouts(engine.models.student, prefixes, k),
+        "rollouts": bench_rollouts(engine.models.student, prefixes, k, student=f"{store}/student"),
     }

@@ -91,33 +91,59 @@ CHUNK = 32
 """Prefixes per generate call, as the `sorm-label` stage's `chunk` in the recipes."""
 
 
-def _staged(
-    target: object, jobs: list[PrefixJob], params: SamplingParams, chunk: int, in_flight: int
-) -> Any:
-    """The stage's path: `roll_out` per chunk of `chunk` prefixes through `run_chunks`,
-    `in_flight` chunks at a time (files in a temporary folder); -> (seconds, rows)."""
-    import tempfile
-    from pathlib import Path
-
-    from training.chunks import run_chunks
+def _work(target: Any, params: SamplingParams, rows: int) -> Any:
+    """The stage's chunk work: `roll_out` with the chunk's seed. `target` is a generator,
+    or a student folder to load one of `rows` rows from (in a process of its own)."""
+    if not hasattr(target, "generate"):
+        target = EmbeddedGenerator.from_pretrained(target, max_batch_size=rows)
 
     def work(part: Sequence[PrefixJob], index: int) -> list[dict[str, Any]]:
         seeded = replace(params, seed=(params.seed or 0) + index)
-        return [to_json(r) for r in roll_out(target, part, seeded)]  # type: ignore[arg-type]
+        return [to_json(r) for r in roll_out(target, part, seeded)]
+
+    return work
+
+
+def _staged(
+    target: object,
+    jobs: list[PrefixJob],
+    params: SamplingParams,
+    chunk: int,
+    *,
+    split: dict[str, int],
+    width: int,
+) -> Any:
+    """The stage's path: `roll_out` per chunk of `chunk` prefixes through
+    `run_chunks_split` (`split`: in_flight, processes, threads; a process's own generator
+    has `width` rows; files in a temporary folder); -> (seconds, rows)."""
+    import tempfile
+    from functools import partial
+    from pathlib import Path
+
+    from training.chunks import run_chunks_split
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        rows = run_chunks(Path(tmp), jobs, chunk, work, "bench", in_flight=in_flight)
-        return time.perf_counter() - t0, [PrefixRollouts(**r) for r in rows]
+        make = partial(_work, target, params, width)
+        done = run_chunks_split(Path(tmp), jobs, chunk, make, "bench", **split)
+        return time.perf_counter() - t0, [PrefixRollouts(**r) for r in done]
 
 
 def bench_rollouts(
-    gen: object, prefixes: int = 64, k: int = 8, max_tokens: int = 160, chunk: int = CHUNK
+    gen: object,
+    prefixes: int = 64,
+    k: int = 8,
+    max_tokens: int = 160,
+    *,
+    chunk: int = CHUNK,
+    student: str | None = None,
 ) -> dict[str, Any]:
     """Rollouts/s of the `sorm-label` stage's path over the same prefixes, side by side:
     the fixed batches it had before, one chunk at a time (the baseline); continuous
-    batching one chunk at a time; and continuous batching with `IN_FLIGHT` chunks at once
-    (the stage now). The stage's sampling: temperature 1, `max_tokens` 160."""
+    batching one chunk at a time (the stage now, `IN_FLIGHT` 1); continuous batching with
+    two chunks at once; and, given the `student` folder, two processes of one thread each
+    (`gen_processes: 2`, their start included). The stage's sampling: temperature 1,
+    `max_tokens` 160."""
     from training.chunks import IN_FLIGHT
 
     if not isinstance(gen, EmbeddedGenerator):
@@ -129,14 +155,22 @@ def bench_rollouts(
     roll_out(baseline, jobs[:2], params)
     out: dict[str, Any] = {"prefixes": len(jobs), "k": k, "rollouts": len(jobs) * k}
     out["chunk"] = chunk
-    ways = (("fixed", baseline, 1), ("continuous", gen, 1), ("in_flight", gen, IN_FLIGHT))
-    for name, target, in_flight in ways:
+    threads = torch.get_num_threads()
+    one = {"processes": 1, "threads": threads}
+    ways: list[tuple[str, object, dict[str, int]]] = [
+        ("fixed", baseline, {**one, "in_flight": 1}),
+        ("continuous", gen, {**one, "in_flight": 1}),
+        ("in_flight", gen, {**one, "in_flight": 2}),
+    ]
+    if student is not None and threads >= 2:
+        ways.append(("processes", student, {"processes": 2, "threads": threads // 2}))
+    for name, target, split in ways:
         steps = gen.scheduler.steps, gen.scheduler.row_steps
-        seconds, rows = _staged(target, jobs, params, chunk, in_flight)
+        seconds, rows = _staged(target, jobs, params, chunk, split=split, width=gen.max_batch_size)
         steps_each = sum(len(c) for r in rows for c in r.rollouts) / max(1, len(jobs) * k)
         out[name] = {
             "seconds": round(seconds, 3),
-            "chunks_at_once": in_flight,
+            "chunks_at_once": split.get("in_flight", IN_FLIGHT) * split["processes"],
             "steps_per_rollout": round(steps_each, 2),  # all sample the same distribution
             "positive_prefixes": sum(r.positive for r in rows),
         }
@@ -146,9 +180,14 @@ def bench_rollouts(
     n = out["rollouts"]
     return {
         **out,
-        "rollouts_per_s": round(n / out["in_flight"]["seconds"], 1),
+        "rollouts_per_s": round(n / out["continuous"]["seconds"], 1),
         "baseline_rollouts_per_s": round(n / out["fixed"]["seconds"], 1),
-        "speedup": round(out["fixed"]["seconds"] / out["in_flight"]["seconds"], 2),
-        "continuous_speedup": round(out["fixed"]["seconds"] / out["continuous"]["seconds"], 2),
+        "speedup": round(out["fixed"]["seconds"] / out["continuous"]["seconds"], 2),
+        "in_flight_speedup": round(out["fixed"]["seconds"] / out["in_flight"]["seconds"], 2),
+        **(
+            {"processes_speedup": round(out["fixed"]["seconds"] / out["processes"]["seconds"], 2)}
+            if "processes" in out
+            else {}
+        ),
         "threads": torch.get_num_threads(),
     }

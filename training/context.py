@@ -107,6 +107,12 @@ class Context:
 
         return AutoTokenizer.from_pretrained(self.run.stage("tokenizer"))
 
+    def split(self) -> dict[str, int]:
+        """How `sample` and `sorm-label` spread their chunks: `gen_processes` processes of
+        an equal share of `threads` (`training.chunks.run_chunks_split`)."""
+        processes = self.recipe.gen_processes
+        return {"processes": processes, "threads": max(1, self.recipe.threads // processes)}
+
     def in_flight(self) -> int:
         """Chunks `sample` and `sorm-label` generate at once (`training.chunks`): one for a
         remote student, whose HTTP client belongs to one event loop, and so one thread."""

@@ -315,6 +315,11 @@ class Recipe:
     gen_batch: int = 64
     """Sequences per generation or scoring batch; validation and held-out solutions go in
     calls of about this many, one progress tick each (64; 1..100000)."""
+    gen_processes: int = 1
+    """Processes `sample` and `sorm-label` generate in, each with `threads / gen_processes`
+    torch threads and its own copy of the student (`training.chunks.run_chunks_split`;
+    on this project's 2-core machine 2 did not beat 1, see the README's Benchmarks)
+    (1; 1..64, at most `threads`)."""
     generation: dict[str, Any] | None = None
     """Where `sample` and `sorm-label` generate (None: in this process, `gen_batch` at a
     time): a vLLM server serving this run's student (RUN/student/model, started once the
@@ -341,6 +346,7 @@ class Recipe:
     def check(self) -> None:
         _need(self.threads >= 1, "threads", ">= 1")
         _need(1 <= self.gen_batch <= 100_000, "gen_batch", "in 1..100000")
+        _need(1 <= self.gen_processes <= min(64, self.threads), "gen_processes", "in 1..threads")
         check_generation(self.generation)
         for part in (
             self.task,
@@ -392,6 +398,7 @@ TRAIN_SECTIONS = (
 
 ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("", "verifier"): None,
+    ("", "gen_processes"): 1,
     ("task", "path"): None,
     ("model", "tokenizer_problems"): 5000,
     ("model", "max_len"): 512,

@@ -35,7 +35,7 @@ SOURCES: dict[str, str] = {
 """Stage -> the store folder it is seeded from."""
 
 _BASE = ("seed", "task", "model")
-_SAMPLES = (*_BASE, "student", "gen_batch", "generation", "sample")
+_SAMPLES = (*_BASE, "student", "gen_batch", "gen_processes", "generation", "sample")
 MADE_BY: dict[str, tuple[str, ...]] = {
     "tokenizer": _BASE,
     "student": (*_BASE, "student"),

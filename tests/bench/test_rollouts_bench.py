@@ -2,7 +2,10 @@
 prefixes through the stage's `roll_out` and `run_chunks`, and the report says so side by
 side."""
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from bench.rollouts import FixedBatches, bench_rollouts, prefix_jobs
 from glore.backends.base import SamplingParams
@@ -35,11 +38,28 @@ def test_report_has_the_three_paths_and_their_ratios(gen: EmbeddedGenerator) -> 
     report = bench_rollouts(gen, prefixes=5, k=3, max_tokens=12, chunk=2)
     assert report["rollouts"] == 15 and report["prefixes"] == 5 and report["chunk"] == 2
     fixed, one, many = (report[k]["seconds"] for k in ("fixed", "continuous", "in_flight"))
-    assert report["speedup"] == round(fixed / many, 2)
-    assert report["continuous_speedup"] == round(fixed / one, 2)
-    assert report["rollouts_per_s"] == round(15 / many, 1)
+    assert report["speedup"] == round(fixed / one, 2)  # the stage's path: one chunk at a time
+    assert report["in_flight_speedup"] == round(fixed / many, 2)
+    assert report["rollouts_per_s"] == round(15 / one, 1)
     assert report["baseline_rollouts_per_s"] == round(15 / fixed, 1)
     assert report["in_flight"]["chunks_at_once"] == 2
     assert report["continuous"]["chunks_at_once"] == 1
     assert all(1 <= report[k]["rows_per_step"] <= 8 for k in ("continuous", "in_flight"))
     assert bench_rollouts(object()) == {"skipped": "the student is not local"}
+
+
+def test_two_processes_roll_out_the_same_prefixes(gen: EmbeddedGenerator, tmp_path: Path) -> None:
+    """The `gen_processes: 2` path: a student folder loaded in two spawned processes."""
+    gen.model.save_pretrained(tmp_path)
+    gen.tokenizer.save_pretrained(tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        report = bench_rollouts(gen, prefixes=5, k=3, max_tokens=12, chunk=2, student=str(tmp_path))
+    finally:
+        torch.set_num_threads(threads)
+    assert report["processes"]["chunks_at_once"] == 2  # two processes, a chunk each
+    assert report["processes_speedup"] == round(
+        report["fixed"]["seconds"] / report["processes"]["seconds"], 2
+    )
+    assert report["processes"]["steps_per_rollout"] > 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from training.chunks import run_chunks
+from training.chunks import do_chunks, run_chunks, run_chunks_split
 
 
 def _rows(chunk: Sequence[int], index: int) -> list[dict[str, int]]:
@@ -63,3 +63,14 @@ def test_a_failing_chunk_fails_the_call_and_finished_chunks_stay(tmp_path: Path)
     assert (tmp_path / "00000.jsonl").is_file() and not (tmp_path / "00001.jsonl").exists()
     with pytest.raises(ValueError, match="in_flight"):
         run_chunks(tmp_path, [1], 1, _rows, "test", in_flight=0)
+
+
+def test_a_part_writes_only_its_chunks_and_split_checks_its_processes(tmp_path: Path) -> None:
+    do_chunks(tmp_path, list(range(10)), 2, _rows, "test", part=(1, 2))
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["00001.jsonl", "00003.jsonl"]
+    rows = run_chunks_split(
+        tmp_path, list(range(10)), 2, lambda: _rows, "t", processes=1, threads=1
+    )
+    assert [r["item"] for r in rows] == list(range(10))  # one process: the rest, here
+    with pytest.raises(ValueError, match="processes"):
+        run_chunks_split(tmp_path, [1], 1, lambda: _rows, "test", processes=0, threads=1)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from glore.errors import ConfigError
 from training.pipeline import STAGES, run_stages
 from training.recipe import load_recipe
 
@@ -76,6 +77,29 @@ def test_same_recipe_and_seed_give_the_same_data(
     assert (out / "sorm-label/sorm_labels.jsonl").read_bytes() == (
         again / "sorm-label/sorm_labels.jsonl"
     ).read_bytes()
+
+
+def test_two_generation_processes_write_the_data_one_process_writes(
+    smoke: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """`gen_processes: 2`: the chunks are spread over two spawned processes of one thread
+    each, and the samples and rollouts are the one-process run's."""
+    recipe_path, out, _ = smoke
+    split = tmp_path / "split.yaml"
+    data = yaml.safe_load(recipe_path.read_text())
+    split.write_text(yaml.safe_dump({**data, "threads": 2, "gen_processes": 2}))
+    two = tmp_path / "two"
+    run_stages(load_recipe(split), two, ("tokenizer", "student", "sample", "sorm-label"))
+    for folder in ("sample/chunks", "sorm-label/rollouts"):
+        first = sorted((out / folder).glob("*.jsonl"))
+        assert first
+        for path in first:
+            assert path.read_bytes() == (two / folder / path.name).read_bytes(), path
+    assert len(list((two / "sample/chunks").glob("*.jsonl"))) >= 2  # both processes had chunks
+    one_thread = tmp_path / "one.yaml"
+    one_thread.write_text(yaml.safe_dump({**data, "threads": 1, "gen_processes": 2}))
+    with pytest.raises(ConfigError, match="gen_processes"):
+        load_recipe(one_thread)
 
 
 def test_an_interrupted_stage_resumes_from_its_chunks(smoke: tuple[Path, Path, Path]) -> None:

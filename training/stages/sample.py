@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from glore.backends.base import SamplingParams
 from glore.formats import Problem, format_answer
 from glore.labels.records import SampleRecord, to_json
-from training.chunks import run_chunks
+from training.chunks import Work, run_chunks_split
 from training.context import Context
 from training.evaluate import solve_all
 
 NAME = "sample"
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    started = time.time()
+def _work(ctx: Context) -> Work[Problem]:
+    """A chunk's samples, on a student of this process's own (built here)."""
     spec = ctx.recipe.sample
-    problems = ctx.train_problems(ctx.recipe.sample_start, spec.questions)
     gen = ctx.student_generator()
 
     def work(chunk: Sequence[Problem], index: int) -> list[dict[str, Any]]:
@@ -42,8 +42,24 @@ def run(ctx: Context) -> dict[str, Any]:
                 )
         return rows
 
+    return work
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    started = time.time()
+    spec = ctx.recipe.sample
+    problems = ctx.train_problems(ctx.recipe.sample_start, spec.questions)
     folder = ctx.run.stage(NAME) / "chunks"
-    rows = run_chunks(folder, problems, spec.chunk, work, "sampling", in_flight=ctx.in_flight())
+    make_work = partial(_work, ctx)
+    rows = run_chunks_split(
+        folder,
+        problems,
+        spec.chunk,
+        make_work,
+        "sampling",
+        in_flight=ctx.in_flight(),
+        **ctx.split(),
+    )
     correct = [r["correct"] for r in rows]
     by_q: dict[str, list[bool]] = {}
     for r in rows:

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from glore.backends.base import SamplingParams
@@ -24,7 +25,7 @@ from glore.labels.rules import (
     sorm_labels,
     to_step_labels,
 )
-from training.chunks import run_chunks
+from training.chunks import Work, run_chunks_split
 from training.context import Context
 from training.rundir import write_jsonl
 from training.stages.sample import load_samples
@@ -45,21 +46,27 @@ def _params(ctx: Context, k: int, seed: int) -> SamplingParams:
     return SamplingParams(n=k, temperature=s.temperature, max_tokens=s.max_tokens, seed=seed)
 
 
-def _rollouts(
-    ctx: Context, jobs: list[PrefixJob], k: int, folder: str, seed0: int
-) -> list[PrefixRollouts]:
+def _work(ctx: Context, k: int, seed0: int) -> Work[PrefixJob]:
+    """A chunk's rollouts, on a student of this process's own (built here)."""
     gen = ctx.student_generator()
 
     def work(chunk: Sequence[PrefixJob], index: int) -> list[dict[str, Any]]:
         return [to_json(r) for r in roll_out(gen, chunk, _params(ctx, k, seed0 + index))]
 
-    rows = run_chunks(
+    return work
+
+
+def _rollouts(
+    ctx: Context, jobs: list[PrefixJob], k: int, folder: str, seed0: int
+) -> list[PrefixRollouts]:
+    rows = run_chunks_split(
         ctx.run.stage(NAME) / folder,
         jobs,
         ctx.recipe.sorm_label.chunk,
-        work,
+        partial(_work, ctx, k, seed0),
         f"rollouts K={k}",
         in_flight=ctx.in_flight(),
+        **ctx.split(),
     )
     return [PrefixRollouts(**r) for r in rows]
 
