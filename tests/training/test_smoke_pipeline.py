@@ -63,17 +63,22 @@ def test_manifest_says_how_models_were_made(smoke: tuple[Path, Path, Path]) -> N
     assert sorm["batching"]["ratio"] > 0
 
 
+def _same_data(out: Path, other: Path) -> None:
+    """Run `other` wrote the same sample and rollout chunk files as `out`, byte for byte."""
+    for folder in ("sample/chunks", "sorm-label/rollouts"):
+        first = sorted((out / folder).glob("*.jsonl"))
+        assert first
+        for path in first:
+            assert path.read_bytes() == (other / folder / path.name).read_bytes(), path
+
+
 def test_same_recipe_and_seed_give_the_same_data(
     smoke: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     recipe_path, out, _ = smoke
     again = tmp_path / "again"
     run_stages(load_recipe(recipe_path), again, ("tokenizer", "student", "sample", "sorm-label"))
-    for folder in ("sample/chunks", "sorm-label/rollouts"):
-        first = sorted((out / folder).glob("*.jsonl"))
-        assert first
-        for path in first:
-            assert path.read_bytes() == (again / folder / path.name).read_bytes(), path
+    _same_data(out, again)
     assert (out / "sorm-label/sorm_labels.jsonl").read_bytes() == (
         again / "sorm-label/sorm_labels.jsonl"
     ).read_bytes()
@@ -90,11 +95,7 @@ def test_two_generation_processes_write_the_data_one_process_writes(
     split.write_text(yaml.safe_dump({**data, "threads": 2, "gen_processes": 2}))
     two = tmp_path / "two"
     run_stages(load_recipe(split), two, ("tokenizer", "student", "sample", "sorm-label"))
-    for folder in ("sample/chunks", "sorm-label/rollouts"):
-        first = sorted((out / folder).glob("*.jsonl"))
-        assert first
-        for path in first:
-            assert path.read_bytes() == (two / folder / path.name).read_bytes(), path
+    _same_data(out, two)
     assert len(list((two / "sample/chunks").glob("*.jsonl"))) >= 2  # both processes had chunks
     one_thread = tmp_path / "one.yaml"
     one_thread.write_text(yaml.safe_dump({**data, "threads": 1, "gen_processes": 2}))
