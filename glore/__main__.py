@@ -2,4 +2,5 @@
 
 from glore.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned process (`gen_processes`) imports this module too
+    main()
