@@ -33,11 +33,11 @@ T = TypeVar("T")
 Work = Callable[[Sequence[T], int], list[dict[str, Any]]]
 
 IN_FLIGHT = 1
-"""Chunks generating at once in a process (1). Two were measured on this machine
-(`glore bench rollouts`, 192 prefixes x K=8, three interleaved runs: 9.19-9.40 s one at a
-time, 9.24-10.82 s two at once): a chunk of 32 prefixes x K=8 already fills the decode's
-64 rows for most of its length, and the second thread's Python competes with the
-scheduler's."""
+"""Chunks generating at once in a process (1). Two did not pay on this project's 2-core
+machine (`glore bench rollouts`, its `in_flight` row; and three interleaved runs of the
+bench's chunked path on 192 prefixes x K=8: 9.19-9.40 s one at a time, 9.24-10.82 s two
+at once): a chunk of 32 prefixes x K=8 already fills the decode's 64 rows for most of its
+length, and the second thread's Python competes with the scheduler's."""
 
 
 def run_chunks(
