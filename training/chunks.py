@@ -37,7 +37,8 @@ IN_FLIGHT = 1
 machine (`glore bench rollouts`, its `in_flight` row; and three interleaved runs of the
 bench's chunked path on 192 prefixes x K=8: 9.19-9.40 s one at a time, 9.24-10.82 s two
 at once): a chunk of 32 prefixes x K=8 already fills the decode's 64 rows for most of its
-length, and the second thread's Python competes with the scheduler's."""
+length, and the second thread's Python competes with the scheduler's. A remote student
+must stay at 1: its HTTP client belongs to one event loop, and so to one thread."""
 
 
 def run_chunks(

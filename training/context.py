@@ -15,7 +15,6 @@ from glore.errors import ConfigError
 from glore.formats import Problem
 from glore.tasks.base import Task
 from glore.tasks.splits import HeldOutSplits
-from training.chunks import IN_FLIGHT
 from training.recipe import Recipe, TaskSpec
 from training.rundir import RunDir
 
@@ -112,11 +111,6 @@ class Context:
         an equal share of `threads` (`training.chunks.run_chunks_split`)."""
         processes = self.recipe.gen_processes
         return {"processes": processes, "threads": max(1, self.recipe.threads // processes)}
-
-    def in_flight(self) -> int:
-        """Chunks `sample` and `sorm-label` generate at once (`training.chunks`): one for a
-        remote student, whose HTTP client belongs to one event loop, and so one thread."""
-        return 1 if self.recipe.generation is not None else IN_FLIGHT
 
     def student_generator(self) -> Generator:
         """The student for `sample` and `sorm-label`: the recipe's `generation` server, else

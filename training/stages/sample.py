@@ -57,7 +57,6 @@ def run(ctx: Context) -> dict[str, Any]:
         spec.chunk,
         make_work,
         "sampling",
-        in_flight=ctx.in_flight(),
         **ctx.split(),
     )
     correct = [r["correct"] for r in rows]

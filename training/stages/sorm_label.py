@@ -65,7 +65,6 @@ def _rollouts(
         ctx.recipe.sorm_label.chunk,
         partial(_work, ctx, k, seed0),
         f"rollouts K={k}",
-        in_flight=ctx.in_flight(),
         **ctx.split(),
     )
     return [PrefixRollouts(**r) for r in rows]
