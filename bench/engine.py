@@ -5,8 +5,9 @@
 (c) the share of pipeline time spent in ORM and SORM scoring: with the scorers as they were
     before the token budget and prefix cache, as they are by default (float32 on a CPU),
     and in bfloat16;
-(d) decode tokens per second at several batch sizes, for the lean decode loop and for
-    `model.generate`, each as a fraction of this machine's matmul FLOP rate;
+(d) decode tokens per second at several batch sizes: the served scheduler (its lean Llama
+    step), the same scheduler stepping through the model's forward, the lean fixed-batch
+    loop and `model.generate`, each as a fraction of this machine's matmul FLOP rate;
 (e) SORM-stage rollouts/s (K per step prefix) through the generator's continuous batching
     against the fixed batches it had before (`bench.rollouts`).
 Ratios are what to read: absolute numbers move with the machine's load.
@@ -227,7 +228,8 @@ def _decode_speed(
     engine: GLoRe, questions: Sequence[str], sizes: Sequence[int], peak: float
 ) -> list[dict[str, Any]]:
     """Greedy tokens/s at each batch size: the served generator (its continuous-batching
-    scheduler), the lean fixed-batch loop it replaced, and `model.generate`. Each runs
+    scheduler and lean Llama step), that scheduler through the model's forward, the lean
+    fixed-batch loop it replaced, and `model.generate`. Each runs
     twice and the faster run counts, as in `glore bench ct2`: a single cold run charged
     whichever went first with the allocations the others reused."""
     gen: Any = engine.models.student
@@ -235,16 +237,24 @@ def _decode_speed(
     for size in sizes:
         prompts = [student_prompt(q).text for q in (list(questions) * 64)[:size]]
         row: dict[str, Any] = {"batch": size}
-        for name, run in (("scheduler", _served), ("lean", _lean), ("hf_generate", _hf)):
+        runs = (
+            ("scheduler", _served),
+            ("scheduler_forward", _served_forward),
+            ("lean", _lean),
+            ("hf_generate", _hf),
+        )
+        for name, run in runs:
             rate, context = _best_rate(run, gen, prompts)
             flops = rate * _flops_per_token(gen.model, context)
             row[name] = {
                 "tokens_per_s": round(rate, 1),
                 "fraction_of_matmul_peak": round(flops / peak, 4),
             }
-        for name in ("scheduler", "lean"):
+        for name in ("scheduler", "scheduler_forward", "lean"):
             rate = row[name]["tokens_per_s"] / row["hf_generate"]["tokens_per_s"]
             row[f"{name}_vs_hf"] = round(rate, 2)
+        rate = row["scheduler"]["tokens_per_s"] / row["scheduler_forward"]["tokens_per_s"]
+        row["lean_step_speedup"] = round(rate, 2)
         rows.append(row)
     return rows
 
@@ -270,6 +280,25 @@ def _served(gen: Any, prompts: list[str]) -> tuple[int, int]:
     tokens = sum(c.tokens + (c.finish_reason == "stop") for c in done)
     longest = max(len(gen.tokenizer(p)["input_ids"]) for p in prompts)
     return tokens, longest + max(c.tokens for c in done) // 2
+
+
+def _served_forward(gen: Any, prompts: list[str]) -> tuple[int, int]:
+    """`_served` with the scheduler stepping through the model's own forward."""
+    from glore.backends.embedded.scheduler import Scheduler
+
+    served = gen.scheduler
+    gen.scheduler = Scheduler(
+        gen.model,
+        eos_id=served.eos_id,
+        context=served.context,
+        max_rows=served.max_rows,
+        max_kv_tokens=served.max_kv_tokens,
+        lean_step=False,
+    )
+    try:
+        return _served(gen, prompts)
+    finally:
+        gen.scheduler = served
 
 
 def _lean(gen: Any, prompts: list[str]) -> tuple[int, int]:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from glore.backends.base import SamplingParams
+from glore.backends.embedded.llama_step import LlamaStep, unsupported
 from glore.backends.embedded.sampling import pick, row_key, uniforms
 from glore.backends.embedded.slots import SlotCache
 from glore.errors import BackendError
@@ -76,13 +77,24 @@ class Scheduler:
     """Runs `submit`ted requests in a worker thread that lives while there is work."""
 
     def __init__(
-        self, model: Any, *, eos_id: int, context: int, max_rows: int, max_kv_tokens: int
+        self,
+        model: Any,
+        *,
+        eos_id: int,
+        context: int,
+        max_rows: int,
+        max_kv_tokens: int,
+        lean_step: bool = True,
     ) -> None:
         if max_rows < 1 or max_kv_tokens < 1:
             raise ValueError("max_rows and max_kv_tokens must be >= 1")
         self.model, self.eos_id, self.context = model, eos_id, context
         self.max_rows, self.max_kv_tokens = max_rows, max_kv_tokens
-        self.boolean_mask = getattr(model.config, "_attn_implementation", "sdpa") == "sdpa"
+        self.lean = LlamaStep(model) if lean_step and unsupported(model) is None else None
+        """The decode step written out over the model's weights (`llama_step`), where the
+        model has Llama's layers; else (or with `lean_step=False`) the model's forward."""
+        sdpa = getattr(model.config, "_attn_implementation", "sdpa") == "sdpa"
+        self.boolean_mask = sdpa or self.lean is not None
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
         self._thread: threading.Thread | None = None
@@ -249,18 +261,22 @@ class Scheduler:
         lengths = torch.tensor([r.length for r in self._rows], device=device)
         tokens = torch.tensor([[r.out[-1]] for r in self._rows], device=device)
         mask = self._cache.step(lengths, self.boolean_mask)
-        out = self.model(
-            input_ids=tokens,
-            attention_mask=mask,
-            position_ids=lengths[:, None],
-            cache=self._cache,
-            use_cache=True,
-        )
+        if self.lean is not None:
+            logits = self.lean(tokens[:, 0], lengths, self._cache, mask)
+        else:
+            out = self.model(
+                input_ids=tokens,
+                attention_mask=mask,
+                position_ids=lengths[:, None],
+                cache=self._cache,
+                use_cache=True,
+            )
+            logits = out.logits[:, -1, :]
         self.steps += 1
         self.row_steps += len(self._rows)
         for row in self._rows:
             row.length += 1
-        self._sample(0, out.logits[:, -1, :])
+        self._sample(0, logits)
 
     def _sample(self, start: int, logits: torch.Tensor) -> None:
         """The next token of rows `start:` from their logits; rows that end leave."""
