@@ -1,6 +1,7 @@
 """Global and local refiner training pairs from student samples and prefix rollouts.
 
-Global: an incorrect sample of a question paired with a correct sample of the same question.
+Global: an incorrect sample of a question paired with a correct sample of the same question
+(or, with `refine_data.global_drafts: greedy`, the question's incorrect greedy draft).
 
 Local (GLoRe's rule): for an incorrect sample with steps s_1..s_n, positivity of its prefixes
 is P_0 = any sample of the question is correct (its "rollouts" are the samples themselves),
@@ -62,6 +63,28 @@ def global_pairs(
             for w in group
             if not w.correct
             for r in right
+        ]
+        out.extend(_cap(pairs, cap_per_question, rng))
+    return out
+
+
+def greedy_pairs(
+    drafts: Sequence[SampleRecord],
+    samples: Sequence[SampleRecord],
+    cap_per_question: int,
+    rng: random.Random,
+) -> list[RefinePair]:
+    """(the question's incorrect greedy draft -> a correct sample), deduplicated, capped:
+    global pairs whose drafts are what the refiner is handed when serving. A question whose
+    draft is correct, or with no correct sample, gives none."""
+    right = {qid: [s for s in group if s.correct] for qid, group in by_question(samples).items()}
+    out: list[RefinePair] = []
+    for draft in drafts:
+        if draft.correct:
+            continue
+        pairs = [
+            RefinePair("global", draft.qid, draft.question, list(draft.steps), list(r.steps))
+            for r in right.get(draft.qid, [])
         ]
         out.extend(_cap(pairs, cap_per_question, rng))
     return out

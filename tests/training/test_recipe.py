@@ -58,6 +58,7 @@ def test_shipped_recipes_load(name: str) -> None:
         ("sorm: {features: [mean, max]}", "'sorm.features': likelihood features ['mean', 'max']"),
         ("orm: {features: []}", "'orm.features': likelihood features []: give distinct"),
         ("sorm: {labels: noisy}", "'sorm.labels': must be one of balanced, raw"),
+        ("refine_data: {global_drafts: best}", "'refine_data.global_drafts': must be one of"),
     ],
 )
 def test_bad_recipes_fail_before_work(tmp_path: Path, text: str, message: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 from glore.formats import BAD_MARKER, local_prompt
 from glore.labels.records import PrefixRollouts, RefinePair, SampleRecord
 from glore.labels.rules import index_prefixes, rollout_correct, uses_value
-from training.refine_pairs import global_pairs, local_pairs, pair_summary
+from training.refine_pairs import global_pairs, greedy_pairs, local_pairs, pair_summary
 
 Q1 = "Mia has 3 apples and buys 4 more. Then she buys 2 more. How many apples does she have?"
 Q2 = "Tom has 5 pens and loses 1. How many pens are left?"
@@ -91,6 +91,23 @@ def test_global_pairs_cap_and_determinism() -> None:
     assert global_pairs(samples, 0, random.Random(0)) == []
     with pytest.raises(ValueError):
         global_pairs(samples, -1, random.Random(0))
+
+
+def test_greedy_pairs_pair_an_incorrect_greedy_draft_with_each_correct_sample() -> None:
+    samples = [*q1_samples(), sample("q1", 4, GOOD_ALT, True), sample("q2", 0, TOM_BAD, False)]
+    drafts = [
+        sample("q1", 0, BAD_FIRST, False),
+        sample("q2", 0, TOM_BAD, False),  # no correct sample of q2: no pair
+    ]
+    pairs = greedy_pairs(drafts, samples, 10, random.Random(0))
+    assert [(p.qid, p.draft, p.target) for p in pairs] == [
+        ("q1", BAD_FIRST, GOOD),
+        ("q1", BAD_FIRST, GOOD_ALT),
+    ]
+    assert all(p.kind == "global" and p.first_error is None for p in pairs)
+    capped = greedy_pairs(drafts, samples, 1, random.Random(0))
+    assert len(capped) == 1 and capped[0] in pairs
+    assert greedy_pairs([sample("q1", 0, GOOD, True)], samples, 10, random.Random(0)) == []
 
 
 def test_global_pairs_need_both_outcomes() -> None:

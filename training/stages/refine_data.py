@@ -1,6 +1,9 @@
 """Stage `refine-data`: refinement pairs mined from the samples and the rollouts.
 
 Global: (question, an incorrect sample) -> a correct sample of the same question.
+With `refine_data.global_drafts: greedy`, the global drafts are instead the student's greedy
+solutions of the sampled questions that have a correct sample (generated here, in
+resumable chunks under `greedy/`), where they are incorrect.
 Local: where P_i is positive and P_{i+1} is not, an incorrect draft containing P_{i+1},
 `[BAD]` before step i+1 -> a correct rollout from P_i (see `training.refine_pairs`).
 """
@@ -9,12 +12,18 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
-from glore.labels.records import PrefixRollouts, RefinePair, to_json
+from glore.backends.base import SamplingParams
+from glore.formats import Problem, format_answer
+from glore.labels.records import PrefixRollouts, RefinePair, SampleRecord, to_json
 from glore.labels.rules import index_prefixes
+from training.chunks import Work, run_chunks_split
 from training.context import Context
-from training.refine_pairs import global_pairs, local_pairs, pair_summary
+from training.evaluate import solve_all
+from training.refine_pairs import global_pairs, greedy_pairs, local_pairs, pair_summary
 from training.rundir import read_jsonl, write_jsonl
 from training.stages.sample import load_samples
 from training.stages.sorm_label import chosen_samples
@@ -26,15 +35,57 @@ def load_pairs(ctx: Context, kind: str) -> list[RefinePair]:
     return [RefinePair(**row) for row in read_jsonl(ctx.run.stage(NAME) / f"{kind}.jsonl")]
 
 
+def _greedy_work(ctx: Context) -> Work[Problem]:
+    """A chunk's greedy drafts, on a student of this process's own (built here)."""
+    gen, budget = ctx.student_generator(), ctx.recipe.sample.max_tokens
+
+    def work(chunk: Sequence[Problem], index: int) -> list[dict[str, Any]]:
+        params = SamplingParams(n=1, temperature=0.0, max_tokens=budget)
+        return [
+            to_json(
+                SampleRecord(
+                    p.id, p.question, format_answer(p.answer), 0, list(s.steps), p.check(s)
+                )
+            )
+            for p, (s,) in zip(chunk, solve_all(gen, chunk, params), strict=True)
+        ]
+
+    return work
+
+
+def greedy_drafts(ctx: Context, samples: Sequence[SampleRecord]) -> list[SampleRecord]:
+    """The student's greedy draft of each sampled question with a correct sample."""
+    wanted = {s.qid for s in samples if s.correct}
+    spec = ctx.recipe.sample
+    problems = [
+        p for p in ctx.train_problems(ctx.recipe.sample_start, spec.questions) if p.id in wanted
+    ]
+    folder = ctx.run.stage(NAME) / "greedy"
+    make_work = partial(_greedy_work, ctx)
+    rows = run_chunks_split(
+        folder, problems, spec.chunk * spec.samples, make_work, "greedy drafts", **ctx.split()
+    )
+    return [SampleRecord(**row) for row in rows]
+
+
 def run(ctx: Context) -> dict[str, Any]:
     started = time.time()
-    cap, rng = ctx.recipe.refine_data.cap_per_question, random.Random(ctx.recipe.seed)
+    spec = ctx.recipe.refine_data
+    cap, rng = spec.cap_per_question, random.Random(ctx.recipe.seed)
     folder = ctx.run.stage("sorm-label") / "rollouts"
     rows = [PrefixRollouts(**r) for p in sorted(folder.glob("*.jsonl")) for r in read_jsonl(p)]
-    glob = global_pairs(load_samples(ctx), cap, rng)
+    samples = load_samples(ctx)
+    summary: dict[str, Any] = {}
+    if spec.global_drafts == "greedy":
+        drafts = greedy_drafts(ctx, samples)
+        glob = greedy_pairs(drafts, samples, cap, rng)
+        wrong = sum(not d.correct for d in drafts)
+        summary["greedy_drafts"] = {"questions": len(drafts), "incorrect": wrong}
+    else:
+        glob = global_pairs(samples, cap, rng)
     local = local_pairs(chosen_samples(ctx), index_prefixes(rows), cap, rng)
     out = ctx.run.stage(NAME)
     write_jsonl(out / "global.jsonl", (to_json(p) for p in glob))
     write_jsonl(out / "local.jsonl", (to_json(p) for p in local))
-    summary = {"global": pair_summary(glob), "local": pair_summary(local)}
+    summary |= {"global": pair_summary(glob), "local": pair_summary(local)}
     return ctx.run.finish(NAME, summary, started)
