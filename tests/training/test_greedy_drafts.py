@@ -1,17 +1,21 @@
-"""`refine_data.global_drafts: greedy` on the committed default store's student (seeded,
-so it solves about 40% of the task, where the smoke student solves none): a greedy draft
-for each sampled question with a correct sample, and global pairs only from the incorrect
-drafts, each to a correct sample of its question."""
+"""`refine_data.global_drafts: greedy` and `both` on the committed default store's student
+(seeded, so it solves about 40% of the task, where the smoke student solves none): a
+greedy draft for each sampled question with a correct sample; global pairs from the
+incorrect drafts, each to a correct sample of its question, and with `both` the samples'
+own pairs before them."""
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from glore.labels.records import SampleRecord, to_json
 from training.pipeline import run_stages
 from training.recipe import load_recipe
+from training.refine_pairs import global_pairs, greedy_pairs
 from training.seed import seed_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,12 +28,13 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.skipif(not (STORE / "student").is_dir(), reason="needs model_store/default")
-def test_global_pairs_from_greedy_drafts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["greedy", "both"])
+def test_global_pairs_from_greedy_drafts(tmp_path: Path, mode: str) -> None:
     data = yaml.safe_load((ROOT / "recipes" / "tiny.yaml").read_text())
     data |= {"threads": 1, "gen_batch": 16}
     data["sample"] = {**data["sample"], "questions": 12, "samples": 2, "chunk": 4}
     data["sorm_label"] = {"questions": 1, "k": 2, "noise_prefixes": 0, "bench_prefixes": 0}
-    data["refine_data"] = {"cap_per_question": 2, "global_drafts": "greedy"}
+    data["refine_data"] = {"cap_per_question": 2, "global_drafts": mode}
     path = tmp_path / "greedy.yaml"
     path.write_text(yaml.safe_dump(data))
     recipe, run = load_recipe(path), tmp_path / "run"
@@ -41,10 +46,16 @@ def test_global_pairs_from_greedy_drafts(tmp_path: Path) -> None:
     assert drafts and {d["qid"] for d in drafts} == right
     wrong = {d["qid"]: d["steps"] for d in drafts if not d["correct"]}
     targets = {(s["qid"], tuple(s["steps"])) for s in samples if s["correct"]}
+    records = [SampleRecord(**s) for s in samples]
+    rng = random.Random(recipe.seed)  # the stage draws the samples' pairs first
+    first = global_pairs(records, 2, rng) if mode == "both" else []
+    made = greedy_pairs([SampleRecord(**d) for d in drafts], records, 2, rng)
     pairs = _jsonl(run / "refine-data/global.jsonl")
-    assert all(p["draft"] == wrong[p["qid"]] for p in pairs)
-    assert all((p["qid"], tuple(p["target"])) in targets for p in pairs)
-    assert wrong and {p["qid"] for p in pairs} == set(wrong)
+    assert pairs == [to_json(p) for p in first + made]
+    assert bool(first) == (mode == "both")
+    assert all(p.draft == wrong[p.qid] for p in made)
+    assert all((p.qid, tuple(p.target)) in targets for p in made)
+    assert wrong and {p.qid for p in made} == set(wrong)
     summary = json.loads((run / "refine-data/summary.json").read_text())
     assert summary["greedy_drafts"] == {"questions": len(drafts), "incorrect": len(wrong)}
     assert summary["global"]["pairs"] == len(pairs)

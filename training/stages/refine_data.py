@@ -3,7 +3,8 @@
 Global: (question, an incorrect sample) -> a correct sample of the same question.
 With `refine_data.global_drafts: greedy`, the global drafts are instead the student's greedy
 solutions of the sampled questions that have a correct sample (generated here, in
-resumable chunks under `greedy/`), where they are incorrect.
+resumable chunks under `greedy/`), where they are incorrect; with `both`, those pairs
+follow the samples' pairs.
 Local: where P_i is positive and P_{i+1} is not, an incorrect draft containing P_{i+1},
 `[BAD]` before step i+1 -> a correct rollout from P_i (see `training.refine_pairs`).
 """
@@ -76,13 +77,12 @@ def run(ctx: Context) -> dict[str, Any]:
     rows = [PrefixRollouts(**r) for p in sorted(folder.glob("*.jsonl")) for r in read_jsonl(p)]
     samples = load_samples(ctx)
     summary: dict[str, Any] = {}
-    if spec.global_drafts == "greedy":
+    glob = global_pairs(samples, cap, rng) if spec.global_drafts != "greedy" else []
+    if spec.global_drafts != "samples":
         drafts = greedy_drafts(ctx, samples)
-        glob = greedy_pairs(drafts, samples, cap, rng)
+        glob += greedy_pairs(drafts, samples, cap, rng)
         wrong = sum(not d.correct for d in drafts)
         summary["greedy_drafts"] = {"questions": len(drafts), "incorrect": wrong}
-    else:
-        glob = global_pairs(samples, cap, rng)
     local = local_pairs(chosen_samples(ctx), index_prefixes(rows), cap, rng)
     out = ctx.run.stage(NAME)
     write_jsonl(out / "global.jsonl", (to_json(p) for p in glob))
