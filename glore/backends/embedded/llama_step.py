@@ -7,7 +7,7 @@ batch 64 about 1.15-1.25x, where reading the KV cache in attention is most of th
 (`glore bench engine`, `decode[].lean_step_speedup`). This step computes the
 same function from the same parameter tensors with only the kernels the math needs: the
 q/k/v and gate/up projections as one matmul each, rotary embedding of queries and keys in
-one pass from a precomputed table, keys and values written straight into the scheduler's
+one pass, keys and values written straight into the scheduler's
 slots. It serves any checkpoint whose layers are Llama's (Llama, Mistral without a sliding
 window, Qwen2's biased projections); `unsupported` says why another cannot, and the
 scheduler then steps through the model's own forward, which stays the reference
@@ -25,7 +25,7 @@ from torch.nn import functional as nnf
 from glore.backends.embedded.slots import SlotCache
 
 _STATIC_ROPE = ("default", "linear", "llama3", "yarn")
-"""Rotary types whose angles depend only on the position (a table holds them); the dynamic
+"""Rotary types whose angles depend only on the position (asked per step by position); the dynamic
 kinds rescale with the sequence length and keep to the model's forward."""
 
 
@@ -97,9 +97,11 @@ class LlamaStep:
         self.norm = core.norm.weight
         self.head = model.lm_head.weight
         self.head_bias = model.lm_head.bias
+        self.rotary = core.rotary_emb
+        """The model's own rotary module, asked each step for the rows' positions only (a
+        table of every position would cost a long-context model hundreds of MB)."""
         with torch.no_grad():
             self.layers = [self._layer(layer) for layer in core.layers]
-            self.cos, self.sin = self._rotary_table(model)
 
     @staticmethod
     def _layer(layer: Any) -> _Layer:
@@ -117,13 +119,6 @@ class LlamaStep:
             down_bias=mlp.down_proj.bias,
         )
 
-    def _rotary_table(self, model: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin `[positions, head_dim]` from the model's own rotary module."""
-        positions = int(model.config.max_position_embeddings)
-        ids = torch.arange(positions, device=self.embed.device)[None, :]
-        cos, sin = model.model.rotary_emb(self.embed[:1][None], ids)
-        return cos[0], sin[0]
-
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         # Llama's RMSNorm: in float32, then back to the input's dtype before the weight.
         h = x.float()
@@ -138,7 +133,7 @@ class LlamaStep:
         interleaved runs (at batch 64 it is reading the cache that costs)."""
         rows = tokens.shape[0]
         x = nnf.embedding(tokens, self.embed)
-        cos, sin = self.cos[lengths][:, None, :], self.sin[lengths][:, None, :]
+        cos, sin = self.rotary(x[:, None], lengths[:, None])  # [rows, 1, head_dim]
         half, qk = self.head_dim // 2, self.heads + self.kv_heads
         for layer, slots in zip(self.layers, cache.slot_layers, strict=True):
             h = nnf.linear(self._rms(x, layer.norm1), layer.qkv, layer.qkv_bias)
