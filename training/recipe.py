@@ -89,6 +89,25 @@ class TrainSpec:
         return self.log_every or max(1, self.steps // 20)
 
 
+REFINER_INITS = ("student", "verifier")
+"""What a refiner is fine-tuned from (`RefinerSpec.init`)."""
+
+
+@dataclass(frozen=True)
+class RefinerSpec(TrainSpec):
+    """A refiner's training run, and the model it starts from."""
+
+    init: str = "student"
+    """`student` (the paper's: the refiners are the student, fine-tuned on its pairs) or
+    `verifier` (the recipe's verifier base, the ORM's and SORM's model: more capacity than
+    the student, trained on the same reference solutions; needs a `verifier` section)
+    (student; one of REFINER_INITS)."""
+
+    def check(self, key: str) -> None:
+        super().check(key)
+        _need(self.init in REFINER_INITS, f"{key}.init", f"one of {', '.join(REFINER_INITS)}")
+
+
 @dataclass(frozen=True)
 class OrmSpec(TrainSpec):
     """The ORM's training run, and which of the cached samples it learns from how."""
@@ -353,8 +372,8 @@ class Recipe:
     orm: OrmSpec = field(default_factory=lambda: OrmSpec(steps=300, lr=5e-4))
     sorm: SormSpec = field(default_factory=lambda: SormSpec(steps=300, lr=5e-4))
     refine_data: RefineDataSpec = field(default_factory=RefineDataSpec)
-    global_refiner: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
-    local_refiner: TrainSpec = field(default_factory=lambda: TrainSpec(steps=300, lr=5e-4))
+    global_refiner: RefinerSpec = field(default_factory=lambda: RefinerSpec(steps=300, lr=5e-4))
+    local_refiner: RefinerSpec = field(default_factory=lambda: RefinerSpec(steps=300, lr=5e-4))
     export: ExportSpec = field(default_factory=ExportSpec)
 
     def check(self) -> None:
@@ -378,6 +397,10 @@ class Recipe:
             self.verifier.check()
             scratch = self.verifier.expand == 0
             _need(not scratch or self.model.base is None, "verifier.expand", "> 0 with model.base")
+        for key in ("global_refiner", "local_refiner"):
+            if getattr(self, key).init == "verifier":  # LoRA adapters are served on the student
+                _need(self.verifier is not None, f"{key}.init", "student without a verifier")
+                _need(self.model.lora is None, f"{key}.init", "student with model.lora")
 
     @property
     def sample_start(self) -> int:
@@ -427,6 +450,8 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("sorm", "features"): BASE_FEATURES,
     ("sorm", "labels"): "balanced",
     ("refine_data", "global_drafts"): "samples",
+    ("global_refiner", "init"): "student",
+    ("local_refiner", "init"): "student",
     **{(section, "group_by_length"): False for section in TRAIN_SECTIONS},
 }
 """Keys added after runs had been made, with the value those runs used (the constants the

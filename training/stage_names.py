@@ -25,8 +25,8 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "orm": ("sample", "verifier"),
     "sorm": ("sorm-label", "verifier"),
     "refine-data": ("sample", "sorm-label"),
-    "global": ("refine-data",),
-    "local": ("refine-data",),
+    "global": ("refine-data", "verifier"),  # the verifier base, with `init: verifier`
+    "local": ("refine-data", "verifier"),
     "export": ("student", "orm", "sorm", "global", "local"),
 }
 """The stages whose outputs a stage reads: they must be complete before it runs."""

@@ -59,6 +59,12 @@ def test_shipped_recipes_load(name: str) -> None:
         ("orm: {features: []}", "'orm.features': likelihood features []: give distinct"),
         ("sorm: {labels: noisy}", "'sorm.labels': must be one of balanced, raw"),
         ("refine_data: {global_drafts: best}", "'refine_data.global_drafts': must be one of"),
+        ("global_refiner: {init: orm}", "'global_refiner.init': must be one of student, verifier"),
+        ("local_refiner: {init: verifier}", "'local_refiner.init': must be student without a"),
+        (
+            "verifier: {preset: micro}\nmodel: {lora: {r: 4}}\nglobal_refiner: {init: verifier}",
+            "'global_refiner.init': must be student with model.lora",
+        ),
     ],
 )
 def test_bad_recipes_fail_before_work(tmp_path: Path, text: str, message: str) -> None:
@@ -94,6 +100,17 @@ def test_a_verifier_base_is_part_of_a_runs_identity_only_when_set(tmp_path: Path
     assert sized.digest() != plain.digest() and sized.verifier.label == "scratch (micro)"
     grown = load_recipe(_write(tmp_path, "verifier: {expand: 4}")).verifier
     assert grown is not None and grown.label == "student + 4 blocks"
+
+
+def test_a_refiners_init_is_part_of_a_runs_identity_only_when_not_the_student(
+    tmp_path: Path,
+) -> None:
+    base = "verifier: {preset: micro}\nglobal_refiner: {steps: 20"
+    plain = load_recipe(_write(tmp_path, base + "}"))
+    student = load_recipe(_write(tmp_path, base + ", init: student}"))
+    grown = load_recipe(_write(tmp_path, base + ", init: verifier}"))
+    assert plain.global_refiner.init == "student" and plain.digest() == student.digest()
+    assert grown.global_refiner.init == "verifier" and grown.digest() != plain.digest()
 
 
 def test_the_train_section_owns_the_schedule_and_checkpoints(tmp_path: Path) -> None:

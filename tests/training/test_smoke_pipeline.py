@@ -193,6 +193,36 @@ def test_a_verifier_variant_gives_the_reward_models_their_own_base(
     assert len(critique.step_values) == 2 and 0.0 <= critique.orm_confidence <= 1.0
 
 
+def test_a_global_refiner_can_start_from_the_verifier_base(
+    smoke: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """`global_refiner.init: verifier`: the global refiner is fine-tuned from the verifier
+    base (here a micro model, larger than the nano student); the local refiner stays the
+    student's; the store serves it."""
+    from transformers import AutoConfig
+
+    from glore import GLoRe
+
+    recipe_path, out, _ = smoke
+    data = yaml.safe_load(recipe_path.read_text())
+    data["verifier"] = {"preset": "micro", "train": {"steps": 3, "batch_size": 8}}
+    data["global_refiner"] = {**data.get("global_refiner", {}), "init": "verifier"}
+    data["export"] = {**data["export"], "name": "smoke-global-verifier"}
+    variant = tmp_path / "global.yaml"
+    variant.write_text(yaml.safe_dump(data))
+    stages = ("verifier", "orm", "sorm", "global", "local", "export")
+    run_stages(load_recipe(variant), out, stages, variant="global-verifier")
+    made = json.loads((out / "variants/global-verifier/global/summary.json").read_text())
+    assert made["init"] == "verifier (scratch (micro))"
+    store = Path(data["export"]["store"]) / "smoke-global-verifier"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["init"]["global"] == made["init"] and manifest["init"]["local"] == "student"
+    refiner = AutoConfig.from_pretrained(store / "global")
+    assert (refiner.hidden_size, refiner.num_hidden_layers) == (128, 4)  # the micro base's
+    result = GLoRe.from_pretrained(store).solve("Tom has 3 apples. He buys 2.", "global")
+    assert [c.name for c in result.candidates] == ["draft", "global"]
+
+
 def _verifier_variant(
     recipe_path: Path, out: Path, tmp_path: Path, name: str, **sections: Any
 ) -> dict[str, Any]:
