@@ -44,9 +44,9 @@ def _cold(engine: GLoRe) -> None:
     """Empty the scorers' prefix caches: a timed run must not reuse an earlier run's work
     on the same questions."""
     for scorer in (engine.models.orm, engine.models.sorm):
-        cache = getattr(scorer, "cache", None)
-        if cache is not None:
-            cache.clear()
+        for kept in (getattr(scorer, "cache", None), getattr(scorer, "shared", None)):
+            if kept is not None:
+                kept.clear()
 
 
 def _concurrency(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
@@ -73,7 +73,9 @@ def _concurrency(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _modes(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
+def _modes(engine: GLoRe, questions: Sequence[str], store: str | None = None) -> dict[str, Any]:
+    """(b); with `store`, also `always` with the SORM on a model of its own (`always_apart`,
+    as before the loader let a SORM on the ORM's base share its passes)."""
     out: dict[str, Any] = {}
     runs = {
         "draft_only": ("greedy", {}),
@@ -81,20 +83,33 @@ def _modes(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
         "always": ("glore", {"mode": "always"}),
     }
     for name, (strategy, options) in runs.items():
-        _cold(engine)
-        t0 = time.perf_counter()
-        results = engine.solve_batch(list(questions), strategy, **options)
-        wall = time.perf_counter() - t0
-        tokens = sum(r.total_tokens for r in results) / len(results)
-        out[name] = {
-            "wall_s": round(wall, 3),
-            "tokens_per_question": round(tokens, 1),
-            "refined": sum(r.refined for r in results),
-        }
+        out[name] = _timed_mode(engine, questions, strategy, options)
+    default = engine.models.orm, engine.models.sorm
+    if store is not None and getattr(default[1], "shared", None) is not None:
+        engine.models.orm, engine.models.sorm = _open_pair(store, {}, share=False)
+        try:
+            out["always_apart"] = _timed_mode(engine, questions, "glore", {"mode": "always"})
+        finally:
+            engine.models.orm, engine.models.sorm = default
     base = out["draft_only"]["wall_s"]
-    for name in ("gated", "always"):
-        out[name]["wall_vs_draft"] = round(out[name]["wall_s"] / base, 2)
+    for name in ("gated", "always", "always_apart"):
+        if name in out:
+            out[name]["wall_vs_draft"] = round(out[name]["wall_s"] / base, 2)
     return out
+
+
+def _timed_mode(
+    engine: GLoRe, questions: Sequence[str], strategy: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    _cold(engine)
+    t0 = time.perf_counter()
+    results = engine.solve_batch(list(questions), strategy, **options)
+    wall = time.perf_counter() - t0
+    return {
+        "wall_s": round(wall, 3),
+        "tokens_per_question": round(sum(r.total_tokens for r in results) / len(results), 1),
+        "refined": sum(r.refined for r in results),
+    }
 
 
 class _TimedScorer:
@@ -143,13 +158,28 @@ def _scoring_share(engine: GLoRe, questions: Sequence[str]) -> dict[str, float]:
     return out
 
 
-SCORER_VARIANTS: dict[str, dict[str, Any]] = {
-    "float32_plain": {"prefix_cache_mb": 0, "max_batch_tokens": 1 << 30},  # 64 rows a pass
-    "float32": {},
-    "bfloat16": {"dtype": "bfloat16"},
+SCORER_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "float32_plain": ({"prefix_cache_mb": 0, "max_batch_tokens": 1 << 30}, False),
+    "float32_apart": ({}, False),
+    "float32": ({}, True),
+    "bfloat16": ({"dtype": "bfloat16"}, True),
 }
-"""(c)'s scorers: float32 as before the token budget and prefix cache (one pass per 64
-solutions, nothing reused), the default (float32 on a CPU), and bfloat16."""
+"""(c)'s scorers, (options, whether the SORM shares the ORM's model as the loader makes it
+where both are likelihood verifiers on one base): float32 as before the token budget and
+prefix cache (one pass per 64 solutions, nothing reused); float32 with each its own model
+and cache, as before the SORM shared the ORM's passes; the default (float32 on a CPU); and
+bfloat16."""
+
+
+def _open_pair(store: str, options: dict[str, Any], share: bool) -> tuple[Any, Any]:
+    from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
+    from glore.backends.embedded.scorers import open_scorer, same_model
+
+    orm_dir, sorm_dir = Path(store) / "orm", Path(store) / "sorm"
+    orm = open_scorer(orm_dir, **options)
+    if share and isinstance(orm, LikelihoodScorer) and same_model(orm_dir, sorm_dir):
+        return orm, orm.sibling(head=LikelihoodHead.load(sorm_dir))
+    return orm, open_scorer(sorm_dir, **options)
 
 
 def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -> dict[str, Any]:
@@ -157,7 +187,6 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -
     each moves the ORM's and SORM's probabilities from the default's on the same drafts;
     then how fast one scoring pass runs, against the matmul peak."""
     from glore.backends.embedded.scorer import EmbeddedScorer
-    from glore.backends.embedded.scorers import open_scorer
 
     default = engine.models.orm, engine.models.sorm
     if not all(isinstance(s, EmbeddedScorer) for s in default):
@@ -165,9 +194,8 @@ def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -
     drafts = [r.candidates[0] for r in engine.solve_batch(list(questions), "greedy")]
     items = [(q, d.steps) for q, d in zip(questions, drafts, strict=True) if d.steps]
     out: dict[str, Any] = {}
-    for name, options in SCORER_VARIANTS.items():
-        roles = ("orm", "sorm")
-        scorers = [open_scorer(Path(store) / r, **options) for r in roles]
+    for name, (options, share) in SCORER_VARIANTS.items():
+        scorers = _open_pair(store, options, share)
         diff = 0.0
         for a, b in zip(default, scorers, strict=True):
             pa, pb = asyncio.run(a.score(items)), asyncio.run(b.score(items))
@@ -354,7 +382,7 @@ def bench_engine(
             "matmul_gflops_bf16": round(peak_bf16 / 1e9, 1),
         },
         "concurrency": _concurrency(engine, questions),
-        "modes": _modes(engine, questions),
+        "modes": _modes(engine, questions, store),
         "scoring": _scoring(engine, store, questions, peak),
         "decode": _decode_speed(engine, questions, sizes, peak),
         "rollouts": bench_rollouts(engine.models.student, prefixes, k, student=f"{store}/student"),

@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,11 +104,17 @@ def record_critique(reveal: str, found_error: bool) -> None:
 
 def watch_prefix_caches(engine: GLoRe) -> None:
     """Count every prefix-cache lookup of the engine's embedded scorers (remote ones have
-    none: vLLM reports its own)."""
+    none: vLLM reports its own), labelled by the roles that use the cache: `orm+sorm` where
+    the SORM shares the ORM's model and cache (`EmbeddedScorer.sibling`)."""
+    roles: dict[int, list[str]] = {}
+    caches: dict[int, Any] = {}
     for role in ("orm", "sorm"):
         cache = getattr(getattr(engine.models, role), "cache", None)
         if cache is not None:
-            cache.listeners.append(_lookup_counter(role))
+            roles.setdefault(id(cache), []).append(role)
+            caches[id(cache)] = cache
+    for key, cache in caches.items():
+        cache.listeners.append(_lookup_counter("+".join(roles[key])))
 
 
 def _lookup_counter(role: str) -> Callable[[int, int], None]:

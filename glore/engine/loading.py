@@ -227,7 +227,7 @@ def load_models(
         kind = "scorer" if role in SCORERS else "generator"
         key = json.dumps([kind, spec[role]], sort_keys=True, default=str)
         if key not in by_spec:
-            by_spec[key] = _backend(
+            by_spec[key] = _sibling(role, spec, built) or _backend(
                 role,
                 spec[role],
                 device,
@@ -249,6 +249,26 @@ def load_models(
         rerank_margin=calibrated.get("rerank_margin", 0.0),
         abstain_below=calibrated.get("abstain_below", 0.0),
     )
+
+
+def _sibling(role: str, spec: Mapping[str, Any], built: Mapping[str, Any]) -> Any:
+    """For the SORM, a sibling of the ORM's scorer where both are likelihood verifiers on one
+    base with the same options: one model in memory, and each solution's pass runs once for
+    both heads (`EmbeddedScorer.sibling`). None otherwise."""
+    from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
+    from glore.backends.embedded.scorers import same_model, scorer_class
+
+    orm, sorm = spec["orm"], spec["sorm"]
+    if role != "sorm" or not isinstance(built.get("orm"), LikelihoodScorer):
+        return None
+    options = {k: v for k, v in orm.items() if k != "path"}
+    if "path" not in sorm or options != {k: v for k, v in sorm.items() if k != "path"}:
+        return None
+    if scorer_class(sorm["path"]) is not LikelihoodScorer:
+        return None
+    if not same_model(orm["path"], sorm["path"]):
+        return None
+    return built["orm"].sibling(head=LikelihoodHead.load(sorm["path"]))
 
 
 def _check_remote_models(spec: Mapping[str, Any]) -> None:

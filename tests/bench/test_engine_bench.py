@@ -22,3 +22,25 @@ def test_decode_rows_measure_all_three_side_by_side() -> None:
             want = rates[name] / rates["hf_generate"]
             assert abs(row[f"{name}_vs_hf"] - want) <= 0.01 * max(1.0, want)
             assert 0 < row[name]["fraction_of_matmul_peak"] < 1
+
+
+def test_scoring_part_times_the_scorers_apart_and_sharing_one_base() -> None:
+    """(c) runs each of `SCORER_VARIANTS` on the same engine: with the SORM apart from the
+    ORM and, as the loader makes it, sharing its model and passes; every variant scores the
+    drafts as the engine's own scorers do."""
+    from bench.engine import SCORER_VARIANTS, _modes, _open_pair, _scoring
+
+    orm, sorm = _open_pair(str(STORE), {}, share=True)
+    assert sorm.model is orm.model and sorm.shared is orm.shared is not None
+    orm, sorm = _open_pair(str(STORE), {}, share=False)
+    assert sorm.model is not orm.model and sorm.shared is None
+    engine = GLoRe.from_pretrained(STORE)
+    questions = [p.question for p in ArithTask().load("validation", 4)]
+    out = _scoring(engine, str(STORE), questions, peak=1e11)
+    assert set(SCORER_VARIANTS) <= set(out)
+    for name in ("float32_plain", "float32_apart", "float32"):
+        assert out[name]["max_prob_diff"] < 1e-5 and 0 < out[name]["share"] < 1, out[name]
+    modes = _modes(engine, questions, str(STORE))
+    assert modes["always_apart"]["refined"] == modes["always"]["refined"] == len(questions)
+    assert modes["always_apart"]["wall_vs_draft"] > 0
+    assert engine.models.sorm.shared is not None  # the engine's own scorers are back

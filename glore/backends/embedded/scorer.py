@@ -12,7 +12,7 @@ call (best-of-n samples, a round's refinements) runs once before them.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -36,6 +36,37 @@ class _Row:
     start: int = 0
     """Tokens taken from `hit`; the forward pass runs `ids[start:]`."""
     probs: torch.Tensor | None = None
+
+
+class TokenValues:
+    """Rows' token values by their token ids, for scorers that read one model
+    (`EmbeddedScorer.sibling`): a likelihood ORM and SORM on one base run the same pass and
+    differ only in their heads, so the second to score a solution reads the first's values
+    instead of running it again. At most `max_tokens` values; the least recently used go."""
+
+    def __init__(self, max_tokens: int = 1 << 18) -> None:
+        self.max_tokens = max_tokens
+        self.tokens = 0
+        self._rows: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
+
+    def get(self, ids: tuple[int, ...]) -> torch.Tensor | None:
+        found = self._rows.get(ids)
+        if found is not None:
+            self._rows.move_to_end(ids)
+        return found
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self.tokens = 0
+
+    def put(self, ids: tuple[int, ...], values: torch.Tensor) -> None:
+        if ids in self._rows or len(ids) > self.max_tokens:
+            return
+        self._rows[ids] = values
+        self.tokens += len(ids)
+        while self.tokens > self.max_tokens:
+            old, _ = self._rows.popitem(last=False)
+            self.tokens -= len(old)
 
 
 class EmbeddedScorer(LocalModel):
@@ -76,6 +107,8 @@ class EmbeddedScorer(LocalModel):
         self.max_batch_tokens = max_batch_tokens
         self.cache = PrefixCache(int(prefix_cache_mb * 2**20))
         self._lock = threading.Lock()  # the cache and the model serve one call at a time
+        self.shared: TokenValues | None = None
+        """With a `sibling`, the token values the two share."""
 
     def replica(self, **options: Any) -> Self:
         """A scorer over the same model with other constructor options and its own cache."""
@@ -84,6 +117,24 @@ class EmbeddedScorer(LocalModel):
     def own_options(self) -> dict[str, Any]:
         """What a subclass's constructor needs beside the model and tokenizer."""
         return {}
+
+    def sibling(self, **options: Any) -> Self:
+        """A scorer of the same class over the same model, batching as this one does, with
+        `options` for its own constructor (a likelihood scorer's `head`). The two share
+        the model's lock, prefix cache and token values: each item's pass runs once for
+        both, since its values depend only on the model, and each reads them its own way."""
+        twin = type(self)(
+            self.model,
+            self.tokenizer,
+            max_batch_size=self.max_batch_size,
+            max_wait_ms=self.max_wait_ms,
+            max_batch_tokens=self.max_batch_tokens,
+            **{**self.own_options(), **options},
+        )
+        if self.shared is None:
+            self.shared = TokenValues()
+        twin.cache, twin._lock, twin.shared = self.cache, self._lock, self.shared
+        return twin
 
     def run_batch(self, key: Hashable, items: list[tuple[str, Sequence[str]]]) -> list[list[float]]:
         return self.score_sync(items)
@@ -102,7 +153,7 @@ class EmbeddedScorer(LocalModel):
         for row in rows:
             unique.setdefault(row.ids, row)
         with self._lock:
-            todo = list(unique.values())
+            todo = [row for row in unique.values() if not self._known(row)]
             if self.cache.enabled:
                 self._share_questions(todo)
                 for row in todo:
@@ -110,7 +161,16 @@ class EmbeddedScorer(LocalModel):
                     if row.hit is not None and row.start < len(row.ids):
                         row.start -= self.shift
             self._run(todo)
+            if self.shared is not None:
+                for row in todo:
+                    assert row.probs is not None
+                    self.shared.put(row.ids, row.probs)
         return [(unique[row.ids], row) for row in rows]
+
+    def _known(self, row: _Row) -> bool:
+        """Whether a sibling already scored these tokens (then `row` holds their values)."""
+        row.probs = None if self.shared is None else self.shared.get(row.ids)
+        return row.probs is not None
 
     def readout(self, scored: _Row, row: _Row) -> list[float]:
         """`row`'s score at each step end, from the token values of the identical `scored`."""

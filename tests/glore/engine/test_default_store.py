@@ -93,3 +93,40 @@ def test_refiners_naming_one_model_share_its_batches(tmp_path: Path) -> None:
     result = engine.solve(QUESTIONS[0], mode="always")
     assert [c.name for c in result.candidates] == ["draft", "global", "local"]
     assert refiner.scheduler.runs - before == 1  # both refinements joined one running decode
+
+
+def test_a_likelihood_orm_and_sorm_on_one_base_share_its_passes(tmp_path: Path) -> None:
+    """The store's ORM and SORM are the same base with two heads: the loader gives them one
+    model, and the SORM reads the passes the ORM ran, to the probabilities a SORM loaded
+    on its own gives. A SORM on other weights keeps its own model."""
+    import shutil
+
+    import yaml
+    from transformers import AutoModelForCausalLM
+
+    from glore.backends.embedded.scorers import open_scorer
+
+    engine = GLoRe.from_pretrained(STORE)
+    orm: Any = engine.models.orm
+    sorm: Any = engine.models.sorm
+    assert sorm.model is orm.model and sorm.head != orm.head
+    drafts = [r.candidates[0] for r in engine.solve_batch(QUESTIONS, "greedy")]
+    items = [(q, d.steps) for q, d in zip(QUESTIONS, drafts, strict=True)]
+    alone = open_scorer(STORE / "sorm", prefix_cache_mb=0).score_sync(items)
+    orm.score_sync(items)
+    held = sorm.shared.tokens
+    assert held > 0
+    for got, want in zip(sorm.score_sync(items), alone, strict=True):
+        assert got == pytest.approx(want, abs=1e-6)
+    assert sorm.shared.tokens == held  # read, not run again
+
+    other = tmp_path / "sorm"
+    shutil.copytree(STORE / "sorm", other)
+    model = AutoModelForCausalLM.from_pretrained(other)
+    model.lm_head.weight.data[0, 0] += 1.0  # tied: the embedding moves too
+    model.save_pretrained(other)
+    spec = tmp_path / "spec.yaml"
+    roles = {r: {"path": str(STORE / r)} for r in ("student", "orm", "global", "local")}
+    spec.write_text(yaml.safe_dump({**roles, "sorm": {"path": str(other)}}))
+    apart: Any = GLoRe.from_pretrained(spec).models
+    assert apart.sorm.model is not apart.orm.model and apart.sorm.shared is None

@@ -19,7 +19,7 @@ from glore.backends.embedded.likelihood import (
     LikelihoodScorer,
     prefix_features,
 )
-from glore.backends.embedded.scorer import EmbeddedScorer
+from glore.backends.embedded.scorer import EmbeddedScorer, TokenValues
 from glore.backends.embedded.scorers import open_scorer, scorer_class
 from glore.backends.likelihood_head import BASE_FEATURES, FEATURES, step_features
 from glore.errors import ConfigError, ModelNotFoundError
@@ -161,3 +161,57 @@ def test_bad_heads_are_refused(folder: Path, tmp_path: Path) -> None:
     (broken / HEAD_FILE).write_text(json.dumps({"weights": [1, 2]}))
     with pytest.raises(ConfigError, match="not a likelihood head"):
         LikelihoodScorer.from_pretrained(broken)
+
+
+def test_a_sibling_reads_the_same_passes_with_its_own_head(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sibling`: one model, one lock and cache; what one scores the other reads without a
+    pass, each through its own head, to what a scorer of that head alone gives."""
+    import asyncio
+
+    orm = LikelihoodScorer.from_pretrained(folder)
+    other = LikelihoodHead((-1.0, 0.2, 0.5), -0.1)
+    sorm = orm.sibling(head=other)
+    assert sorm.model is orm.model and sorm.cache is orm.cache and sorm.head == other
+    alone = LikelihoodScorer(orm.model, orm.tokenizer, head=other, prefix_cache_mb=0)
+    passes: list[int] = []
+    for scorer in (orm, sorm):
+        inner = scorer._forward
+        monkeypatch.setattr(
+            scorer, "_forward", lambda rows, inner=inner: (passes.append(len(rows)), inner(rows))
+        )
+    first = orm.score_sync(DRAFTS)
+    ran = len(passes)
+    assert ran > 0
+    for got, want in zip(sorm.score_sync(DRAFTS), alone.score_sync(DRAFTS), strict=True):
+        assert got == pytest.approx(want, abs=1e-6)
+    assert len(passes) == ran  # the sibling ran no pass of its own
+    assert orm.score_sync(DRAFTS) == first
+
+    async def both() -> list[list[list[float]]]:
+        return list(await asyncio.gather(orm.score(DRAFTS[:3]), sorm.score(DRAFTS[:3])))
+
+    assert orm.shared is not None
+    orm.shared.clear()
+    orm.cache.clear()
+    for got, want in zip(
+        asyncio.run(both()), [first[:3], alone.score_sync(DRAFTS[:3])], strict=True
+    ):
+        for a, b in zip(got, want, strict=True):
+            assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_token_values_keep_the_most_recent_rows_within_their_bound() -> None:
+    kept = TokenValues(max_tokens=5)
+    a, b, c = (1, 2), (3, 4), (5, 6)
+    kept.put(a, torch.zeros(2))
+    kept.put(b, torch.ones(2))
+    assert kept.get(a) is not None  # a is now the most recent
+    kept.put(c, torch.ones(2))  # 6 tokens > 5: the least recent (b) goes
+    assert kept.get(b) is None and kept.get(a) is not None and kept.get(c) is not None
+    assert kept.tokens == 4
+    kept.put((0,) * 9, torch.zeros(9))  # longer than the bound: not kept
+    assert kept.tokens == 4
+    kept.clear()
+    assert kept.tokens == 0 and kept.get(a) is None
