@@ -172,14 +172,12 @@ bfloat16."""
 
 
 def _open_pair(store: str, options: dict[str, Any], share: bool) -> tuple[Any, Any]:
-    from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
-    from glore.backends.embedded.scorers import open_scorer, same_model
+    from glore.backends.embedded.scorers import open_scorer, sibling_scorer
 
     orm_dir, sorm_dir = Path(store) / "orm", Path(store) / "sorm"
     orm = open_scorer(orm_dir, **options)
-    if share and isinstance(orm, LikelihoodScorer) and same_model(orm_dir, sorm_dir):
-        return orm, orm.sibling(head=LikelihoodHead.load(sorm_dir))
-    return orm, open_scorer(sorm_dir, **options)
+    twin = sibling_scorer(orm, orm_dir, sorm_dir) if share else None
+    return orm, twin if twin is not None else open_scorer(sorm_dir, **options)
 
 
 def _scoring(engine: GLoRe, store: str, questions: Sequence[str], peak: float) -> dict[str, Any]:

@@ -252,23 +252,18 @@ def load_models(
 
 
 def _sibling(role: str, spec: Mapping[str, Any], built: Mapping[str, Any]) -> Any:
-    """For the SORM, a sibling of the ORM's scorer where both are likelihood verifiers on one
-    base with the same options: one model in memory, and each solution's pass runs once for
-    both heads (`EmbeddedScorer.sibling`). None otherwise."""
-    from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
-    from glore.backends.embedded.scorers import same_model, scorer_class
+    """For the SORM, a sibling of the ORM's local scorer where both are likelihood verifiers
+    on one base with the same options (`scorers.sibling_scorer`); None otherwise."""
+    from glore.backends.embedded.scorer import EmbeddedScorer
+    from glore.backends.embedded.scorers import sibling_scorer
 
     orm, sorm = spec["orm"], spec["sorm"]
-    if role != "sorm" or not isinstance(built.get("orm"), LikelihoodScorer):
+    if role != "sorm" or not isinstance(built.get("orm"), EmbeddedScorer):
         return None
     options = {k: v for k, v in orm.items() if k != "path"}
     if "path" not in sorm or options != {k: v for k, v in sorm.items() if k != "path"}:
         return None
-    if scorer_class(sorm["path"]) is not LikelihoodScorer:
-        return None
-    if not same_model(orm["path"], sorm["path"]):
-        return None
-    return built["orm"].sibling(head=LikelihoodHead.load(sorm["path"]))
+    return sibling_scorer(built["orm"], orm["path"], sorm["path"])
 
 
 def _check_remote_models(spec: Mapping[str, Any]) -> None:

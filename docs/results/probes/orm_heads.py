@@ -33,6 +33,7 @@ import torch
 
 from glore.backends.likelihood_head import FEATURES
 from glore.formats import answers_equal, parse_number
+from glore.labels.metrics import within_question_ranking
 from glore.tasks.arith import ArithTask, generate_problem, split_of
 from training.logistic import fit_logistic
 
@@ -154,24 +155,30 @@ def fit_pair(groups: list[list[Point]], feats: list[str]) -> torch.Tensor:
 
 def judge(w: torch.Tensor | None, groups: list[list[Point]], feats: list[str]) -> str:
     """Within-question ranking and the argmax rerank (margin 0) against the draft."""
-    pairs = agree = right = fixed = broken = 0.0
+    right = fixed = broken = 0
+    scored: list[list[tuple[bool, float]]] = []
     for g in groups:
-        s = [
-            p[2] if w is None else float(torch.tensor([p[0][k] for k in feats]) @ w[:-1] + w[-1])
-            for p in g
-        ]
-        for (a, sa), (b, sb) in itertools.permutations(zip(g, s, strict=True), 2):
-            if a[1] and not b[1]:
-                pairs, agree = pairs + 1, agree + (sa > sb) + 0.5 * (sa == sb)
+        s = [score(w, p, feats) for p in g]
+        scored.append([(bool(p[1]), v) for p, v in zip(g, s, strict=True)])
         best = max(range(len(g)), key=lambda i: s[i])
         win = best if s[best] > s[0] else 0
         right += g[win][1]
-        fixed, broken = fixed + (not g[0][1] and g[win][1]), broken + (g[0][1] and not g[win][1])
+        fixed += int(not g[0][1] and g[win][1] == 1)
+        broken += int(g[0][1] == 1 and not g[win][1])
+    share, pairs = within_question_ranking(scored)
     greedy = sum(g[0][1] for g in groups)
     return (
-        f"ranking {agree / max(pairs, 1):.3f} ({pairs:.0f} pairs), glore {right / len(groups):.3f}"
-        f" (greedy {greedy / len(groups):.3f}; fixed {fixed:.0f}, broken {broken:.0f})"
+        f"ranking {share or 0:.3f} ({pairs} pairs), glore {right / len(groups):.3f}"
+        f" (greedy {greedy / len(groups):.3f}; fixed {fixed}, broken {broken})"
     )
+
+
+def score(w: torch.Tensor | None, p: Point, feats: list[str]) -> float:
+    """The head's logit of a point, or with no head the store ORM's recorded score."""
+    if w is None:
+        assert p[2] is not None
+        return p[2]
+    return float(torch.tensor([p[0][k] for k in feats]) @ w[:-1] + w[-1])
 
 
 def fit(sample_path: str, train_path: str, val_path: str, hard_path: str) -> None:

@@ -7,7 +7,7 @@ import filecmp
 from pathlib import Path
 from typing import Any
 
-from glore.backends.embedded.likelihood import HEAD_FILE, LikelihoodScorer
+from glore.backends.embedded.likelihood import HEAD_FILE, LikelihoodHead, LikelihoodScorer
 from glore.backends.embedded.scorer import EmbeddedScorer
 
 
@@ -32,3 +32,14 @@ def same_model(a: str | Path, b: str | Path) -> bool:
     if not names or names != files(second):
         return False
     return all(filecmp.cmp(first / n, second / n, shallow=False) for n in names)
+
+
+def sibling_scorer(orm: EmbeddedScorer, orm_dir: str | Path, sorm_dir: str | Path) -> Any:
+    """The SORM in `sorm_dir` as a sibling of `orm` (loaded from `orm_dir`) where both are
+    likelihood verifiers on one base: one model in memory, each solution's pass run once
+    for both heads (`EmbeddedScorer.sibling`). None where they are not."""
+    if not isinstance(orm, LikelihoodScorer) or scorer_class(sorm_dir) is not LikelihoodScorer:
+        return None
+    if not same_model(orm_dir, sorm_dir):
+        return None
+    return orm.sibling(head=LikelihoodHead.load(sorm_dir))
