@@ -74,13 +74,16 @@ def _concurrency(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
 
 
 def _modes(engine: GLoRe, questions: Sequence[str], store: str | None = None) -> dict[str, Any]:
-    """(b); with `store`, also `always` with the SORM on a model of its own (`always_apart`,
-    as before the loader let a SORM on the ORM's base share its passes)."""
+    """(b); `always_staged` runs the stages one after another (`overlap=False`, as before
+    the global refinement started while the draft is scored); with `store`, also `always`
+    with the SORM on a model of its own (`always_apart`, as before the loader let a SORM
+    on the ORM's base share its passes)."""
     out: dict[str, Any] = {}
     runs = {
         "draft_only": ("greedy", {}),
         "gated": ("glore", {"mode": "gated"}),
         "always": ("glore", {"mode": "always"}),
+        "always_staged": ("glore", {"mode": "always", "overlap": False}),
     }
     for name, (strategy, options) in runs.items():
         out[name] = _timed_mode(engine, questions, strategy, options)
@@ -92,7 +95,7 @@ def _modes(engine: GLoRe, questions: Sequence[str], store: str | None = None) ->
         finally:
             engine.models.orm, engine.models.sorm = default
     base = out["draft_only"]["wall_s"]
-    for name in ("gated", "always", "always_apart"):
+    for name in ("gated", "always", "always_staged", "always_apart"):
         if name in out:
             out[name]["wall_vs_draft"] = round(out[name]["wall_s"] / base, 2)
     return out

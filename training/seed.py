@@ -47,7 +47,20 @@ MADE_BY: dict[str, tuple[str, ...]] = {
 }
 """Stage -> the recipe sections (top-level keys) its model was made by, upstream included
 (`gen_batch` and `generation` only say how the student generated, but are kept: a seeded
-model's data must be what the recipe says, not merely close)."""
+model's data must be what the recipe says, not merely close). `made_by` narrows one entry."""
+
+_FROM_SCRATCH_VERIFIER = (*_BASE, "student.problems", "verifier")
+"""A verifier base trained from scratch (not grown from the student) reads of the student's
+section only which reference solutions it is trained on, so a run may seed it and change
+how the student is trained (its expert iteration, say)."""
+
+
+def made_by(stage: str, recipe: Recipe) -> tuple[str, ...]:
+    """The recipe sections, or `section.key`s, that `stage`'s model was made by."""
+    spec = recipe.verifier
+    if stage == "verifier" and spec is not None and not spec.expand:
+        return _FROM_SCRATCH_VERIFIER
+    return MADE_BY[stage]
 
 
 def _manifest(store: Path) -> dict[str, Any]:
@@ -58,19 +71,23 @@ def _manifest(store: Path) -> dict[str, Any]:
     return data
 
 
-def _sections(recipe: Recipe) -> dict[str, str]:
-    """Each top-level section as canonical JSON (tuples and lists alike)."""
-    return {k: json.dumps(v, sort_keys=True) for k, v in identity(recipe.to_dict()).items()}
+def _value(recipe: dict[str, Any], key: str) -> str:
+    """A section, or a `section.key`, as canonical JSON (tuples and lists alike)."""
+    value: Any = recipe
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return json.dumps(value, sort_keys=True)
 
 
 def _check(recipe: Recipe, manifest: dict[str, Any], store: Path, stages: Sequence[str]) -> None:
     unknown = [s for s in stages if s not in SOURCES]
     if unknown:
         raise ConfigError(f"cannot seed {', '.join(unknown)}; seedable: {', '.join(SOURCES)}")
-    theirs = _sections(recipe_from_dict(manifest["recipe"]))
-    mine = _sections(recipe)
+    theirs = identity(recipe_from_dict(manifest["recipe"]).to_dict())
+    mine = identity(recipe.to_dict())
     for stage in stages:
-        changed = [k for k in MADE_BY[stage] if theirs.get(k) != mine.get(k)]
+        keys = made_by(stage, recipe)
+        changed = [k for k in keys if _value(theirs, k) != _value(mine, k)]
         if changed:
             raise ConfigError(
                 f"{store}'s {stage} was made by another recipe: this one changes "

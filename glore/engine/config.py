@@ -54,6 +54,12 @@ class EngineConfig:
     """Most refinement rounds for the multi-round strategy (2; 1..8)."""
     seed: int = 0
     """Seed for sampled strategies (0)."""
+    overlap: bool = True
+    """Run stages that do not wait on each other at the same time (True): in `always` mode
+    the global refinement of each draft starts while the draft is being scored (it needs
+    no score: the draft is the only candidate), and each refiner's candidates are scored as
+    soon as that refiner finishes. False runs them one after another (the bench's
+    baseline). The candidates and choice are the same either way."""
 
     def __post_init__(self) -> None:
         checks = [

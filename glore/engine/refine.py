@@ -4,8 +4,9 @@ run concurrently, then scored like every candidate (`glore.engine.steps.score_al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from glore.engine.choice import best
 from glore.engine.config import EngineConfig
@@ -34,6 +35,25 @@ class Plan:
     """Also repair the first wrong arithmetic exactly and let the student continue."""
 
 
+def start_global(
+    models: Models,
+    questions: Sequence[str],
+    drafts: Sequence[Candidate],
+    *,
+    cfg: EngineConfig,
+    costs: Costs,
+    plan: Plan,
+) -> asyncio.Task[list[Candidate]] | None:
+    """In `always` mode with `cfg.overlap`, the first round's global refinement of every
+    draft, started now so that it runs while the drafts are scored: the draft is each
+    pool's only candidate, so the round needs no score to know what it refines. None where
+    the round must wait for the scores."""
+    if not (cfg.overlap and cfg.mode == "always" and plan.use_global and drafts):
+        return None
+    items = [(i, questions[i], d) for i, d in enumerate(drafts)]
+    return asyncio.ensure_future(global_refine(models, items, cfg.max_tokens, costs))
+
+
 async def refine_round(
     models: Models,
     questions: Sequence[str],
@@ -46,13 +66,71 @@ async def refine_round(
     r: int,
     degraded: dict[int, str],
     on_stage: StageHook | None = None,
+    started: Awaitable[list[Candidate]] | None = None,
 ) -> None:
     """Add this round's refinements to `pools[i]` for each i in `todo`. A backend failure
     marks those questions degraded (their pools keep what they had) instead of raising.
     With `on_stage`, reports each scored refinement as a `global`, `local` or `repair`
-    event."""
+    event. `started`: this round's global refinements, already running (`start_global`)."""
     suffix = "" if r == 0 else f"-{r + 1}"
     margin = models.margin(cfg.rerank_margin)
+    g_items, l_items, r_items = _items(questions, pools, todo, cfg=cfg, plan=plan, margin=margin)
+    if started is not None and [i for i, _, _ in g_items] != list(range(len(pools))):
+        asyncio.ensure_future(started).cancel()
+        raise AssertionError("a started global refinement must cover every question")
+
+    async def scored(
+        made: Awaitable[list[Candidate]], items: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[int, Candidate]]:
+        new = [(it[0], c) for it, c in zip(items, await made, strict=True)]
+        for _, c in new:
+            c.name += suffix
+        if cfg.overlap:  # score these while the other refiners still generate
+            await score_all(models, questions, new, costs, cfg)
+        return new
+
+    jobs = []
+    if g_items:
+        made = started or global_refine(models, g_items, cfg.max_tokens, costs)
+        jobs.append(scored(made, g_items))
+    if l_items:
+        jobs.append(scored(local_refine(models, l_items, cfg.max_tokens, costs), l_items))
+    if r_items:
+        jobs.append(scored(repair(models, r_items, cfg.max_tokens, costs), r_items))
+    try:
+        parts = await asyncio.gather(*jobs)
+        new = [pair for part in parts for pair in part]
+        if not cfg.overlap:
+            await score_all(models, questions, new, costs, cfg)
+    except Exception as exc:  # any backend failure: keep the draft, say why
+        for i in todo:
+            degraded[i] = f"refinement failed: {type(exc).__name__}: {exc}"
+        return
+    for i, c in new:
+        pools[i].append(c)
+    stages = ["global"] * len(g_items) + ["local"] * len(l_items) + ["repair"] * len(r_items)
+    for stage, (i, c) in zip(stages, new, strict=True):
+        await emit(on_stage, stage, {"index": i, "candidate": asdict(c)})
+
+
+Items = tuple[
+    list[tuple[int, str, Candidate]],
+    list[tuple[int, str, Candidate, int]],
+    list[tuple[int, str, Candidate, int, str]],
+]
+
+
+def _items(
+    questions: Sequence[str],
+    pools: list[list[Candidate]],
+    todo: list[int],
+    *,
+    cfg: EngineConfig,
+    plan: Plan,
+    margin: float,
+) -> Items:
+    """What each refiner is given this round: (question index, question, the pool's best
+    candidate, then the local refiner's first error or the repair's step and fix)."""
     bases = {i: best(pools[i], margin, cfg.rerank) for i in todo}
     g_items = [(i, questions[i], bases[i]) for i in todo] if plan.use_global else []
     l_items = []
@@ -65,28 +143,4 @@ async def refine_round(
         found = repairable(bases[i])
         if found is not None:
             r_items.append((i, questions[i], bases[i], *found))
-    try:
-        g, loc, rep = await asyncio.gather(
-            global_refine(models, g_items, cfg.max_tokens, costs) if g_items else _none(),
-            local_refine(models, l_items, cfg.max_tokens, costs) if l_items else _none(),
-            repair(models, r_items, cfg.max_tokens, costs) if r_items else _none(),
-        )
-        new = [(it[0], c) for it, c in zip(g_items, g, strict=True)]
-        new += [(it[0], c) for it, c in zip(l_items, loc, strict=True)]
-        new += [(it[0], c) for it, c in zip(r_items, rep, strict=True)]
-        for _, c in new:
-            c.name += suffix
-        await score_all(models, questions, new, costs, cfg)
-    except Exception as exc:  # any backend failure: keep the draft, say why
-        for i in todo:
-            degraded[i] = f"refinement failed: {type(exc).__name__}: {exc}"
-        return
-    for i, c in new:
-        pools[i].append(c)
-    stages = ["global"] * len(g_items) + ["local"] * len(l_items) + ["repair"] * len(r_items)
-    for stage, (i, c) in zip(stages, new, strict=True):
-        await emit(on_stage, stage, {"index": i, "candidate": asdict(c)})
-
-
-async def _none() -> list[Candidate]:
-    return []
+    return g_items, l_items, r_items

@@ -7,6 +7,7 @@ the same stages so their costs compare fairly.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
 from typing import Protocol
@@ -15,7 +16,7 @@ from glore.backends.base import SamplingParams
 from glore.engine.choice import best, choose, orm_choice
 from glore.engine.config import EngineConfig, Rerank
 from glore.engine.hooks import StageHook, emit
-from glore.engine.refine import Plan, refine_round
+from glore.engine.refine import Plan, refine_round, start_global
 from glore.engine.result import Candidate, SolveResult
 from glore.engine.rules import Choice, should_refine, vote
 from glore.engine.steps import Costs, Models, draft, score_all
@@ -95,9 +96,21 @@ async def _draft_and_score(
     """`params.n` student solutions per question, each scored by the ORM and the SORM."""
     rows = await draft(models, questions, params, costs, name=name)
     await _drafted(on_stage, rows)
+    await _score_rows(models, questions, rows, cfg=cfg, costs=costs, on_stage=on_stage)
+    return rows
+
+
+async def _score_rows(
+    models: Models,
+    questions: Sequence[str],
+    rows: Sequence[Sequence[Candidate]],
+    *,
+    cfg: EngineConfig,
+    costs: Costs,
+    on_stage: StageHook | None,
+) -> None:
     cands = [(i, c) for i, row in enumerate(rows) for c in row]
     await score_all(models, questions, cands, costs, cfg, on_stage=on_stage)
-    return rows
 
 
 def _best_of(cfg: EngineConfig) -> SamplingParams:
@@ -173,9 +186,17 @@ def _make_refiner(
     ) -> list[SolveResult]:
         cfg = cfg if rerank is None else replace(cfg, rerank=rerank)
         costs = Costs(len(questions))
-        rows = await _draft_and_score(
-            models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage
+        rows = await draft(models, questions, _greedy(cfg), costs)
+        await _drafted(on_stage, rows)
+        started = start_global(
+            models, questions, [row[0] for row in rows], cfg=cfg, costs=costs, plan=plan
         )
+        try:
+            await _score_rows(models, questions, rows, cfg=cfg, costs=costs, on_stage=on_stage)
+        except BaseException:
+            if started is not None:
+                started.cancel()
+            raise
         pools = [list(row) for row in rows]
         margin = models.margin(cfg.rerank_margin)
         rounds = cfg.rounds if multi_round else 1
@@ -188,6 +209,7 @@ def _make_refiner(
             plan=plan,
             rounds=rounds,
             on_stage=on_stage,
+            started=started,
         )
         return [
             _degrade(
@@ -222,9 +244,11 @@ async def _rounds(
     plan: Plan,
     rounds: int,
     on_stage: StageHook | None,
+    started: asyncio.Task[list[Candidate]] | None = None,
 ) -> dict[int, str]:
     """Refinement rounds into `pools`; the questions whose refiners failed, with why.
-    Round 1 follows the mode; later rounds go on only while the ORM says wrong."""
+    Round 1 follows the mode; later rounds go on only while the ORM says wrong.
+    `started`: round 1's global refinements, already running (`start_global`)."""
     margin = models.margin(cfg.rerank_margin)
     degraded: dict[int, str] = {}
     for r in range(rounds):
@@ -248,6 +272,7 @@ async def _rounds(
             r=r,
             degraded=degraded,
             on_stage=on_stage,
+            started=started if r == 0 else None,
         )
     return degraded
 

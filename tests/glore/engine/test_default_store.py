@@ -49,6 +49,18 @@ def test_gated_mode_refines_no_more_than_always(engine: GLoRe) -> None:
         assert r.refined == (r.candidate("draft").orm_score < 0.5)
 
 
+def test_overlapping_stages_changes_nothing_but_the_time(engine: GLoRe) -> None:
+    overlapped = engine.solve_batch(QUESTIONS, mode="always")
+    staged = engine.solve_batch(QUESTIONS, mode="always", overlap=False)
+    for a, b in zip(overlapped, staged, strict=True):
+        assert (a.answer, a.winner) == (b.answer, b.winner)
+        assert [(c.name, c.steps) for c in a.candidates] == [
+            (c.name, c.steps) for c in b.candidates
+        ]
+        for x, y in zip(a.candidates, b.candidates, strict=True):
+            assert x.orm_score == pytest.approx(y.orm_score, abs=1e-6)
+
+
 def test_critique_of_a_students_free_text(engine: GLoRe) -> None:
     problem = ArithTask().load("validation", 1)[0]
     steps = [s.replace("<<", "").split("=")[0] for s in problem.solution.reasoning]

@@ -1,9 +1,11 @@
 """The pipeline's logic on hand-made scores: when, where, how, rerank, degradation."""
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
 
+from glore.backends.base import SamplingParams
 from glore.engine.glore import GLoRe
 from glore.engine.steps import Models
 from glore.errors import InvalidInputError
@@ -87,6 +89,56 @@ def test_refiner_failure_returns_the_draft_degraded() -> None:
     result = GLoRe(models(local_gen=FailingGenerator())).solve(Q)
     assert result.degraded and "refiner is down" in (result.degraded_reason or "")
     assert result.winner == "draft" and result.answer == "4"
+
+
+class _Logged:
+    """Wraps a scripted backend so the order of its calls lands in one shared log; a
+    scorer yields to the event loop mid-call, as a real one does while its pass runs."""
+
+    def __init__(self, inner: object, name: str, log: list[str]) -> None:
+        self.inner, self.name, self.log = inner, name, log
+
+    async def generate(self, prompts: Sequence[str], params: SamplingParams) -> object:
+        self.log.append(self.name)
+        return await self.inner.generate(prompts, params)  # type: ignore[attr-defined]
+
+    async def score(self, items: Sequence[tuple[str, Sequence[str]]]) -> object:
+        self.log.append(f"{self.name}-start")
+        await asyncio.sleep(0.01)
+        self.log.append(f"{self.name}-end")
+        return await self.inner.score(items)  # type: ignore[attr-defined]
+
+
+def _logged_models(log: list[str]) -> Models:
+    m = models()
+    m.orm = _Logged(m.orm, "orm", log)  # type: ignore[assignment]
+    m.global_refiner = _Logged(m.global_refiner, "global", log)  # type: ignore[assignment]
+    m.local_refiner = _Logged(m.local_refiner, "local", log)  # type: ignore[assignment]
+    return m
+
+
+def test_always_starts_the_global_refinement_while_the_draft_is_scored() -> None:
+    log: list[str] = []
+    overlapped = GLoRe(_logged_models(log)).solve(Q)
+    # The global refiner needs no score in `always` mode, so it starts during the draft's
+    # scoring; the local one waits for the SORM's first error.
+    assert log.index("global") < log.index("orm-end")
+    assert log.index("local") > log.index("orm-end")
+    log.clear()
+    staged = GLoRe(_logged_models(log)).solve(Q, overlap=False)
+    assert log[:4] == ["orm-start", "orm-end", "global", "local"]
+    assert staged.to_json() | {"stages": None} == overlapped.to_json() | {"stages": None}
+    log.clear()
+    GLoRe(_logged_models(log)).solve(Q, mode="gated")  # gated waits for the ORM's word
+    assert log[:3] == ["orm-start", "orm-end", "global"]
+
+
+def test_a_started_global_refinement_that_fails_degrades_like_any_refiner() -> None:
+    m = models()
+    m.global_refiner = FailingGenerator()
+    result = GLoRe(m).solve(Q)
+    assert result.degraded and "refiner is down" in (result.degraded_reason or "")
+    assert result.winner == "draft" and [c.name for c in result.candidates] == ["draft"]
 
 
 def test_draft_failure_raises() -> None:

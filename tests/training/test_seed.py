@@ -1,0 +1,38 @@
+"""Which recipe sections a seeded model must agree on (`training.seed`), on the committed
+default store, whose verifier base was trained from scratch."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from glore.errors import ConfigError
+from training.recipe import recipe_from_dict
+from training.seed import MADE_BY, _check, made_by
+
+STORE = Path(__file__).resolve().parents[2] / "model_store" / "default"
+MANIFEST = json.loads((STORE / "manifest.json").read_text())
+RECIPE = recipe_from_dict(MANIFEST["recipe"])
+
+
+def _with_student(**changes: object) -> object:
+    return dataclasses.replace(RECIPE, student=dataclasses.replace(RECIPE.student, **changes))
+
+
+def test_a_verifier_from_scratch_reads_only_the_students_problems() -> None:
+    assert RECIPE.verifier is not None and not RECIPE.verifier.expand
+    assert "student.problems" in made_by("verifier", RECIPE)
+    assert "student" not in made_by("verifier", RECIPE)
+    grown = dataclasses.replace(RECIPE, verifier=dataclasses.replace(RECIPE.verifier, expand=2))
+    assert made_by("verifier", grown) == MADE_BY["verifier"]  # grown from the student
+
+
+def test_the_student_may_change_its_training_under_a_seeded_verifier() -> None:
+    ei = _with_student(ei_rounds=1)
+    _check(ei, MANIFEST, STORE, ["tokenizer", "verifier"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"student was made by another recipe: .* student"):
+        _check(ei, MANIFEST, STORE, ["student"])  # type: ignore[arg-type]
+    fewer = _with_student(problems=RECIPE.student.problems - 1)
+    with pytest.raises(ConfigError, match=r"verifier .* changes student\.problems"):
+        _check(fewer, MANIFEST, STORE, ["verifier"])  # type: ignore[arg-type]
