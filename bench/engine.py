@@ -79,7 +79,7 @@ def _modes(engine: GLoRe, questions: Sequence[str], store: str | None = None) ->
     with the SORM on a model of its own (`always_apart`, as before the loader let a SORM
     on the ORM's base share its passes)."""
     out: dict[str, Any] = {}
-    runs = {
+    runs: dict[str, tuple[str, dict[str, Any]]] = {
         "draft_only": ("greedy", {}),
         "gated": ("glore", {"mode": "gated"}),
         "always": ("glore", {"mode": "always"}),

@@ -42,5 +42,7 @@ def test_scoring_part_times_the_scorers_apart_and_sharing_one_base() -> None:
         assert out[name]["max_prob_diff"] < 1e-5 and 0 < out[name]["share"] < 1, out[name]
     modes = _modes(engine, questions, str(STORE))
     assert modes["always_apart"]["refined"] == modes["always"]["refined"] == len(questions)
-    assert modes["always_apart"]["wall_vs_draft"] > 0
+    assert (
+        modes["always_apart"]["wall_vs_draft"] > 0 and modes["always_staged"]["wall_vs_draft"] > 0
+    )
     assert engine.models.sorm.shared is not None  # the engine's own scorers are back
