@@ -91,7 +91,7 @@ async def refine_round(
 
     jobs = []
     if g_items:
-        made = started or global_refine(models, g_items, cfg.max_tokens, costs)
+        made = global_refine(models, g_items, cfg.max_tokens, costs) if started is None else started
         jobs.append(scored(made, g_items))
     if l_items:
         jobs.append(scored(local_refine(models, l_items, cfg.max_tokens, costs), l_items))

@@ -92,25 +92,25 @@ async def _draft_and_score(
     costs: Costs,
     on_stage: StageHook | None,
     name: str = "draft",
-) -> list[list[Candidate]]:
-    """`params.n` student solutions per question, each scored by the ORM and the SORM."""
+    plan: Plan | None = None,
+) -> tuple[list[list[Candidate]], asyncio.Task[list[Candidate]] | None]:
+    """`params.n` student solutions per question, each scored by the ORM and the SORM; with
+    a refining `plan`, also its global refinement if it can start before the scores
+    (`start_global`), running while they are computed."""
     rows = await draft(models, questions, params, costs, name=name)
     await _drafted(on_stage, rows)
-    await _score_rows(models, questions, rows, cfg=cfg, costs=costs, on_stage=on_stage)
-    return rows
-
-
-async def _score_rows(
-    models: Models,
-    questions: Sequence[str],
-    rows: Sequence[Sequence[Candidate]],
-    *,
-    cfg: EngineConfig,
-    costs: Costs,
-    on_stage: StageHook | None,
-) -> None:
+    started = None
+    if plan is not None:
+        drafts = [row[0] for row in rows]
+        started = start_global(models, questions, drafts, cfg=cfg, costs=costs, plan=plan)
     cands = [(i, c) for i, row in enumerate(rows) for c in row]
-    await score_all(models, questions, cands, costs, cfg, on_stage=on_stage)
+    try:
+        await score_all(models, questions, cands, costs, cfg, on_stage=on_stage)
+    except BaseException:
+        if started is not None:
+            started.cancel()
+        raise
+    return rows, started
 
 
 def _best_of(cfg: EngineConfig) -> SamplingParams:
@@ -131,7 +131,7 @@ def _make_sampler(
         on_stage: StageHook | None = None,
     ) -> list[SolveResult]:
         costs = Costs(len(questions))
-        rows = await _draft_and_score(
+        rows, _ = await _draft_and_score(
             models,
             questions,
             params(cfg),
@@ -186,17 +186,9 @@ def _make_refiner(
     ) -> list[SolveResult]:
         cfg = cfg if rerank is None else replace(cfg, rerank=rerank)
         costs = Costs(len(questions))
-        rows = await draft(models, questions, _greedy(cfg), costs)
-        await _drafted(on_stage, rows)
-        started = start_global(
-            models, questions, [row[0] for row in rows], cfg=cfg, costs=costs, plan=plan
+        rows, started = await _draft_and_score(
+            models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage, plan=plan
         )
-        try:
-            await _score_rows(models, questions, rows, cfg=cfg, costs=costs, on_stage=on_stage)
-        except BaseException:
-            if started is not None:
-                started.cancel()
-            raise
         pools = [list(row) for row in rows]
         margin = models.margin(cfg.rerank_margin)
         rounds = cfg.rounds if multi_round else 1
