@@ -13,22 +13,29 @@ bench_app = typer.Typer(help="Benchmarks: ratios measured side by side in one ru
 
 @bench_app.command("engine")
 def engine(
+    *,
     store: Annotated[Path, typer.Option(help="Model store.")] = Path("model_store/default"),
     n: Annotated[int, typer.Option("--n", min=1, max=1024, help="Concurrent questions.")] = 64,
     prefixes: Annotated[
         int, typer.Option(min=1, max=4096, help="Step prefixes rolled out (rollouts part).")
     ] = 64,
     k: Annotated[int, typer.Option("--k", min=1, max=64, help="Rollouts per prefix.")] = 8,
+    train_steps: Annotated[
+        int,
+        typer.Option(min=0, max=10_000, help="Timed ORM training steps per setting (0 skips)."),
+    ] = 40,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
     """Concurrent-solve speed-up, cost of gated/always against the draft, scoring share,
     decode speed against this machine's matmul peak, rollouts/s of continuous against fixed
-    batches."""
+    batches, ORM training tokens/s; the JSON report, then the fast-generation goal table."""
     from bench.engine import bench_engine
+    from bench.goals import format_goals
 
-    report = bench_engine(str(store), n, prefixes=prefixes, k=k)
+    report = bench_engine(str(store), n, prefixes=prefixes, k=k, train_steps=train_steps)
     text = json.dumps(report, indent=2)
     typer.echo(text)
+    typer.echo("\n" + format_goals(report))
     if json_path is not None:
         json_path.write_text(text + "\n")
 

@@ -9,8 +9,11 @@
     step), the same scheduler stepping through the model's forward, the lean fixed-batch
     loop and `model.generate`, each as a fraction of this machine's matmul FLOP rate;
 (e) SORM-stage rollouts/s (K per step prefix) through the generator's continuous batching
-    against the fixed batches it had before (`bench.rollouts`).
-Ratios are what to read: absolute numbers move with the machine's load.
+    against the fixed batches it had before (`bench.rollouts`);
+(f) ORM-stage training tokens/s, length-grouped and bf16 against today's random float32
+    batches (`bench.train`; skipped with `train_steps=0`).
+Ratios are what to read: absolute numbers move with the machine's load. `bench.goals`
+prints the fast-generation issue's goal table from the report.
 """
 
 from __future__ import annotations
@@ -365,10 +368,13 @@ def bench_engine(
     store: str,
     n: int = 64,
     sizes: Sequence[int] = (1, 8, 32, 64),
+    *,
     prefixes: int = 64,
     k: int = 8,
+    train_steps: int = 40,
 ) -> dict[str, Any]:
     from bench.rollouts import bench_rollouts
+    from bench.train import bench_train
 
     torch.manual_seed(0)
     engine = GLoRe.from_pretrained(store)
@@ -376,7 +382,7 @@ def bench_engine(
     engine.solve(questions[0])  # warm up: first calls pay one-off costs
     peak = matmul_flops()
     peak_bf16 = matmul_flops(dtype=torch.bfloat16)
-    return {
+    report = {
         "machine": {
             "threads": torch.get_num_threads(),
             "matmul_gflops": round(peak / 1e9, 1),
@@ -388,3 +394,6 @@ def bench_engine(
         "decode": _decode_speed(engine, questions, sizes, peak),
         "rollouts": bench_rollouts(engine.models.student, prefixes, k, student=f"{store}/student"),
     }
+    if train_steps > 0:
+        report["training"] = bench_train(store, steps=train_steps)
+    return report
