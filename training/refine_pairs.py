@@ -2,6 +2,8 @@
 
 Global: an incorrect sample of a question paired with a correct sample of the same question
 (or, with `refine_data.global_drafts: greedy`, the question's incorrect greedy draft).
+With `refine_data.local_drafts: greedy`, local pairs come from the incorrect greedy drafts
+by the rule below, their prefixes rolled out like the samples' (`greedy_local_pairs`).
 
 Local (GLoRe's rule): for an incorrect sample with steps s_1..s_n, positivity of its prefixes
 is P_0 = any sample of the question is correct (its "rollouts" are the samples themselves),
@@ -163,6 +165,26 @@ def local_pairs(
     for _qid, group in by_question(samples).items():
         pairs = [p for s in group if not s.correct for p in _sample_pairs(s, group, prefixes)]
         out.extend(_cap(pairs, cap_per_question, rng))
+    return out
+
+
+def greedy_local_pairs(
+    drafts: Sequence[SampleRecord],
+    samples: Sequence[SampleRecord],
+    prefixes: Mapping[PrefixKey, PrefixRollouts],
+    cap_per_question: int,
+    rng: random.Random,
+) -> list[RefinePair]:
+    """Local pairs of the student's incorrect greedy drafts, by the same rule as
+    `local_pairs` (their prefixes' rollouts in `prefixes`; a first error at step 0 takes
+    the question's correct samples as targets), capped per draft (a question has one
+    greedy draft)."""
+    groups = by_question(samples)
+    out: list[RefinePair] = []
+    for draft in drafts:
+        if not draft.correct:
+            pairs = _sample_pairs(draft, groups.get(draft.qid, []), prefixes)
+            out.extend(_cap(pairs, cap_per_question, rng))
     return out
 
 

@@ -59,6 +59,7 @@ def test_shipped_recipes_load(name: str) -> None:
         ("orm: {features: []}", "'orm.features': likelihood features []: give distinct"),
         ("sorm: {labels: noisy}", "'sorm.labels': must be one of balanced, raw"),
         ("refine_data: {global_drafts: best}", "'refine_data.global_drafts': must be one of"),
+        ("refine_data: {local_drafts: all}", "'refine_data.local_drafts': must be one of"),
         ("global_refiner: {init: orm}", "'global_refiner.init': must be one of student, verifier"),
         ("local_refiner: {init: verifier}", "'local_refiner.init': must be student without a"),
         (

@@ -6,7 +6,13 @@ import pytest
 from glore.formats import BAD_MARKER, local_prompt
 from glore.labels.records import PrefixRollouts, RefinePair, SampleRecord
 from glore.labels.rules import index_prefixes, rollout_correct, uses_value
-from training.refine_pairs import global_pairs, greedy_pairs, local_pairs, pair_summary
+from training.refine_pairs import (
+    global_pairs,
+    greedy_local_pairs,
+    greedy_pairs,
+    local_pairs,
+    pair_summary,
+)
 
 Q1 = "Mia has 3 apples and buys 4 more. Then she buys 2 more. How many apples does she have?"
 Q2 = "Tom has 5 pens and loses 1. How many pens are left?"
@@ -166,6 +172,31 @@ def test_local_pairs_cap_determinism_and_missing_prefix() -> None:
     del prefixes[("q1", tuple(BAD_FIRST[:1]))]
     with pytest.raises(KeyError, match="no rollouts for question 'q1'"):
         local_pairs(q1_samples(), prefixes, 2, random.Random(5))
+
+
+def test_greedy_local_pairs_apply_the_samples_rule_to_incorrect_drafts() -> None:
+    """A greedy draft gets the pairs `local_pairs` would give it as a sample: its first
+    error from its own prefixes' rollouts, and for an error at step 0 the question's
+    correct samples as targets; a correct draft gives none."""
+    samples = [sample("q1", 0, GOOD, True), sample("q1", 1, GOOD_ALT, True)]
+    drafts = [sample("q1", 0, BAD_SECOND, False), sample("q1", 0, BAD_FIRST, False)]
+    pairs = greedy_local_pairs(drafts, samples, q1_prefixes(), 10, random.Random(0))
+    alone = [
+        p for d in drafts for p in local_pairs([*samples, d], q1_prefixes(), 10, random.Random(0))
+    ]
+    assert pairs == alone
+    assert [(p.first_error, p.target) for p in pairs] == [
+        (1, GOOD[1:]),
+        (1, GOOD[1:]),
+        (0, GOOD),
+        (0, GOOD_ALT),
+    ]
+    for pair in pairs:
+        check_local(pair)
+    right = [sample("q1", 0, GOOD, True)]
+    assert greedy_local_pairs(right, samples, q1_prefixes(), 10, random.Random(0)) == []
+    capped = greedy_local_pairs(drafts, samples, q1_prefixes(), 1, random.Random(0))
+    assert len(capped) == 2  # per draft: a question has one greedy draft
 
 
 def test_pair_summary() -> None:

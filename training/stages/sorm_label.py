@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from glore.backends.base import SamplingParams
@@ -59,8 +60,15 @@ def _work(ctx: Context, k: int, seed0: int) -> Work[PrefixJob]:
 def _rollouts(
     ctx: Context, jobs: list[PrefixJob], k: int, folder: str, seed0: int
 ) -> list[PrefixRollouts]:
+    return rollouts_in(ctx, jobs, k, ctx.run.stage(NAME) / folder, seed0)
+
+
+def rollouts_in(
+    ctx: Context, jobs: list[PrefixJob], k: int, folder: Path, seed0: int
+) -> list[PrefixRollouts]:
+    """K rollouts of each job's prefix, in resumable chunks under `folder`."""
     rows = run_chunks_split(
-        ctx.run.stage(NAME) / folder,
+        folder,
         jobs,
         ctx.recipe.sorm_label.chunk,
         partial(_work, ctx, k, seed0),
