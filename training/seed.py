@@ -42,7 +42,14 @@ MADE_BY: dict[str, tuple[str, ...]] = {
     "verifier": (*_BASE, "student", "verifier"),
     "orm": (*_SAMPLES, "verifier", "orm"),
     "sorm": (*_SAMPLES, "verifier", "sorm_label", "sorm"),
-    "global": (*_SAMPLES, "refine_data", "global_refiner"),  # its pairs are drawn first
+    # Global pairs are drawn before local ones (`training.stages.refine_data`), so where the
+    # local drafts come from does not change them.
+    "global": (
+        *_SAMPLES,
+        "refine_data.cap_per_question",
+        "refine_data.global_drafts",
+        "global_refiner",
+    ),
     "local": (*_SAMPLES, "sorm_label", "refine_data", "local_refiner"),
 }
 """Stage -> the recipe sections (top-level keys) its model was made by, upstream included

@@ -36,3 +36,19 @@ def test_the_student_may_change_its_training_under_a_seeded_verifier() -> None:
     fewer = _with_student(problems=RECIPE.student.problems - 1)
     with pytest.raises(ConfigError, match=r"verifier .* changes student\.problems"):
         _check(fewer, MANIFEST, STORE, ["verifier"])  # type: ignore[arg-type]
+
+
+def _with_refine_data(**changes: object) -> object:
+    return dataclasses.replace(
+        RECIPE, refine_data=dataclasses.replace(RECIPE.refine_data, **changes)
+    )
+
+
+def test_the_global_refiner_is_seeded_whatever_the_local_drafts() -> None:
+    both = _with_refine_data(local_drafts="both")
+    _check(both, MANIFEST, STORE, ["global"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"local was made by another recipe: .* refine_data;"):
+        _check(both, MANIFEST, STORE, ["local"])  # type: ignore[arg-type]
+    greedy = _with_refine_data(global_drafts="both")
+    with pytest.raises(ConfigError, match=r"global .* changes refine_data\.global_drafts"):
+        _check(greedy, MANIFEST, STORE, ["global"])  # type: ignore[arg-type]
