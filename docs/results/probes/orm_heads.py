@@ -14,6 +14,9 @@ candidate's outcome, the store ORM's score and its base's `FEATURES` of the whol
 fit set: its first N questions); `fit` fits heads (pointwise logistic as the `orm` stage
 does, or within-question Bradley-Terry with a calibrated bias) on samples, candidates or
 both, over three feature sets, and judges each on the validation and long candidates.
+`GLORE_PROBE_MODELS=SPEC` makes the candidates with a spec file's models instead, and
+`refit TRAIN VAL` fits the nine-feature head to TRAIN's candidates alone and judges it on
+VAL's (E25e).
 `hard-validation`: problems of the `hard` split's step range whose hash the validation
 bucket owns (the `hard` split is the test bucket's), so choosing on them tunes nothing
 that is reported on `arith-hard`.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import sys
 from fractions import Fraction
@@ -38,6 +42,9 @@ from glore.tasks.arith import ArithTask, generate_problem, split_of
 from training.logistic import fit_logistic
 
 STORE = "model_store/default"
+ENGINE = os.environ.get("GLORE_PROBE_MODELS", STORE)
+"""What drafts and refines in `candidates`: the store, or a spec file (E25e); the features
+are always the store's verifier base's, which every run seeded from it shares."""
 Point = tuple[dict[str, float], int, float | None]  # features, right, store ORM score
 
 
@@ -69,7 +76,7 @@ def feature_scorer() -> Any:
 def candidates(which: str, n: int, out: str) -> None:
     from glore.engine import GLoRe
 
-    todo, engine, scorer = problems(which, n), GLoRe.from_pretrained(STORE), feature_scorer()
+    todo, engine, scorer = problems(which, n), GLoRe.from_pretrained(ENGINE), feature_scorer()
     with Path(out).open("w") as f:
         for i in range(0, n, 100):
             chunk = todo[i : i + 100]
@@ -203,11 +210,23 @@ def fit(sample_path: str, train_path: str, val_path: str, hard_path: str) -> Non
             )
 
 
+def refit(train_path: str, val_path: str) -> None:
+    """E25e: the nine-feature head fitted to one set of candidates (pointwise and pairwise),
+    judged on another, beside the head the candidates were scored with."""
+    c, v, feats = load(train_path), load(val_path), list(FEATURES)
+    print(f"the spec's own head: {judge(None, v, [])}")
+    x, y = matrix(c, feats)
+    print(f"candidates, pointwise: {judge(fit_logistic(x, y, 1e-3), v, feats)}")
+    print(f"candidates, pairwise: {judge(fit_pair(c, feats), v, feats)}")
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "candidates":
         candidates(args[0], int(args[1]), args[2])
     elif command == "samples":
         samples(args[0], int(args[1]), args[2])
+    elif command == "refit":
+        refit(*args)
     else:
         fit(*args)
