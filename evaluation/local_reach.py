@@ -69,13 +69,9 @@ class Row:
         return place is not None and self.local_at[place]
 
 
-def _named(result: SolveResult, name: str) -> Candidate | None:
-    return next((c for c in result.candidates if c.name == name), None)
-
-
 def _row(problem: Problem, result: SolveResult) -> Row:
     draft = result.candidate("draft")
-    g, loc = _named(result, "global"), _named(result, "local")
+    g, loc = result.find("global"), result.find("local")
     right = is_right(draft.answer, problem)
     return Row(
         right=right,
@@ -209,7 +205,9 @@ def main(argv: Sequence[str]) -> None:
     import torch
 
     parser = argparse.ArgumentParser(prog="python -m evaluation.local_reach")
-    parser.add_argument("--store", type=Path, default=Path("model_store/default"))
+    parser.add_argument(
+        "--store", type=Path, default=Path("model_store/default"), help="store or spec file"
+    )
     parser.add_argument("--split", default="validation")
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--k", type=int, default=8, help="student rollouts per good prefix")

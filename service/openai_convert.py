@@ -94,7 +94,7 @@ def prepare(body: ChatRequest | TextRequest, settings: Settings) -> tuple[str, s
 
 
 def detail(result: SolveResult) -> GloreDetail:
-    draft = next((c for c in result.candidates if c.name == "draft"), None)
+    draft = result.find("draft")
     first = draft.first_error if draft is not None else None
     text = draft.steps[first] if draft is not None and first is not None else None
     data = {**result.to_json(), "first_error": first, "first_error_text": text}

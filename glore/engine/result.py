@@ -66,8 +66,17 @@ class SolveResult:
     def total_tokens(self) -> int:
         return sum(s.tokens for s in self.stages.values())
 
+    def find(self, name: str) -> Candidate | None:
+        """The candidate called `name`, None where this solve made none (a draft-only run)."""
+        return next((c for c in self.candidates if c.name == name), None)
+
     def candidate(self, name: str) -> Candidate:
-        return next(c for c in self.candidates if c.name == name)
+        found = self.find(name)
+        if found is None:
+            raise KeyError(
+                f"no candidate {name!r}; this result has {[c.name for c in self.candidates]}"
+            )
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

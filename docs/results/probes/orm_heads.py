@@ -160,6 +160,17 @@ def fit_pair(groups: list[list[Point]], feats: list[str]) -> torch.Tensor:
     return torch.cat([w * ab[0], ab[1:]])
 
 
+OBJECTIVES = ("pointwise", "pairwise")
+
+
+def fit_head(groups: list[list[Point]], feats: list[str], objective: str) -> torch.Tensor:
+    """Pointwise logistic, as the `orm` stage fits, or within-question Bradley-Terry."""
+    if objective == "pairwise":
+        return fit_pair(groups, feats)
+    x, y = matrix(groups, feats)
+    return fit_logistic(x, y, 1e-3)
+
+
 def judge(w: torch.Tensor | None, groups: list[list[Point]], feats: list[str]) -> str:
     """Within-question ranking and the argmax rerank (margin 0) against the draft."""
     right = fixed = broken = 0
@@ -201,9 +212,8 @@ def fit(sample_path: str, train_path: str, val_path: str, hard_path: str) -> Non
     for (label, feats), (data, groups) in itertools.product(
         sets.items(), {"samples": s, "candidates": c, "both": s + c}.items()
     ):
-        for objective in ("pointwise", "pairwise"):
-            x, y = matrix(groups, feats)
-            w = fit_logistic(x, y, 1e-3) if objective == "pointwise" else fit_pair(groups, feats)
+        for objective in OBJECTIVES:
+            w = fit_head(groups, feats, objective)
             print(
                 f"{label}, {data}, {objective}: validation {judge(w, v, feats)}; "
                 f"long {judge(w, h, feats)}"
@@ -215,9 +225,8 @@ def refit(train_path: str, val_path: str) -> None:
     judged on another, beside the head the candidates were scored with."""
     c, v, feats = load(train_path), load(val_path), list(FEATURES)
     print(f"the spec's own head: {judge(None, v, [])}")
-    x, y = matrix(c, feats)
-    print(f"candidates, pointwise: {judge(fit_logistic(x, y, 1e-3), v, feats)}")
-    print(f"candidates, pairwise: {judge(fit_pair(c, feats), v, feats)}")
+    for objective in OBJECTIVES:
+        print(f"candidates, {objective}: {judge(fit_head(c, feats, objective), v, feats)}")
 
 
 if __name__ == "__main__":

@@ -164,6 +164,14 @@ def test_best_of_n_and_greedy() -> None:
     assert greedy.winner == "draft" and not greedy.refined and greedy.answer == "4"
 
 
+def test_a_candidate_is_found_by_name_or_said_missing() -> None:
+    greedy = GLoRe(models()).solve(Q, strategy="greedy")
+    assert greedy.find("draft") is greedy.candidate("draft")
+    assert greedy.find("global") is None
+    with pytest.raises(KeyError, match=r"no candidate 'global'; this result has \['draft'\]"):
+        greedy.candidate("global")
+
+
 def test_batch_results_follow_question_order() -> None:
     qs = [Q, Q + " ", "Another question?"]
     results = GLoRe(models()).solve_batch(qs)
