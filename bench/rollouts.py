@@ -11,7 +11,6 @@ its slowest row ends (`glore.backends.embedded.decode`). Both go through the sta
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,6 +21,7 @@ import torch
 from glore.backends.base import Completion, SamplingParams
 from glore.backends.embedded.decode import decode
 from glore.backends.embedded.generator import EmbeddedGenerator
+from glore.backends.embedded.lane import LANE
 from glore.labels.records import PrefixRollouts, to_json
 from glore.labels.rollouts import PrefixJob, roll_out, unique_jobs
 from glore.tasks.arith import ArithTask
@@ -36,7 +36,8 @@ class FixedBatches:
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
-        return await asyncio.to_thread(self.generate_sync, prompts, params)
+        # On the compute lane, as the scheduler it is compared with decodes there.
+        return await LANE.acall(lambda: self.generate_sync(prompts, params))
 
     def generate_sync(
         self, prompts: Sequence[str], params: SamplingParams

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from glore.backends.embedded.lane import on_lane
 
+
+@on_lane  # on the compute lane, as every training run (training.trainer.fit)
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float, bias: bool = True) -> torch.Tensor:
     """Weights (with the bias last when `bias`) of an L2-penalised logistic regression."""
     if bias:

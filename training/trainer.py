@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from glore.backends.embedded.lane import on_lane
 from training import dist
 from training.recipe import LoraSpec, TrainSpec
 
@@ -39,6 +40,7 @@ def _with_lora(model: Any, lora: LoraSpec | None, task_type: str) -> Any:
     return get_peft_model(model, config)
 
 
+@on_lane
 def fit(
     model: Any,
     examples: list[dict[str, Any]],
@@ -54,7 +56,9 @@ def fit(
     adapter_dir: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train `model` on `examples` for `spec.steps` steps; return it (adapters merged) and
-    a summary with the loss curve and the throughput (`_throughput`). Resumes from the
+    a summary with the loss curve and the throughput (`_throughput`). It runs on the
+    process's compute lane, where the models generate and score (one thread holds an
+    OpenMP team: `glore.backends.embedded.lane`). Resumes from the
     last checkpoint in `work_dir`. With no examples it trains nothing and says so in the
     summary. With LoRA and `adapter_dir`, the adapter is also saved there before merging
     (vLLM serves it on the unchanged base)."""

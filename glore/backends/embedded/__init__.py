@@ -6,7 +6,8 @@ keyed draws, `sampling`); `decode` is the fixed-batch lean decode loop it replac
 for `glore bench engine`'s baseline and decode-speed parts); `scorer` scores step prefixes
 through the micro-batcher (`batcher`) under a token budget with a prefix cache (`prefix_cache`),
 and `likelihood` does the same for a verifier made of a causal LM's likelihood (`scorers`
-says which a folder holds); `context` says how many tokens a model reads."""
+says which a folder holds); `context` says how many tokens a model reads; `lane` is the one
+thread every model loads and runs on."""
 
 from glore.backends.embedded.generator import EmbeddedGenerator
 from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer

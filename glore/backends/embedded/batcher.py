@@ -1,16 +1,17 @@
 """An asyncio micro-batcher: concurrent calls merged into one model batch.
 
 Calls that share a batching key (for generation: the sampling parameters) wait up to
-`max_wait_s` for company, then run together, at most `max_batch` items at a time, in a
-worker thread. Each caller gets back exactly its own results. If a merged batch fails,
-its calls are run one by one, so one bad request does not fail the others.
+`max_wait_s` for company, then run together, at most `max_batch` items at a time, off the
+event loop (by default on the process's compute lane, `glore.backends.embedded.lane`).
+Each caller gets back exactly its own results. If a merged batch fails, its calls are run
+one by one, so one bad request does not fail the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -40,10 +41,17 @@ class MicroBatcher(Generic[Item, Out]):
         *,
         max_batch: int = 64,
         max_wait_s: float = 0.01,
+        offload: Callable[[Callable[[], list[Out]]], Awaitable[list[Out]]] | None = None,
     ) -> None:
         if max_batch < 1 or max_wait_s < 0:
             raise ValueError("max_batch must be >= 1 and max_wait_s >= 0")
         self.run = run
+        if offload is None:
+            from glore.backends.embedded.lane import LANE
+
+            offload = LANE.acall
+        self.offload = offload
+        """Runs a batch off the event loop and awaits it."""
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queues: dict[Hashable, _Queue[Item, Out]] = {}
@@ -109,7 +117,7 @@ class MicroBatcher(Generic[Item, Out]):
         items = [item for call in group for item in call.items]
         try:
             self.batches += 1
-            outs = await asyncio.to_thread(self.run, key, items)
+            outs = await self.offload(lambda: self.run(key, items))
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0], exc)

@@ -74,7 +74,9 @@ class EmbeddedGenerator(LocalModel):
     def generate_sync(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
-        """The blocking form of `generate`, for scripts and training stages."""
+        """The blocking form of `generate`, for scripts and training stages (not for work
+        already on the compute lane, which it would wait for forever)."""
+        self.scheduler.lane.wait_off_lane("generate_sync")
         future = self._submit(prompts, params)
         try:
             return self._completions(future.result(), params)

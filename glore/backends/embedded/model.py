@@ -82,8 +82,17 @@ class LocalModel:
         **options: Any,
     ) -> Self:
         """`options` go to the class's constructor (for a scorer, its batch token budget
-        and prefix cache size)."""
+        and prefix cache size). The model loads on the compute lane, which runs all its work
+        (`glore.backends.embedded.lane` says why one thread)."""
         import transformers
 
-        model, tok = load_hf(getattr(transformers, cls.auto_class), path, device, dtype)
-        return cls(model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, **options)
+        from glore.backends.embedded.lane import LANE
+
+        model, tok = LANE.call(
+            lambda: load_hf(getattr(transformers, cls.auto_class), path, device, dtype)
+        )
+        return LANE.call(
+            lambda: cls(
+                model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, **options
+            )
+        )

@@ -12,6 +12,9 @@ Caps: at most `max_rows` running rows and `rows x longest (prompt + max_tokens)`
 `max_kv_tokens` positions; a prompt's samples may join in parts to fit (each part
 prefilled anew), and one row that exceeds the KV cap alone still runs, alone.
 A request whose future is cancelled (its caller left) leaves at the next step.
+
+The loop runs on the process's compute lane (`glore.backends.embedded.lane`), one iteration
+at a time between the lane's other work: every model's decode shares one thread.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import torch
 
 from glore.backends.base import SamplingParams
+from glore.backends.embedded.lane import LANE, Lane
 from glore.backends.embedded.llama_step import LlamaStep, unsupported
 from glore.backends.embedded.sampling import pick, row_key, uniforms
 from glore.backends.embedded.slots import SlotCache
@@ -74,7 +78,7 @@ class _Prefill:
 
 
 class Scheduler:
-    """Runs `submit`ted requests in a worker thread that lives while there is work."""
+    """Runs `submit`ted requests on `lane` (a `Driver` of it) while there is work."""
 
     def __init__(
         self,
@@ -85,24 +89,28 @@ class Scheduler:
         max_rows: int,
         max_kv_tokens: int,
         lean_step: bool = True,
+        lane: Lane = LANE,
     ) -> None:
         if max_rows < 1 or max_kv_tokens < 1:
             raise ValueError("max_rows and max_kv_tokens must be >= 1")
         self.model, self.eos_id, self.context = model, eos_id, context
         self.max_rows, self.max_kv_tokens = max_rows, max_kv_tokens
-        self.lean = LlamaStep(model) if lean_step and unsupported(model) is None else None
+        use_lean = lean_step and unsupported(model) is None
+        self.lean = lane.call(lambda: LlamaStep(model)) if use_lean else None
         """The decode step written out over the model's weights (`llama_step`), where the
         model has Llama's layers; else (or with `lean_step=False`) the model's forward."""
         sdpa = getattr(model.config, "_attn_implementation", "sdpa") == "sdpa"
         self.boolean_mask = sdpa or self.lean is not None
+        self.lane = lane
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
-        self._thread: threading.Thread | None = None
+        self.active = False
+        """From a submission to an idle scheduler until its loop finds nothing left to do."""
         self._rows: list[_Row] = []
         self._prefill: _Prefill | None = None
         self._cache: SlotCache | None = None
         self.runs = 0
-        """Times the loop started from idle: overlapping calls share a run (for tests and
+        """Times the loop started from idle (`active`): overlapping calls share a run (for tests and
         benchmarks, as are `steps`, the decode steps, and `row_steps`, the rows over them)."""
         self.steps = 0
         self.row_steps = 0
@@ -131,22 +139,43 @@ class Scheduler:
                 self._queue.append(req)
             else:
                 req.future.set_result([])
-            if self._thread is None and self._queue:
+            start = not self.active and bool(self._queue)
+            if start:
                 self.runs += 1
-                self._thread = threading.Thread(target=self._loop, daemon=True)
-                self._thread.start()
+                self.active = True
+        if start:
+            self.lane.activate(self)
         return req.future
 
-    def _loop(self) -> None:
+    def has_work(self) -> bool:
+        with self._lock:
+            return bool(self._queue or self._rows or self._prefill is not None)
+
+    def abort(self, error: BaseException) -> None:
+        """Fail every request queued or running (the loop itself broke)."""
+        failure = error if isinstance(error, BackendError) else BackendError(f"generation: {error}")
+        with self._lock:
+            requests = [r.request for r in self._rows] + list(self._queue)
+            self._queue.clear()
+            self.active = False
+        if self._prefill is not None:
+            requests += [req for req, _ in self._prefill.pieces]
+        self._rows, self._prefill = [], None
+        for req in requests:
+            _settle(req.future, failure)
+
+    def step(self) -> bool:
+        """One loop iteration (the lane's `Driver.step`): a prefill pass, then a decode step."""
         with torch.inference_mode():
-            while self._iterate():
-                pass
+            return self._iterate()
 
     def _iterate(self) -> bool:
         self._drop_gone()
         with self._lock:
             if not self._queue and not self._rows and self._prefill is None:
-                self._thread, self._cache = None, None  # idle: free the slots' memory
+                # The slots stay for the next run: allocating them again would touch every
+                # page anew, which costs more than a short call's decode on a CPU.
+                self.active = False
                 return False
         prefill = self._prefill or self._select()
         if prefill is not None and not _guarded(
@@ -247,12 +276,27 @@ class Scheduler:
         rows = len(self._rows) + len(fresh)
         need = max(r.request.need(r.index // r.request.params.n) for r, _ in fresh)
         room = min(self.context, 1 << (need - 1).bit_length())  # doubling: few regrowths
-        slots = min(self.max_rows, 1 << (rows - 1).bit_length())
+        slots = self._slots(rows, room)
         for row, j in fresh:
             self._cache.load(len(self._rows), job.cache, j, row.length, slots=slots, room=room)
             self._rows.append(row)
         start = len(self._rows) - len(fresh)
         self._sample(start, logits[torch.tensor([j for _, j in fresh], device=logits.device)])
+
+    def _slots(self, rows: int, room: int) -> int:
+        """Slots to reserve: room for the rows still queued as well, so that a call's rows,
+        joining over several prefill passes, do not regrow (and copy) the cache each time;
+        never more than `max_rows`, nor (beyond the running rows) `max_kv_tokens` positions."""
+        demand = rows
+        with self._lock:
+            for req in self._queue:
+                demand += sum(count for _, _, count in req.pieces)
+                if demand >= self.max_rows:
+                    break
+        slots = min(self.max_rows, 1 << (demand - 1).bit_length())
+        if slots * room > self.max_kv_tokens:
+            slots = max(rows, self.max_kv_tokens // room)
+        return slots
 
     def _step(self) -> None:
         """One decode step of every running row."""

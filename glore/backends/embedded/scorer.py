@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self
 import torch
 
 from glore.backends.embedded.batcher import MicroBatcher
+from glore.backends.embedded.lane import LANE
 from glore.backends.embedded.model import LocalModel
 from glore.backends.embedded.prefix_cache import KV, Entry, PrefixCache
 from glore.errors import ConfigError, InvalidInputError
@@ -147,7 +148,11 @@ class EmbeddedScorer(LocalModel):
         return [self.readout(scored, row) for scored, row in self.scored(items)]
 
     def scored(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[_Row, _Row]]:
-        """Each item's row, after the row of the same tokens that ran (or was cached)."""
+        """Each item's row, after the row of the same tokens that ran (or was cached); the
+        passes run on the compute lane (inline when called there)."""
+        return LANE.call(lambda: self._scored(items))
+
+    def _scored(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[_Row, _Row]]:
         rows = [self._row(question, steps) for question, steps in items]
         unique: dict[tuple[int, ...], _Row] = {}
         for row in rows:

@@ -74,7 +74,7 @@ def test_concurrent_calls_share_the_decode_and_answer_in_order(
 ) -> None:
     params = SamplingParams(max_tokens=6)
     expected = gen.generate_sync(PROMPTS, params)
-    while gen.scheduler._thread is not None:  # idle again, so the calls below start one run
+    while gen.scheduler.active:  # idle again, so the calls below start one run
         time.sleep(0.005)
     before = gen.scheduler.runs
 

@@ -40,7 +40,7 @@ def _ids(tok, texts: list[str]) -> list[list[int]]:  # type: ignore[no-untyped-d
 
 def _idle(s: Scheduler) -> None:
     deadline = time.monotonic() + 30
-    while s._thread is not None and time.monotonic() < deadline:
+    while s.active and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -140,7 +140,7 @@ def test_a_cancelled_request_leaves_the_decode(model, tok) -> None:  # type: ign
     short = s.submit(_ids(tok, PROMPTS[2:3]), PROMPTS[2:3], SamplingParams(max_tokens=3))
     assert len(short.result(timeout=60)[0]) == 3
     _idle(s)
-    assert s._thread is None and s.steps < 300  # the 900-token rows did not run on
+    assert not s.active and s.steps < 300  # the 900-token rows did not run on
 
 
 def test_async_caller_that_leaves_cancels_its_rows(model, tok) -> None:  # type: ignore[no-untyped-def]
@@ -157,7 +157,7 @@ def test_async_caller_that_leaves_cancels_its_rows(model, tok) -> None:  # type:
 
     asyncio.run(leave())
     _idle(gen.scheduler)
-    assert gen.scheduler._thread is None and gen.scheduler.steps < 300
+    assert not gen.scheduler.active and gen.scheduler.steps < 300
 
 
 def test_long_prompts_prefill_in_chunks_to_the_same_tokens(model, tok, monkeypatch) -> None:  # type: ignore[no-untyped-def]
