@@ -3,7 +3,10 @@
 Calls that share a batching key (for generation: the sampling parameters) wait up to
 `max_wait_s` for company, then run together, at most `max_batch` items at a time, off the
 event loop (by default on the process's compute lane, `glore.backends.embedded.lane`).
-Each caller gets back exactly its own results. If a merged batch fails, its calls are run
+A batch handed to the lane keeps taking calls until the lane starts it: while the lane is
+busy with other models' work, concurrent callers end up in one pass instead of one small
+pass each (64 concurrent solves had made 250 scorer passes). Each caller gets back exactly
+its own results. If a merged batch fails, its calls are run
 one by one, so one bad request does not fail the others.
 """
 
@@ -11,12 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 Item = TypeVar("Item")
 Out = TypeVar("Out")
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Runs a batch off the event loop and awaits it (the lane's `acall`)."""
+
+    def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
 
 
 @dataclass
@@ -30,6 +41,8 @@ class _Queue(Generic[Item, Out]):
     loop: asyncio.AbstractEventLoop
     calls: list[_Call[Item, Out]] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    taken: bool = False
+    """Set where the batch starts (off the loop): later calls start another queue."""
 
 
 class MicroBatcher(Generic[Item, Out]):
@@ -41,7 +54,7 @@ class MicroBatcher(Generic[Item, Out]):
         *,
         max_batch: int = 64,
         max_wait_s: float = 0.01,
-        offload: Callable[[Callable[[], list[Out]]], Awaitable[list[Out]]] | None = None,
+        offload: Offload | None = None,
     ) -> None:
         if max_batch < 1 or max_wait_s < 0:
             raise ValueError("max_batch must be >= 1 and max_wait_s >= 0")
@@ -58,34 +71,42 @@ class MicroBatcher(Generic[Item, Out]):
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._mutex = threading.Lock()  # the queues are taken where the batch runs
         self.batches = 0
         """How many model batches ran (for tests and benchmarks)."""
 
     async def submit(self, key: Hashable, items: Sequence[Item]) -> list[Out]:
         loop = asyncio.get_running_loop()
         call: _Call[Item, Out] = _Call(items, loop.create_future())
-        queue = self._queues.get(key)
-        if queue is None or queue.loop is not loop:  # a queue left by a loop that ended
-            queue = self._queues[key] = _Queue(loop)
+        with self._mutex:
+            queue = self._queues.get(key)
+            # A queue left by a loop that ended, or one whose batch has started, takes no more.
+            fresh = queue is None or queue.loop is not loop or queue.taken
+            if fresh:
+                queue = self._queues[key] = _Queue(loop)
+            assert queue is not None
             queue.calls.append(call)
+            full = sum(len(c.items) for c in queue.calls) >= self.max_batch
+        if fresh:
             task = loop.create_task(self._drain(key, queue))
             self._tasks.add(task)  # a task only weakly referenced may be collected mid-run
             task.add_done_callback(self._tasks.discard)
-        else:
-            queue.calls.append(call)
-            if sum(len(c.items) for c in queue.calls) >= self.max_batch:
-                queue.wakeup.set()
+        elif full:
+            queue.wakeup.set()
         return await call.future
 
     async def _drain(self, key: Hashable, queue: _Queue[Item, Out]) -> None:
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(queue.wakeup.wait(), self.max_wait_s)
-            if self._queues.get(key) is queue:  # later calls start a new queue meanwhile
-                del self._queues[key]
             async with self._loop_lock():  # one model batch at a time
-                for group in self._groups(queue.calls):
-                    await self._run_group(key, group)
+                ran = await self.offload(lambda: self._run_queue(key, queue))
+            for group, outcome in ran:
+                if isinstance(outcome, Exception) and len(group) > 1:
+                    for call in group:  # isolate the failing call
+                        await self._run_group(key, [call])
+                else:
+                    _settle_group(group, outcome)
         except asyncio.CancelledError:  # the loop is closing: so are its callers' calls
             for call in queue.calls:
                 call.future.cancel()
@@ -101,6 +122,25 @@ class MicroBatcher(Generic[Item, Out]):
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         return self._lock
+
+    def _run_queue(
+        self, key: Hashable, queue: _Queue[Item, Out]
+    ) -> list[tuple[list[_Call[Item, Out]], list[Out] | Exception]]:
+        """Off the loop, as the batch starts: the queue's calls so far, in groups of at
+        most `max_batch` items, each group's outputs or error."""
+        with self._mutex:
+            queue.taken = True
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+            calls = list(queue.calls)
+        ran: list[tuple[list[_Call[Item, Out]], list[Out] | Exception]] = []
+        for group in self._groups(calls):
+            self.batches += 1
+            try:
+                ran.append((group, self.run(key, [item for c in group for item in c.items])))
+            except Exception as exc:
+                ran.append((group, exc))
+        return ran
 
     def _groups(self, calls: list[_Call[Item, Out]]) -> list[list[_Call[Item, Out]]]:
         groups: list[list[_Call[Item, Out]]] = [[]]
@@ -125,10 +165,19 @@ class MicroBatcher(Generic[Item, Out]):
             for call in group:  # isolate the failing call
                 await self._run_group(key, [call])
             return
-        start = 0
+        _settle_group(group, outs)
+
+
+def _settle_group(group: list[_Call[Item, Out]], outs: list[Out] | BaseException) -> None:
+    """Each call of a batch its own slice of the outputs, or the batch's error."""
+    if isinstance(outs, BaseException):
         for call in group:
-            _settle(call, outs[start : start + len(call.items)])
-            start += len(call.items)
+            _settle(call, outs)
+        return
+    start = 0
+    for call in group:
+        _settle(call, outs[start : start + len(call.items)])
+        start += len(call.items)
 
 
 def _settle(call: _Call[Item, Out], result: list[Out] | BaseException) -> None:

@@ -98,8 +98,10 @@ class LlamaStep:
         self.head = model.lm_head.weight
         self.head_bias = model.lm_head.bias
         self.rotary = core.rotary_emb
-        """The model's own rotary module, asked each step for the rows' positions only (a
-        table of every position would cost a long-context model hundreds of MB)."""
+        """The model's own rotary module: it fills `_cos`/`_sin`, a table of the positions
+        decoded so far, doubled when a row goes past it (a table of every position up front
+        would cost a long-context model hundreds of MB)."""
+        self._cos = self._sin = torch.empty(0)
         with torch.no_grad():
             self.layers = [self._layer(layer) for layer in core.layers]
 
@@ -121,9 +123,18 @@ class LlamaStep:
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         # Llama's RMSNorm: in float32, then back to the input's dtype before the weight.
-        h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        h = nnf.rms_norm(x.float(), (x.shape[-1],), eps=self.eps)
         return weight * h.to(x.dtype)
+
+    def _rotary(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin `[rows, 1, head_dim]` at each row's position, from the table."""
+        need = int(lengths.max()) + 1
+        if need > self._cos.shape[0]:
+            size = max(need, 2 * self._cos.shape[0], 256)
+            positions = torch.arange(size, device=x.device)[None]
+            cos, sin = self.rotary(x[:1, None], positions)  # [1, size, head_dim]
+            self._cos, self._sin = cos[0], sin[0]
+        return self._cos[lengths][:, None], self._sin[lengths][:, None]
 
     def __call__(
         self, tokens: torch.Tensor, lengths: torch.Tensor, cache: SlotCache, mask: torch.Tensor
@@ -133,7 +144,7 @@ class LlamaStep:
         interleaved runs (at batch 64 it is reading the cache that costs)."""
         rows = tokens.shape[0]
         x = nnf.embedding(tokens, self.embed)
-        cos, sin = self.rotary(x[:, None], lengths[:, None])  # [rows, 1, head_dim]
+        cos, sin = self._rotary(x, lengths)
         half, qk = self.head_dim // 2, self.heads + self.kv_heads
         for layer, slots in zip(self.layers, cache.slot_layers, strict=True):
             h = nnf.linear(self._rms(x, layer.norm1), layer.qkv, layer.qkv_bias)

@@ -28,7 +28,7 @@ class SlotLayer(DynamicLayer):  # type: ignore[no-untyped-call]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Called by the model in a decode step: `[rows, heads, 1, dim]` at each row's length."""
         owner = self.owner
-        rows, at = torch.arange(owner.rows, device=owner.lengths.device), owner.lengths
+        rows, at = owner.row_index, owner.lengths
         self._k[rows, :, at] = key_states[:, :, 0]
         self._v[rows, :, at] = value_states[:, :, 0]
         self.keys = self._k[: owner.rows, :, : owner.window]
@@ -72,6 +72,8 @@ class SlotCache(Cache):
         self.rows = 0
         self.window = 0
         self.lengths = torch.zeros(0, dtype=torch.long)
+        self.row_index = torch.zeros(0, dtype=torch.long)
+        """0..rows-1, made once a step for every layer's write."""
         super().__init__(layers=[SlotLayer(self) for _ in range(layers)])
 
     @property
@@ -95,6 +97,7 @@ class SlotCache(Cache):
         row r see positions 0..lengths[r] (its new token included): boolean for SDPA, else
         additive in the cache's dtype (eager attention adds it)."""
         self.rows, self.lengths = int(lengths.shape[0]), lengths
+        self.row_index = torch.arange(self.rows, device=lengths.device)
         self.window = int(lengths.max()) + 1
         seen = torch.arange(self.window, device=lengths.device)[None, :] <= lengths[:, None]
         if boolean:

@@ -100,3 +100,30 @@ def test_a_drain_that_dies_fails_its_calls_instead_of_hanging() -> None:
 
     with pytest.raises(BoomError):
         asyncio.run(call())
+
+
+def test_calls_join_a_batch_until_it_starts() -> None:
+    """While the batch waits for a busy lane, later calls join it: one pass, not one each."""
+    rec = Recorder()
+    gate = threading.Event()
+    handed: list[asyncio.Event] = []
+
+    async def busy_lane(job):  # type: ignore[no-untyped-def]
+        handed[0].set()
+        return await asyncio.to_thread(lambda: (gate.wait(10), job())[1])
+
+    batcher: MicroBatcher[int, str] = MicroBatcher(
+        rec, max_batch=64, max_wait_s=0.0, offload=busy_lane
+    )
+
+    async def main() -> list:
+        handed.append(asyncio.Event())
+        first = asyncio.ensure_future(batcher.submit("a", [1]))
+        await handed[0].wait()  # the first call's batch is with the lane, not started
+        later = [asyncio.ensure_future(batcher.submit("a", [i])) for i in (2, 3)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(first, *later)
+
+    assert asyncio.run(main()) == [["a:10"], ["a:20"], ["a:30"]]
+    assert rec.batches == [[1, 2, 3]]
