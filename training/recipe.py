@@ -90,6 +90,7 @@ class TrainSpec:
 
 
 REFINER_INITS = ("student", "verifier")
+REFINER_PAIRS = ("own", "both")
 """What a refiner is fine-tuned from (`RefinerSpec.init`)."""
 
 
@@ -102,10 +103,15 @@ class RefinerSpec(TrainSpec):
     `verifier` (the recipe's verifier base, the ORM's and SORM's model: more capacity than
     the student, trained on the same reference solutions; needs a `verifier` section)
     (student; one of REFINER_INITS)."""
+    pairs: str = "own"
+    """`own` (the paper's: each refiner learns from its own kind of pairs) or `both` (the
+    global and the local pairs together: one model that serves both roles, its prompt saying
+    which, when a serving spec names it for both) (own; one of REFINER_PAIRS)."""
 
     def check(self, key: str) -> None:
         super().check(key)
         _need(self.init in REFINER_INITS, f"{key}.init", f"one of {', '.join(REFINER_INITS)}")
+        _need(self.pairs in REFINER_PAIRS, f"{key}.pairs", f"one of {', '.join(REFINER_PAIRS)}")
 
 
 @dataclass(frozen=True)
@@ -460,6 +466,8 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("refine_data", "local_drafts"): "samples",
     ("global_refiner", "init"): "student",
     ("local_refiner", "init"): "student",
+    ("global_refiner", "pairs"): "own",
+    ("local_refiner", "pairs"): "own",
     **{(section, "group_by_length"): False for section in TRAIN_SECTIONS},
 }
 """Keys added after runs had been made, with the value those runs used (the constants the

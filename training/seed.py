@@ -35,6 +35,13 @@ SOURCES: dict[str, str] = {
 """Stage -> the store folder it is seeded from."""
 
 _BASE = ("seed", "task", "model")
+_PAIRS = {
+    # Global pairs are drawn before local ones (`training.stages.refine_data`), so where the
+    # local drafts come from does not change them.
+    "global": ("refine_data.cap_per_question", "refine_data.global_drafts"),
+    "local": ("sorm_label", "refine_data"),
+}
+"""What made each refiner's pairs, beyond the samples."""
 _SAMPLES = (*_BASE, "student", "gen_batch", "gen_processes", "generation", "sample")
 MADE_BY: dict[str, tuple[str, ...]] = {
     "tokenizer": _BASE,
@@ -42,15 +49,8 @@ MADE_BY: dict[str, tuple[str, ...]] = {
     "verifier": (*_BASE, "student", "verifier"),
     "orm": (*_SAMPLES, "verifier", "orm"),
     "sorm": (*_SAMPLES, "verifier", "sorm_label", "sorm"),
-    # Global pairs are drawn before local ones (`training.stages.refine_data`), so where the
-    # local drafts come from does not change them.
-    "global": (
-        *_SAMPLES,
-        "refine_data.cap_per_question",
-        "refine_data.global_drafts",
-        "global_refiner",
-    ),
-    "local": (*_SAMPLES, "sorm_label", "refine_data", "local_refiner"),
+    "global": (*_SAMPLES, *_PAIRS["global"], "global_refiner"),
+    "local": (*_SAMPLES, *_PAIRS["local"], "local_refiner"),
 }
 """Stage -> the recipe sections (top-level keys) its model was made by, upstream included
 (`gen_batch` and `generation` only say how the student generated, but are kept: a seeded
@@ -67,6 +67,10 @@ def made_by(stage: str, recipe: Recipe) -> tuple[str, ...]:
     spec = recipe.verifier
     if stage == "verifier" and spec is not None and not spec.expand:
         return _FROM_SCRATCH_VERIFIER
+    refiner = {"global": recipe.global_refiner, "local": recipe.local_refiner}.get(stage)
+    if refiner is not None and refiner.pairs == "both":  # it learnt the other's pairs too
+        other = "local" if stage == "global" else "global"
+        return (*_SAMPLES, *_PAIRS[stage], *_PAIRS[other], f"{stage}_refiner")
     return MADE_BY[stage]
 
 

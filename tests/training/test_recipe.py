@@ -61,6 +61,7 @@ def test_shipped_recipes_load(name: str) -> None:
         ("refine_data: {global_drafts: best}", "'refine_data.global_drafts': must be one of"),
         ("refine_data: {local_drafts: all}", "'refine_data.local_drafts': must be one of"),
         ("global_refiner: {init: orm}", "'global_refiner.init': must be one of student, verifier"),
+        ("local_refiner: {pairs: all}", "'local_refiner.pairs': must be one of own, both"),
         ("local_refiner: {init: verifier}", "'local_refiner.init': must be student without a"),
         (
             "verifier: {preset: micro}\nmodel: {lora: {r: 4}}\nglobal_refiner: {init: verifier}",

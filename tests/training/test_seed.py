@@ -52,3 +52,17 @@ def test_the_global_refiner_is_seeded_whatever_the_local_drafts() -> None:
     greedy = _with_refine_data(global_drafts="both")
     with pytest.raises(ConfigError, match=r"global .* changes refine_data\.global_drafts"):
         _check(greedy, MANIFEST, STORE, ["global"])  # type: ignore[arg-type]
+
+
+def test_a_refiner_on_both_kinds_of_pairs_was_made_by_the_local_pairs_too() -> None:
+    joint = dataclasses.replace(
+        RECIPE, global_refiner=dataclasses.replace(RECIPE.global_refiner, pairs="both")
+    )
+    keys = made_by("global", joint)
+    assert {"sorm_label", "refine_data", "global_refiner"} <= set(keys)
+    assert "local_refiner" not in keys  # the local stage's own training run made nothing here
+    both = dataclasses.replace(
+        joint, refine_data=dataclasses.replace(RECIPE.refine_data, local_drafts="both")
+    )
+    with pytest.raises(ConfigError, match=r"global was made by another recipe"):
+        _check(both, MANIFEST, STORE, ["global"])  # type: ignore[arg-type]

@@ -42,10 +42,6 @@ from training.stages.sorm_label import chosen_samples, rollouts_in
 NAME = "refine-data"
 
 
-def load_pairs(ctx: Context, kind: str) -> list[RefinePair]:
-    return [RefinePair(**row) for row in read_jsonl(ctx.run.stage(NAME) / f"{kind}.jsonl")]
-
-
 def _greedy_work(ctx: Context) -> Work[Problem]:
     """A chunk's greedy drafts, on a student of this process's own (built here)."""
     gen, budget = ctx.student_generator(), ctx.recipe.sample.max_tokens

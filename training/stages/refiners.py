@@ -1,5 +1,6 @@
 """Stages `global` and `local`: the refiners, fine-tuned from the student (or, with
-`init: verifier`, from the verifier base) on their pairs (loss on the target only),
+`init: verifier`, from the verifier base) on their pairs (with `pairs: both`, on the other
+refiner's as well) (loss on the target only),
 reading exactly the prompts serving builds. A refiner already saved in the stage's
 `model/` (an interrupted run's, or one copied in) is reused, as the student stage reuses
 its own; the summary then says `reused`."""
@@ -7,14 +8,16 @@ its own; the summary then says `reused`."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from glore.formats import global_prompt, local_prompt
 from glore.labels.records import RefinePair
 from training.context import TRAIN_DTYPE, Context
 from training.recipe import RefinerSpec
+from training.rundir import read_jsonl
 from training.sft import PadCollator, sft_examples
-from training.stages.refine_data import load_pairs
+from training.stages.refine_data import NAME as REFINE_DATA
 from training.trainer import fit, save_model, saved
 
 
@@ -26,6 +29,13 @@ def pair_text(pair: RefinePair) -> tuple[str, str]:
     else:
         prompt = global_prompt(pair.question, pair.draft).text
     return prompt, "\n".join(pair.target)
+
+
+def refiner_pairs(folder: Path, kind: str, which: str) -> list[RefinePair]:
+    """The pairs a refiner of `kind` learns from, in `folder` (the run's refine-data):
+    its own kind's, then, with `which` "both", the other kind's."""
+    kinds = [kind] + ([k for k in ("global", "local") if k != kind] if which == "both" else [])
+    return [RefinePair(**row) for k in kinds for row in read_jsonl(folder / f"{k}.jsonl")]
 
 
 ADAPTER = "adapter"
@@ -47,7 +57,7 @@ def _train(ctx: Context, kind: str, spec: RefinerSpec) -> dict[str, Any]:
     if saved(work / "model"):  # what an earlier run saved, as the student stage does
         return ctx.run.finish(kind, {"init": init, "reused": True}, started)
     tok = ctx.tokenizer()
-    pairs = load_pairs(ctx, kind)
+    pairs = refiner_pairs(ctx.run.stage(REFINE_DATA), kind, spec.pairs)
     examples, dropped = sft_examples(tok, [pair_text(p) for p in pairs], ctx.recipe.model.max_len)
     model, summary = fit(
         AutoModelForCausalLM.from_pretrained(
