@@ -327,17 +327,8 @@ def _served(gen: Any, prompts: list[str]) -> tuple[int, int]:
 
 def _served_forward(gen: Any, prompts: list[str]) -> tuple[int, int]:
     """`_served` with the scheduler stepping through the model's own forward."""
-    from glore.backends.embedded.scheduler import Scheduler
-
     served = gen.scheduler
-    gen.scheduler = Scheduler(
-        gen.model,
-        eos_id=served.eos_id,
-        context=served.context,
-        max_rows=served.max_rows,
-        max_kv_tokens=served.max_kv_tokens,
-        lean_step=False,
-    )
+    gen.scheduler = served.replica(lean_step=False)
     try:
         return _served(gen, prompts)
     finally:

@@ -25,7 +25,6 @@ from typing import Any
 from glore.backends.base import SamplingParams
 from glore.backends.embedded.generator import EmbeddedGenerator
 from glore.backends.embedded.lane import Lane
-from glore.backends.embedded.scheduler import Scheduler
 from glore.formats import student_prompt
 from glore.tasks.arith import ArithTask
 
@@ -54,14 +53,7 @@ def main(store: str = "model_store/default") -> None:
     rows["lane"] = {case: _rate(gen, p, params) for case, (p, params) in cases.items()}
     # Built only now: its lean step's weights are made on its own thread, whose first
     # parallel op gives that thread an OpenMP team.
-    gen.scheduler = Scheduler(
-        gen.model,
-        eos_id=lane_scheduler.eos_id,
-        context=lane_scheduler.context,
-        max_rows=lane_scheduler.max_rows,
-        max_kv_tokens=lane_scheduler.max_kv_tokens,
-        lane=Lane("own-thread"),
-    )
+    gen.scheduler = lane_scheduler.replica(lane=Lane("own-thread"))
     rows["own thread"] = {case: _rate(gen, p, params) for case, (p, params) in cases.items()}
     gen.scheduler = lane_scheduler
     rows["lane again"] = {case: _rate(gen, p, params) for case, (p, params) in cases.items()}

@@ -115,6 +115,19 @@ class Scheduler:
         self.steps = 0
         self.row_steps = 0
 
+    def replica(self, *, lean_step: bool = True, lane: Lane = LANE) -> Scheduler:
+        """A scheduler of its own over the same model and caps (for benchmarks and probes:
+        the model's forward instead of the lean step, or another lane)."""
+        return Scheduler(
+            self.model,
+            eos_id=self.eos_id,
+            context=self.context,
+            max_rows=self.max_rows,
+            max_kv_tokens=self.max_kv_tokens,
+            lean_step=lean_step,
+            lane=lane,
+        )
+
     def submit(
         self, ids: list[list[int]], texts: list[str], params: SamplingParams
     ) -> Future[list[list[int]]]:

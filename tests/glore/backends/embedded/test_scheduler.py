@@ -188,3 +188,18 @@ def test_empty_calls_and_bad_caps(model, tok) -> None:  # type: ignore[no-untype
     assert gen.generate_sync([], SamplingParams()) == []
     with pytest.raises(ValueError):
         Scheduler(model, eos_id=2, context=64, max_rows=0, max_kv_tokens=1)
+
+
+def test_a_replica_keeps_the_caps_and_gives_the_same_greedy_tokens(model, tok) -> None:  # type: ignore[no-untyped-def]
+    from glore.backends.embedded.lane import Lane
+
+    s = Scheduler(model, eos_id=-1, context=1024, max_rows=3, max_kv_tokens=10**6)
+    own = Lane("replica-lane")
+    forward = s.replica(lean_step=False, lane=own)
+    assert (forward.max_rows, forward.max_kv_tokens, forward.context) == (3, 10**6, 1024)
+    assert forward.lean is None and s.lean is not None and forward.lane is own
+    params = SamplingParams(max_tokens=6)
+    ids = _ids(tok, PROMPTS[:4])
+    assert forward.submit(ids, PROMPTS[:4], params).result(timeout=60) == s.submit(
+        ids, PROMPTS[:4], params
+    ).result(timeout=60)
