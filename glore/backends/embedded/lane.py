@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -54,6 +55,9 @@ class Lane:
 
     def __init__(self, name: str = "glore-lane") -> None:
         self.name = name
+        self._reset()
+
+    def _reset(self) -> None:
         self._cond = threading.Condition()
         self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._drivers: list[Driver] = []
@@ -156,4 +160,8 @@ def _run(fn: Callable[[], Any], future: Future[Any]) -> None:
 
 
 LANE = Lane()
-"""The process's lane (a spawned process has its own)."""
+"""The process's lane (a spawned process has its own; a forked child starts a fresh one,
+since the parent's thread does not exist there)."""
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=LANE._reset)

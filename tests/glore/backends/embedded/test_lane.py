@@ -132,3 +132,19 @@ def test_the_default_student_loads_decodes_and_refuses_to_wait_on_the_lane() -> 
     with pytest.raises(BackendError, match="from the lane itself") as err:
         LANE.call(lambda: gen.generate_sync(["Question: 1 + 1?\nAnswer:\n"], params))
     assert err.value.retryable is False
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_lane_of_its_own() -> None:
+    import os
+
+    assert LANE.call(lambda: 1) == 1  # the parent's lane thread is running
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread is not here, the lane must start anew
+        code = 1
+        try:
+            code = 0 if LANE.submit(lambda: 2).result(timeout=10) == 2 else 1
+        finally:
+            os._exit(code)  # never return into the parent's test run
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
