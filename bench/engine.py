@@ -22,12 +22,12 @@ import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
 from glore.backends.base import SamplingParams
-from glore.backends.embedded.lane import LANE
+from glore.backends.embedded.lane import LANE, on_lane
 from glore.engine.glore import GLoRe
 from glore.engine.result import SolveResult
 from glore.formats import student_prompt
@@ -273,8 +273,9 @@ def _decode_speed(
         runs = (
             ("scheduler", _served),
             ("scheduler_forward", _served_forward),
-            ("lean", _on_lane(_lean)),
-            ("hf_generate", _on_lane(_hf)),
+            # On the lane, the thread the scheduler decodes on: every row timed on one thread.
+            ("lean", on_lane(_lean)),
+            ("hf_generate", on_lane(_hf)),
         )
         for name, run in runs:
             rate, context = _best_rate(run, gen, prompts)
@@ -290,16 +291,6 @@ def _decode_speed(
         row["lean_step_speedup"] = round(rate, 2)
         rows.append(row)
     return rows
-
-
-def _on_lane(run: Any) -> Any:
-    """A decode loop run on the compute lane, the thread the scheduler decodes on, so that
-    every row of (d) is timed on one thread."""
-
-    def on_lane(gen: Any, prompts: list[str]) -> tuple[int, int]:
-        return cast(tuple[int, int], LANE.call(lambda: run(gen, prompts)))
-
-    return on_lane
 
 
 def _best_rate(run: Any, gen: Any, prompts: list[str]) -> tuple[float, int]:

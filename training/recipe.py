@@ -90,8 +90,9 @@ class TrainSpec:
 
 
 REFINER_INITS = ("student", "verifier")
-REFINER_PAIRS = ("own", "both")
 """What a refiner is fine-tuned from (`RefinerSpec.init`)."""
+REFINER_PAIRS = ("own", "both")
+"""Which pairs a refiner learns from (`RefinerSpec.pairs`)."""
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ event loop (by default on the process's compute lane, `glore.backends.embedded.l
 A batch handed to the lane keeps taking calls until the lane starts it: while the lane is
 busy with other models' work, concurrent callers end up in one pass instead of one small
 pass each (64 concurrent solves had made 250 scorer passes). Each caller gets back exactly
-its own results. If a merged batch fails, its calls are run
-one by one, so one bad request does not fail the others.
+its own results. If a merged batch fails, its calls are run one by one, so one bad request
+does not fail the others.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class MicroBatcher(Generic[Item, Out]):
             for group, outcome in ran:
                 if isinstance(outcome, Exception) and len(group) > 1:
                     for call in group:  # isolate the failing call
-                        await self._run_group(key, [call])
+                        await self._run_one(key, call)
                 else:
                     _settle_group(group, outcome)
         except asyncio.CancelledError:  # the loop is closing: so are its callers' calls
@@ -153,19 +153,15 @@ class MicroBatcher(Generic[Item, Out]):
             size += len(call.items)
         return groups
 
-    async def _run_group(self, key: Hashable, group: list[_Call[Item, Out]]) -> None:
-        items = [item for call in group for item in call.items]
+    async def _run_one(self, key: Hashable, call: _Call[Item, Out]) -> None:
+        """One call of a failed batch, alone: its own outputs or its own error."""
+        self.batches += 1
         try:
-            self.batches += 1
-            outs = await self.offload(lambda: self.run(key, items))
+            outs = await self.offload(lambda: self.run(key, list(call.items)))
         except Exception as exc:
-            if len(group) == 1:
-                _settle(group[0], exc)
-                return
-            for call in group:  # isolate the failing call
-                await self._run_group(key, [call])
+            _settle(call, exc)
             return
-        _settle_group(group, outs)
+        _settle(call, outs)
 
 
 def _settle_group(group: list[_Call[Item, Out]], outs: list[Out] | BaseException) -> None:

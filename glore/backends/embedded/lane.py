@@ -4,12 +4,12 @@ Why one: PyTorch's CPU kernels split an op over an OpenMP team, and every thread
 issues ops gets a team of its own. Once a process holds more team threads than cores (the
 thread that loaded the models, a decode thread per model, scorer batches on a thread pool),
 libgomp stops spinning between parallel regions and every op pays a sleep and a wake. On
-the project's 2-core machine the default student's greedy decode of 64 prompts ran 1.5-1.6x
-as many tokens/s when the thread that loaded it also ran the decode as when a second thread
-did (`docs/results/probes/lane_threads.py` measures it). So the lane loads the models and
-runs all their work, in turn: one-off jobs (a model load, a scorer's batch) in arrival order,
-and between them one iteration of each active driver (a generator's scheduler: a prefill
-pass and a decode step).
+the project's 2-core machine the default student decoded 1.2-1.6x as many tokens/s on one
+thread as with a second thread decoding beside the one that loaded it
+(`docs/results/probes/lane_threads.py` measures it; the README's Benchmarks give its
+runs). So the lane loads the models and runs all their work, in turn: one-off jobs (a
+model load, a scorer's batch) in arrival order, and between them one iteration of each
+active driver (a generator's scheduler: a prefill pass and a decode step).
 
 Callers anywhere (an event loop, a training stage's chunk threads) hand work over with
 `call` (blocking), `submit` (a future) or `acall` (awaitable). Work already on the lane

@@ -88,11 +88,12 @@ class LocalModel:
 
         from glore.backends.embedded.lane import LANE
 
-        model, tok = LANE.call(
-            lambda: load_hf(getattr(transformers, cls.auto_class), path, device, dtype)
-        )
+        auto = getattr(transformers, cls.auto_class)
         return LANE.call(
             lambda: cls(
-                model, tok, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, **options
+                *load_hf(auto, path, device, dtype),
+                max_batch_size=max_batch_size,
+                max_wait_ms=max_wait_ms,
+                **options,
             )
         )
