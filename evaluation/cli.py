@@ -49,6 +49,12 @@ def eval_command(
     tau_where: Annotated[
         float | None, typer.Option(help="SORM first-error threshold (engine's).")
     ] = None,
+    global_temperature: Annotated[
+        float | None, typer.Option(help="Global refiner's temperature (engine's: 0, greedy).")
+    ] = None,
+    local_temperature: Annotated[
+        float | None, typer.Option(help="Local refiner's temperature (engine's: 0, greedy).")
+    ] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     batch: Annotated[int, typer.Option(help="Questions per engine call.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of samples, rollouts, bootstrap.")] = 0,
@@ -79,7 +85,14 @@ def eval_command(
         batch=batch,
         seed=seed,
         engine={
-            k: v for k, v in {"tau_when": tau_when, "tau_where": tau_where}.items() if v is not None
+            k: v
+            for k, v in {
+                "tau_when": tau_when,
+                "tau_where": tau_where,
+                "global_temperature": global_temperature,
+                "local_temperature": local_temperature,
+            }.items()
+            if v is not None
         },
     )
     result = evaluate(cfg, store, out, device=device, labels=labels)

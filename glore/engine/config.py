@@ -46,6 +46,12 @@ class EngineConfig:
     """Longest question accepted (2000; 1..100000)."""
     max_solution_steps: int = 64
     """Most steps in a solution given to critique (64; 1..1000)."""
+    global_temperature: float = 0.0
+    """Temperature of the global refiner's one solution (0.0, greedy, the paper's; [0, 2]).
+    Above 0 the draw is fixed by `seed` and the prompt."""
+    local_temperature: float = 0.0
+    """Temperature of the local refiner's continuation after the kept steps (0.0, greedy,
+    the paper's; [0, 2]). Above 0 the draw is fixed by `seed` and the prompt."""
     best_of: int = 3
     """Samples for the best-of-n strategy (3; 1..64)."""
     temperature: float = 1.0
@@ -79,6 +85,8 @@ class EngineConfig:
             (1 <= self.max_tokens <= 4096, "max_tokens must be in 1..4096"),
             (1 <= self.max_question_chars <= 100_000, "max_question_chars must be in 1..100000"),
             (1 <= self.max_solution_steps <= 1000, "max_solution_steps must be in 1..1000"),
+            (0.0 <= self.global_temperature <= 2.0, "global_temperature must be in [0, 2]"),
+            (0.0 <= self.local_temperature <= 2.0, "local_temperature must be in [0, 2]"),
             (1 <= self.best_of <= 64, "best_of must be in 1..64"),
             (0.0 < self.temperature <= 2.0, "temperature must be in (0, 2]"),
             (1 <= self.rounds <= 8, "rounds must be in 1..8"),

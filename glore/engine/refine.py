@@ -51,7 +51,7 @@ def start_global(
     if not (cfg.overlap and cfg.mode == "always" and plan.use_global and drafts):
         return None
     items = [(i, questions[i], d) for i, d in enumerate(drafts)]
-    return asyncio.ensure_future(global_refine(models, items, cfg.max_tokens, costs))
+    return asyncio.ensure_future(_global(models, items, cfg, costs))
 
 
 async def refine_round(
@@ -91,10 +91,10 @@ async def refine_round(
 
     jobs = []
     if g_items:
-        made = global_refine(models, g_items, cfg.max_tokens, costs) if started is None else started
+        made = _global(models, g_items, cfg, costs) if started is None else started
         jobs.append(scored(made, g_items))
     if l_items:
-        jobs.append(scored(local_refine(models, l_items, cfg.max_tokens, costs), l_items))
+        jobs.append(scored(local(models, l_items, cfg, costs), l_items))
     if r_items:
         jobs.append(scored(repair(models, r_items, cfg.max_tokens, costs), r_items))
     try:
@@ -111,6 +111,29 @@ async def refine_round(
     stages = ["global"] * len(g_items) + ["local"] * len(l_items) + ["repair"] * len(r_items)
     for stage, (i, c) in zip(stages, new, strict=True):
         await emit(on_stage, stage, {"index": i, "candidate": asdict(c)})
+
+
+def _global(
+    models: Models, items: Sequence[tuple[int, str, Candidate]], cfg: EngineConfig, costs: Costs
+) -> Awaitable[list[Candidate]]:
+    """`global_refine` at the config's temperature and seed."""
+    t = cfg.global_temperature
+    return global_refine(
+        models, items, cfg.max_tokens, costs, temperature=t, seed=cfg.seed if t else None
+    )
+
+
+def local(
+    models: Models,
+    items: Sequence[tuple[int, str, Candidate, int]],
+    cfg: EngineConfig,
+    costs: Costs,
+) -> Awaitable[list[Candidate]]:
+    """`local_refine` at the config's temperature and seed."""
+    t = cfg.local_temperature
+    return local_refine(
+        models, items, cfg.max_tokens, costs, temperature=t, seed=cfg.seed if t else None
+    )
 
 
 Items = tuple[

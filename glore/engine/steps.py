@@ -190,11 +190,18 @@ async def score_all(
 
 
 async def global_refine(
-    models: Models, items: Sequence[tuple[int, str, Candidate]], max_tokens: int, costs: Costs
+    models: Models,
+    items: Sequence[tuple[int, str, Candidate]],
+    max_tokens: int,
+    costs: Costs,
+    *,
+    temperature: float = 0.0,
+    seed: int | None = None,
 ) -> list[Candidate]:
-    """A new solution for each (question index, question, draft), written from scratch."""
+    """A new solution for each (question index, question, draft), written from scratch;
+    greedy unless `temperature` > 0 (then each row's draw is fixed by `seed` and its prompt)."""
     prompts = [global_prompt(q, d.steps).text for _, q, d in items]
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+    params = SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens, seed=seed)
     out = await generate(
         models.global_refiner,
         prompts,
@@ -213,9 +220,13 @@ async def local_refine(
     max_tokens: int,
     costs: Costs,
     name: str = "local",
+    *,
+    temperature: float = 0.0,
+    seed: int | None = None,
 ) -> list[Candidate]:
     """Refine each (question index, question, draft, first error) from its first error;
-    the steps before it are kept verbatim."""
+    the steps before it are kept verbatim. Greedy unless `temperature` > 0, as in
+    `global_refine`."""
     prompts = [local_prompt(q, d.steps, e).text for _, q, d, e in items]
     prefixes = [d.steps[:e] for _, _, d, e in items]
     qidx = [i for i, _, _, _ in items]
@@ -225,7 +236,7 @@ async def local_refine(
         prefixes,
         qidx=qidx,
         name=name,
-        max_tokens=max_tokens,
+        params=SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens, seed=seed),
         costs=costs,
     )
 
@@ -237,12 +248,11 @@ async def _continue(
     *,
     qidx: Sequence[int],
     name: str,
-    max_tokens: int,
+    params: SamplingParams,
     costs: Costs,
 ) -> list[Candidate]:
-    """One greedy completion of each prompt, written after its kept prefix of steps; the
-    stage is the candidates' name without a round suffix (`local`, `repair`)."""
-    params = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens)
+    """One completion of each prompt (`params.n` is 1), written after its kept prefix of
+    steps; the stage is the candidates' name without a round suffix (`local`, `repair`)."""
     out = await generate(
         gen,
         prompts,
@@ -285,6 +295,6 @@ async def repair(
         prefixes,
         qidx=qidx,
         name="repair",
-        max_tokens=max_tokens,
+        params=SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens),
         costs=costs,
     )

@@ -13,11 +13,13 @@ class ScriptedGenerator:
     def __init__(self, answer: Callable[[str], str]) -> None:
         self.answer = answer
         self.prompts: list[str] = []
+        self.params: list[SamplingParams] = []
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
         self.prompts += prompts
+        self.params.append(params)
         return [[Completion(self.answer(p), 5, "stop") for _ in range(params.n)] for p in prompts]
 
 

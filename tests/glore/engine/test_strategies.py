@@ -172,6 +172,16 @@ def test_a_candidate_is_found_by_name_or_said_missing() -> None:
         greedy.candidate("global")
 
 
+def test_refiners_decode_greedily_unless_a_temperature_is_set() -> None:
+    m = models()
+    GLoRe(m).solve(Q)
+    GLoRe(m).solve(Q, local_temperature=0.7, seed=3)
+    g_params = m.global_refiner.params  # type: ignore[attr-defined]
+    l_params = m.local_refiner.params  # type: ignore[attr-defined]
+    assert [(p.temperature, p.seed) for p in g_params] == [(0.0, None), (0.0, None)]
+    assert [(p.temperature, p.seed) for p in l_params] == [(0.0, None), (0.7, 3)]
+
+
 def test_batch_results_follow_question_order() -> None:
     qs = [Q, Q + " ", "Another question?"]
     results = GLoRe(models()).solve_batch(qs)
@@ -187,6 +197,7 @@ def test_batch_results_follow_question_order() -> None:
         (lambda g: g.solve(Q, colour="red"), "unknown options \\['colour'\\]"),
         (lambda g: g.solve(Q, tau_where=2.0), "tau_where must be in \\[0, 1\\]"),
         (lambda g: g.solve(Q, best_of=0), "best_of must be in 1..64"),
+        (lambda g: g.solve(Q, local_temperature=3.0), "local_temperature must be in \\[0, 2\\]"),
         (lambda g: g.solve_batch([]), "at least one"),
     ],
 )
