@@ -1,4 +1,5 @@
-"""`glore calibrate`: choose a store's rerank margin on validation and keep it in its manifest.
+"""`glore calibrate`: choose a store's rerank margin and floor on validation and keep them in
+its manifest.
 
 The safety rule: whatever the models, the engine's default decision must not lose to the
 greedy draft on validation. One `glore` run (mode `always`, margin 0) gives every question's
@@ -8,6 +9,13 @@ validation accuracy among those at least as accurate as the draft (ties: the lar
 switches less); when none beats the draft by at least `min_gain` (default one point), 1.0,
 which always keeps it: a margin that wins two questions of 300 is noise, and would as
 likely lose on fresh problems.
+
+Then the floor, at the chosen margin: the largest of the grid at which validation accuracy
+is no lower than with no floor. A refinement below the floor never replaces the draft: where
+the ORM scores every candidate low, as on questions unlike those it was fitted on
+(`arith-hard`), it cannot tell them apart, and the draft is the safer answer. The floor is
+chosen only where it costs nothing on validation, so it keeps drafts that validation says
+would not have been fixed.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 
 from evaluation.metrics import within_question_ranking
 from glore.engine.choice import choose
+from glore.engine.rules import ARGMAX, Guard
 from glore.errors import ConfigError, InvalidInputError
 from glore.formats import check_steps
 
@@ -39,19 +48,19 @@ class Scored:
     """No step's arithmetic is wrong (`glore.formats.checks`): what `rerank: checked` reads."""
 
 
-def picks(questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str) -> list[int]:
+def picks(questions: Sequence[Sequence[Scored]], guard: Guard, rerank_by: str) -> list[int]:
     """Per question: the index of the candidate the engine's rerank
     (`glore.engine.choice.choose`) would answer with."""
-    return [choose(cands, margin, rerank_by).index for cands in questions]
+    return [choose(cands, guard, rerank_by).index for cands in questions]
 
 
 def accuracy_at(
-    questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str = "orm"
+    questions: Sequence[Sequence[Scored]], guard: Guard, rerank_by: str = "orm"
 ) -> tuple[float, float]:
-    """(accuracy, share of questions whose draft was replaced) with this margin."""
+    """(accuracy, share of questions whose draft was replaced) with this guard."""
     if not questions:
         raise InvalidInputError("calibration needs at least one question")
-    chosen = picks(questions, margin, rerank_by)
+    chosen = picks(questions, guard, rerank_by)
     right = sum(q[k].right for q, k in zip(questions, chosen, strict=True))
     return right / len(questions), sum(k != 0 for k in chosen) / len(questions)
 
@@ -68,7 +77,7 @@ def choose_margin(
 ) -> dict[str, Any]:
     """The margin by the rule in the module docstring, with the whole curve."""
     greedy = sum(q[0].right for q in questions) / max(1, len(questions))
-    raw = [(m, *accuracy_at(questions, m, rerank_by)) for m in grid]
+    raw = [(m, *accuracy_at(questions, Guard(m), rerank_by)) for m in grid]
     safe = [(acc, m) for m, acc, _ in raw if acc >= greedy]
     best = max(safe, default=None)  # the best accuracy; a tie goes to the larger margin
     chosen = best[1] if best is not None and best[0] - greedy >= min_gain - 1e-9 else 1.0
@@ -79,9 +88,27 @@ def choose_margin(
         "rerank_margin": chosen,
         "greedy_accuracy": round(greedy, 4),
         "min_gain": min_gain,
-        "accuracy": round(accuracy_at(questions, chosen, rerank_by)[0], 4),
+        "accuracy": round(accuracy_at(questions, Guard(chosen), rerank_by)[0], 4),
         "curve": curve,
     }
+
+
+def choose_floor(
+    questions: Sequence[Sequence[Scored]],
+    margin: float,
+    grid: Sequence[float] = GRID,
+    rerank_by: str = "orm",
+) -> dict[str, Any]:
+    """The floor by the rule in the module docstring, at `margin`, with the whole curve.
+    0 when the margin already keeps every draft (1.0)."""
+    raw = [(f, *accuracy_at(questions, Guard(margin, f), rerank_by)) for f in grid]
+    base = accuracy_at(questions, Guard(margin), rerank_by)[0]
+    free = [f for f, acc, _ in raw if acc >= base - 1e-9]
+    chosen = max(free, default=0.0) if margin < 1.0 else 0.0
+    curve = [
+        {"floor": f, "accuracy": round(acc, 4), "switched": round(sw, 4)} for f, acc, sw in raw
+    ]
+    return {"rerank_floor": chosen, "floor_curve": curve}
 
 
 def write_manifest(store: Path, engine: dict[str, Any]) -> Path:
@@ -99,12 +126,12 @@ def write_manifest(store: Path, engine: dict[str, Any]) -> Path:
 
 
 def outcomes(
-    questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str = "orm"
+    questions: Sequence[Sequence[Scored]], guard: Guard, rerank_by: str = "orm"
 ) -> dict[str, Any]:
-    """What the rerank does at `margin`: accuracy, fixes of wrong drafts, breaks of right
+    """What the rerank does with `guard`: accuracy, fixes of wrong drafts, breaks of right
     ones, and the ORM's within-question ranking (right above wrong, ties half)."""
     fixed = broken = wrong = right = 0
-    for cands, k in zip(questions, picks(questions, margin, rerank_by), strict=True):
+    for cands, k in zip(questions, picks(questions, guard, rerank_by), strict=True):
         won = cands[k].right
         if cands[0].right:
             right += 1
@@ -113,9 +140,10 @@ def outcomes(
             wrong += 1
             fixed += won
     share, pairs = within_question_ranking([[(c.right, c.orm_score) for c in q] for q in questions])
-    acc, switched = accuracy_at(questions, margin, rerank_by)
+    acc, switched = accuracy_at(questions, guard, rerank_by)
     return {
-        "margin": margin,
+        "margin": guard.margin,
+        "floor": guard.floor,
         "rerank": rerank_by,
         "accuracy": round(acc, 4),
         "switched": round(switched, 4),
@@ -207,10 +235,10 @@ def scored(cache: Cache) -> list[list[Scored]]:
 
 
 def winners(
-    questions: Sequence[Sequence[Scored]], margin: float, rerank_by: str
+    questions: Sequence[Sequence[Scored]], guard: Guard, rerank_by: str
 ) -> list[tuple[bool, float]]:
     """Per question: (right, ORM score) of the candidate the engine would answer with."""
-    chosen = picks(questions, margin, rerank_by)
+    chosen = picks(questions, guard, rerank_by)
     return [(q[k].right, q[k].orm_score) for q, k in zip(questions, chosen, strict=True)]
 
 
@@ -221,21 +249,28 @@ def calibrate(
     rerank_by: str,
     abstain_target: float | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The report, and the manifest keys it would write: the margin, and with
-    `abstain_target` the abstention threshold at that margin (`evaluation.abstention`)."""
+    """The report, and the manifest keys it would write: the margin and the floor, and with
+    `abstain_target` the abstention threshold with them (`evaluation.abstention`)."""
     from evaluation.abstention import choose_threshold
 
     chosen = choose_margin(rows, min_gain=min_gain, rerank_by=rerank_by)
     margin = chosen["rerank_margin"]
+    floor = choose_floor(rows, margin, rerank_by=rerank_by)
+    guard = Guard(margin, floor["rerank_floor"])
     report = {
         **chosen,
-        "at_margin": outcomes(rows, margin, rerank_by),
-        "argmax": outcomes(rows, 0.0, rerank_by),
-        "keep_draft": outcomes(rows, 1.0, rerank_by),
+        **floor,
+        "at_margin": outcomes(rows, guard, rerank_by),
+        "argmax": outcomes(rows, ARGMAX, rerank_by),
+        "keep_draft": outcomes(rows, Guard(1.0), rerank_by),
     }
-    section: dict[str, Any] = {"rerank_margin": margin, "calibration": report}
+    section: dict[str, Any] = {
+        "rerank_margin": margin,
+        "rerank_floor": guard.floor,
+        "calibration": report,
+    }
     if abstain_target is not None:
-        abstention = choose_threshold(winners(rows, margin, rerank_by), abstain_target)
+        abstention = choose_threshold(winners(rows, guard, rerank_by), abstain_target)
         report["abstention"] = abstention
         section["abstain_below"] = abstention["abstain_below"]
     return report, section

@@ -176,7 +176,7 @@ def calibrate_command(
         scored(cache), min_gain=min_gain, rerank_by=rerank, abstain_target=abstain
     )
     report |= {**key, "orm": str(orm) if orm else "the store's"}
-    typer.echo(json.dumps({k: v for k, v in report.items() if k != "curve"}, indent=1))
+    typer.echo(json.dumps({k: v for k, v in report.items() if "curve" not in k}, indent=1))
     if write:
         typer.echo(f"wrote {write_manifest(store, section)}")
 

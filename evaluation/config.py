@@ -18,13 +18,13 @@ file, `all` (for a store trained on something else)."""
 ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "greedy": ("greedy", {}),
     "best_of_3": ("best_of_n", {"best_of": 3}),
-    "global": ("global", {"mode": "always", "rerank_margin": 0.0}),
-    "local": ("local", {"mode": "always", "rerank_margin": 0.0}),
-    "local_orm": ("local_orm", {"mode": "always", "rerank_margin": 0.0}),
+    "global": ("global", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
+    "local": ("local", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
+    "local_orm": ("local_orm", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
     "glore": ("glore", {"mode": "always"}),
     "glore_gated": ("glore", {"mode": "gated"}),
-    "multi_round": ("multi_round", {"mode": "always", "rerank_margin": 0.0}),
-    "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0}),
+    "multi_round": ("multi_round", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
+    "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
     "glore_vote": ("glore_vote", {"mode": "always"}),
     "best_of_3_checked": ("best_of_n", {"best_of": 3, "rerank": "checked"}),
     "glore_checked": ("glore", {"mode": "always", "where": "checked", "rerank": "checked"}),
@@ -32,9 +32,9 @@ ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "glore_repair": ("glore_repair", {"mode": "always", "where": "checked"}),
 }
 """Row -> (engine strategy, options). `glore`, `glore_gated` and `glore_vote` run with the
-engine's defaults, so with the store's calibrated rerank margin: what a user gets. The
+engine's defaults, so with the store's calibrated rerank margin and floor: what a user gets. The
 paper's comparison rows (global only, local only, local with the ORM's critique,
-multi-round) and `glore_argmax` rerank by the paper's plain argmax (margin 0), so they
+multi-round) and `glore_argmax` rerank by the paper's plain argmax (margin and floor 0), so they
 show what each refiner's candidates do. `multi_round`'s first round follows `mode`, later
 rounds refine only while the ORM says wrong. `glore_vote` lets answer agreement decide
 first (not the paper's method). The `_checked` rows add the exact step check

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from evaluation.calibrate import Scored, outcomes
+from glore.engine.rules import ARGMAX
 from glore.formats import scorer_prompt, step_end_tokens, student_prompt
 from training.logistic import fit_logistic
 
@@ -102,7 +103,7 @@ def _score(cache: list[dict[str, Any]], values: list[list[float]]) -> dict[str, 
         ]
         for q, row in zip(cache, values, strict=True)
     ]
-    argmax = outcomes(table, 0.0, "orm")
+    argmax = outcomes(table, ARGMAX, "orm")
     return {k: argmax[k] for k in KEYS}
 
 

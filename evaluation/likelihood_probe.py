@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from evaluation.calibrate import Scored, outcomes
+from glore.engine.rules import ARGMAX
 from glore.formats import scorer_prompt, student_prompt
 
 
@@ -55,7 +56,7 @@ def probe(cache: list[dict[str, Any]], model_dir: Path) -> dict[str, Any]:
             stats[name].append(row)
     report = {}
     for name, table in stats.items():
-        argmax = outcomes(table, 0.0, "orm")
+        argmax = outcomes(table, ARGMAX, "orm")
         keys = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
         report[name] = {k: argmax[k] for k in keys}
     report["greedy"] = round(sum(q["candidates"][0]["right"] for q in cache) / len(cache), 4)
@@ -111,7 +112,7 @@ def fitted(
             ]
             for q, row in zip(cache, feats, strict=True)
         ]
-        argmax = outcomes(table, 0.0, "orm")
+        argmax = outcomes(table, ARGMAX, "orm")
         keys = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
         weights = [round(v, 4) for v in w.tolist()]
         report[name] = {"weights": weights, **{k: argmax[k] for k in keys}}

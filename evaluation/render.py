@@ -120,13 +120,15 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Command: `{meta['command']}`",
         "",
-        f"Rerank margin of `glore`, `glore_gated`, `glore_vote` and `glore_checked`: "
-        f"{meta.get('rerank_margin', 0.0):.2f} (the engine's default: the store's, chosen on "
-        "validation by `glore calibrate`). The paper's comparison rows and `glore_argmax` "
-        "rerank by the plain argmax (margin 0). The `_checked` rows (not the paper's) let "
-        "an exact check of each step's arithmetic drop candidates with a wrong step before "
-        "the ORM ranks; `glore_checked` also sends the local refiner to the first wrong "
-        "arithmetic (`where: checked`).",
+        f"Rerank margin and floor of `glore`, `glore_gated`, `glore_vote` and `glore_checked`: "
+        f"{meta.get('rerank_margin', 0.0):.2f} and {meta.get('rerank_floor', 0.0):.2f} (the "
+        "engine's default: the store's, chosen on validation by `glore calibrate`; a "
+        "refinement replaces the draft only when its ORM score beats the draft's by more than "
+        "the margin and is at least the floor). The paper's comparison rows and "
+        "`glore_argmax` rerank by the plain argmax (margin and floor 0). The `_checked` rows "
+        "(not the paper's) let an exact check of each step's arithmetic drop candidates "
+        "with a wrong step before the ORM ranks; `glore_checked` also sends the local "
+        "refiner to the first wrong arithmetic (`where: checked`).",
     ]
     if "reward" in data:
         r = data["reward"]

@@ -20,6 +20,7 @@ from evaluation.refine_report import refine_report
 from evaluation.render import markdown, plots
 from evaluation.reward_report import draw_samples, reward_report
 from glore import GLoRe, __version__
+from glore.engine.config import EngineConfig
 
 
 def machine() -> str:
@@ -65,7 +66,7 @@ def evaluate(
         "store": str(inputs.store),
         "store_hash": inputs.store_hash,
         "models": dict(engine.models.versions),
-        "rerank_margin": engine.models.margin(_float_or_none(cfg.engine.get("rerank_margin"))),
+        **_guard(engine.models, cfg),
         "glore_version": __version__,
         "config": dataclasses.asdict(cfg),
         "command": shlex.join(["glore", *sys.argv[1:]]) if sys.argv[1:2] == ["eval"] else "",
@@ -76,3 +77,14 @@ def evaluate(
     (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     (out / "report.md").write_text(markdown(data))
     return data
+
+
+def _guard(models: Any, cfg: EvalConfig) -> dict[str, float]:
+    """The rerank margin and floor the engine's default rows ran with."""
+    guard = models.guard(
+        EngineConfig(
+            rerank_margin=_float_or_none(cfg.engine.get("rerank_margin")),
+            rerank_floor=_float_or_none(cfg.engine.get("rerank_floor")),
+        )
+    )
+    return {"rerank_margin": guard.margin, "rerank_floor": guard.floor}

@@ -103,6 +103,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "tau_when": settings.tau_when,
         "tau_where": settings.tau_where,
         "rerank_margin": settings.rerank_margin,
+        "rerank_floor": settings.rerank_floor,
         "abstain_below": settings.abstain_below,
         "max_tokens": settings.max_tokens,
         "max_question_chars": settings.max_question_chars,

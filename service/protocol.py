@@ -70,6 +70,14 @@ class SolveOptions(_Strict):
         "draft's by more than this (server default: GLORE_RERANK_MARGIN, else the store's "
         "margin chosen on validation).",
     )
+    rerank_floor: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A refinement replaces the draft only when its ORM score is also at least "
+        "this (server default: GLORE_RERANK_FLOOR, else the store's floor chosen on "
+        "validation; 0 is the paper's argmax).",
+    )
     abstain_below: float | None = Field(
         None,
         ge=0,

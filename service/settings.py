@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     """Default SORM threshold for the first error (0.5; 0..1)."""
     rerank_margin: float | None = Field(None, ge=0, le=1)
     """Default rerank margin; None takes the store's, chosen on validation (None; 0..1)."""
+    rerank_floor: float | None = Field(None, ge=0, le=1)
+    """Default rerank floor: a refinement scoring below it never replaces the draft; None
+    takes the store's, chosen on validation (None; 0..1)."""
     abstain_below: float | None = Field(None, ge=0, le=1)
     """Default abstention threshold: an answer the ORM scores below it is marked `abstain`;
     None takes the store's, chosen on validation, 0 never abstains (None; 0..1)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from glore.engine.rules import Choice, checked_pool, rerank
+from glore.engine.rules import ARGMAX, Choice, Guard, checked_pool, rerank
 
 
 class Ranked(Protocol):
@@ -27,34 +27,34 @@ class Ranked(Protocol):
 R = TypeVar("R", bound=Ranked)
 
 
-def orm_choice(cands: Sequence[Ranked], margin: float) -> Choice:
+def orm_choice(cands: Sequence[Ranked], guard: Guard) -> Choice:
     """The paper's rerank over candidates: the ORM's highest score, the draft (first) kept
-    within `margin` (`glore.engine.rules.rerank`)."""
-    return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], margin)
+    where `guard` says (`glore.engine.rules.rerank`)."""
+    return rerank([c.name for c in cands], [c.orm_score or 0.0 for c in cands], guard)
 
 
 def choose(
     cands: Sequence[R],
-    margin: float,
+    guard: Guard,
     rerank_by: str,
-    chooser: Callable[[Sequence[R], float], Choice] = orm_choice,
+    chooser: Callable[[Sequence[R], Guard], Choice] = orm_choice,
 ) -> Choice:
     """`chooser` over the candidates; with `rerank_by` `checked`, only over those whose
-    arithmetic holds (`glore.engine.rules.checked_pool`). The margin protects the draft
+    arithmetic holds (`glore.engine.rules.checked_pool`). The guard protects the draft
     only while the draft is among them."""
     if rerank_by != "checked":
-        return chooser(cands, margin)
+        return chooser(cands, guard)
     pool = checked_pool([c.arithmetic_ok for c in cands])
     if len(pool) == len(cands):
-        return chooser(cands, margin)
-    inner = chooser([cands[i] for i in pool], margin if pool[0] == 0 else 0.0)
+        return chooser(cands, guard)
+    inner = chooser([cands[i] for i in pool], guard if pool[0] == 0 else ARGMAX)
     failed = ", ".join(c.name for c in cands if not c.arithmetic_ok)
     return Choice(pool[inner.index], f"{failed} fail the arithmetic check; {inner.reason}")
 
 
-def best(pool: Sequence[R], margin: float = 0.0, rerank_by: str = "orm") -> R:
+def best(pool: Sequence[R], guard: Guard = ARGMAX, rerank_by: str = "orm") -> R:
     """The candidate `choose` picks by the ORM (with `rerank_by`'s check)."""
-    return pool[choose(pool, margin, rerank_by).index]
+    return pool[choose(pool, guard, rerank_by).index]
 
 
 __all__ = ["Ranked", "best", "choose", "orm_choice"]

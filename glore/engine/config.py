@@ -29,6 +29,10 @@ class EngineConfig:
     """A refinement replaces the draft only when its ORM score beats the draft's by more
     than this (None: the store's margin, chosen on validation by `glore calibrate` and
     kept in its manifest; 0 when it has none. 0 is the paper's argmax; [0, 1])."""
+    rerank_floor: float | None = None
+    """A refinement replaces the draft only when its ORM score is also at least this (None:
+    the store's floor, chosen on validation by `glore calibrate` and kept in its manifest;
+    0 when it has none, the paper's argmax; [0, 1])."""
     where: Where = "sorm"
     """`sorm` (the paper): the first error is the SORM's. `checked`: the earlier of the
     SORM's and the first step whose arithmetic an exact check finds wrong."""
@@ -77,6 +81,10 @@ class EngineConfig:
             (
                 self.rerank_margin is None or 0.0 <= self.rerank_margin <= 1.0,
                 "rerank_margin must be in [0, 1] (or None for the store's)",
+            ),
+            (
+                self.rerank_floor is None or 0.0 <= self.rerank_floor <= 1.0,
+                "rerank_floor must be in [0, 1] (or None for the store's)",
             ),
             (
                 self.abstain_below is None or 0.0 <= self.abstain_below <= 1.0,

@@ -44,7 +44,7 @@ SCORERS = ("orm", "sorm")
 _KEYS = {"path", "url", "model", "tokenizer"}
 _NOT_OPTIONS = {"client", "tokenizer", "head"}
 _LOCAL_SCORER_KEYS = {"max_batch_tokens", "prefix_cache_mb"}
-ENGINE_KEYS = ("rerank_margin", "abstain_below")
+ENGINE_KEYS = ("rerank_margin", "rerank_floor", "abstain_below")
 """What a store's manifest (or a spec's `engine` mapping) may set: calibrated on validation."""
 
 
@@ -247,6 +247,7 @@ def load_models(
         gens["local"],
         versions=_versions(source, spec),
         rerank_margin=calibrated.get("rerank_margin", 0.0),
+        rerank_floor=calibrated.get("rerank_floor", 0.0),
         abstain_below=calibrated.get("abstain_below", 0.0),
     )
 

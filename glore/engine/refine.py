@@ -12,6 +12,7 @@ from glore.engine.choice import best
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
 from glore.engine.result import Candidate
+from glore.engine.rules import Guard
 from glore.engine.steps import (
     Costs,
     Models,
@@ -73,8 +74,8 @@ async def refine_round(
     With `on_stage`, reports each scored refinement as a `global`, `local` or `repair`
     event. `started`: this round's global refinements, already running (`start_global`)."""
     suffix = "" if r == 0 else f"-{r + 1}"
-    margin = models.margin(cfg.rerank_margin)
-    g_items, l_items, r_items = _items(questions, pools, todo, cfg=cfg, plan=plan, margin=margin)
+    guard = models.guard(cfg)
+    g_items, l_items, r_items = _items(questions, pools, todo, cfg=cfg, plan=plan, guard=guard)
     if started is not None and [i for i, _, _ in g_items] != list(range(len(pools))):
         asyncio.ensure_future(started).cancel()
         raise AssertionError("a started global refinement must cover every question")
@@ -150,11 +151,11 @@ def _items(
     *,
     cfg: EngineConfig,
     plan: Plan,
-    margin: float,
+    guard: Guard,
 ) -> Items:
     """What each refiner is given this round: (question index, question, the pool's best
     candidate, then the local refiner's first error or the repair's step and fix)."""
-    bases = {i: best(pools[i], margin, cfg.rerank) for i in todo}
+    bases = {i: best(pools[i], guard, cfg.rerank) for i in todo}
     g_items = [(i, questions[i], bases[i]) for i in todo] if plan.use_global else []
     l_items = []
     for i in todo if plan.use_local else []:

@@ -59,21 +59,45 @@ class Choice:
     reason: str
 
 
-def rerank(names: Sequence[str], orm_scores: Sequence[float], margin: float = 0.0) -> Choice:
+@dataclass(frozen=True)
+class Guard:
+    """When a refinement may replace the greedy draft in the rerank. Each field: default,
+    then bound. `Guard()` is the paper's plain argmax."""
+
+    margin: float = 0.0
+    """It must beat the draft's ORM score by more than this (0.0; [0, 1]): a store's
+    calibrated margin keeps the draft where its ORM cannot rank (`rerank_margin`)."""
+    floor: float = 0.0
+    """And score at least this (0.0; [0, 1]): where the ORM gives every candidate a low
+    score, as on questions unlike those it was fitted on, it cannot tell them apart and the
+    draft stays (`rerank_floor`, calibrated on validation like the margin)."""
+
+    def blocks(self, draft: float, best: float) -> str | None:
+        """Why a candidate scoring `best` may not replace a draft scoring `draft`; None if
+        it may."""
+        if best <= draft + self.margin:
+            return f"does not beat {draft:.3f} by more than the margin {self.margin:.2f}"
+        if self.floor > 0 and best < self.floor:  # 0 is no floor, whatever the scale
+            return f"is below the floor {self.floor:.2f}"
+        return None
+
+
+ARGMAX = Guard()
+"""The paper's rerank: the highest ORM score wins."""
+
+
+def rerank(names: Sequence[str], orm_scores: Sequence[float], guard: Guard = ARGMAX) -> Choice:
     """Rerank: the highest ORM score wins, but the draft (index 0) is replaced only by a
-    candidate that beats it by more than `margin`. Margin 0 is the paper's plain argmax; a
-    store's calibrated margin keeps the draft where its ORM cannot rank (`rerank_margin`).
-    Ties keep the earlier candidate."""
+    candidate that `guard` lets through. Ties keep the earlier candidate."""
     if not names or len(names) != len(orm_scores):
         raise ValueError("rerank needs one score per candidate")
     best = max(range(len(names)), key=lambda i: (orm_scores[i], -i))
     if best == 0:
         return Choice(0, f"{names[0]} has the highest ORM score ({orm_scores[0]:.3f})")
-    if orm_scores[best] <= orm_scores[0] + margin:
+    blocked = guard.blocks(orm_scores[0], orm_scores[best])
+    if blocked is not None:
         return Choice(
-            0,
-            f"{names[0]} kept: {names[best]}'s ORM score {orm_scores[best]:.3f} does not beat "
-            f"{orm_scores[0]:.3f} by more than the margin {margin:.2f}",
+            0, f"{names[0]} kept: {names[best]}'s ORM score {orm_scores[best]:.3f} {blocked}"
         )
     return Choice(
         best,
@@ -86,7 +110,7 @@ def vote(
     names: Sequence[str],
     answers: Sequence[str | None],
     orm_scores: Sequence[float],
-    margin: float = 0.0,
+    guard: Guard = ARGMAX,
 ) -> Choice:
     """Answer agreement first (the `glore_vote` strategy, not the paper's rerank): when one
     final answer is shared by at least two candidates and by more than any other answer,
@@ -100,7 +124,7 @@ def vote(
             counts[a] = counts.get(a, 0) + 1
     top = sorted(counts.values(), reverse=True)
     if not top or top[0] < 2 or (len(top) > 1 and top[1] == top[0]):
-        return rerank(names, orm_scores, margin)
+        return rerank(names, orm_scores, guard)
     answer = next(a for a, n in counts.items() if n == top[0])
     holders = [i for i, a in enumerate(answers) if a == answer]
     pick = 0 if 0 in holders else max(holders, key=lambda i: (orm_scores[i], -i))

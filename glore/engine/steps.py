@@ -17,7 +17,7 @@ from glore.backends.base import Generator, SamplingParams, StepScorer
 from glore.engine.config import EngineConfig
 from glore.engine.hooks import StageHook, emit
 from glore.engine.result import Candidate, StageCost
-from glore.engine.rules import first_error, flagged_error
+from glore.engine.rules import Guard, first_error, flagged_error
 from glore.formats import (
     check_steps,
     first_wrong,
@@ -43,13 +43,20 @@ class Models:
     rerank_margin: float = 0.0
     """The store's calibrated rerank margin (manifest `engine.rerank_margin`; 0 if none):
     what `EngineConfig.rerank_margin=None` means."""
+    rerank_floor: float = 0.0
+    """The store's calibrated rerank floor (manifest `engine.rerank_floor`; 0 if none):
+    what `EngineConfig.rerank_floor=None` means."""
 
     abstain_below: float = 0.0
     """The store's calibrated abstention threshold (manifest `engine.abstain_below`; 0 if
     none, never abstaining): what `EngineConfig.abstain_below=None` means."""
 
-    def margin(self, cfg_margin: float | None) -> float:
-        return self.rerank_margin if cfg_margin is None else cfg_margin
+    def guard(self, cfg: EngineConfig) -> Guard:
+        """The rerank's guard of the draft: the config's margin and floor, the store's
+        where the config leaves them None."""
+        margin = self.rerank_margin if cfg.rerank_margin is None else cfg.rerank_margin
+        floor = self.rerank_floor if cfg.rerank_floor is None else cfg.rerank_floor
+        return Guard(margin, floor)
 
     def abstention(self, cfg_threshold: float | None) -> float:
         return self.abstain_below if cfg_threshold is None else cfg_threshold

@@ -18,7 +18,7 @@ from glore.engine.config import EngineConfig, Rerank
 from glore.engine.hooks import StageHook, emit
 from glore.engine.refine import Plan, refine_round, start_global
 from glore.engine.result import Candidate, SolveResult
-from glore.engine.rules import Choice, should_refine, vote
+from glore.engine.rules import ARGMAX, Choice, Guard, should_refine, vote
 from glore.engine.steps import Costs, Models, draft, score_all
 from glore.errors import InvalidInputError
 
@@ -45,14 +45,14 @@ async def _drafted(on_stage: StageHook | None, rows: Sequence[Sequence[Candidate
         await emit(on_stage, "draft", {"index": i, "candidates": [asdict(c) for c in row]})
 
 
-Chooser = Callable[[Sequence[Candidate], float], Choice]
-"""How a strategy picks its answer from the candidates, given the rerank margin."""
+Chooser = Callable[[Sequence[Candidate], Guard], Choice]
+"""How a strategy picks its answer from the candidates, given the rerank's guard."""
 
 
-def vote_choice(cands: Sequence[Candidate], margin: float) -> Choice:
+def vote_choice(cands: Sequence[Candidate], guard: Guard) -> Choice:
     """Answer agreement among the candidates, then the ORM (`glore.engine.rules.vote`)."""
     scores = [c.orm_score or 0.0 for c in cands]
-    return vote([c.name for c in cands], [c.answer for c in cands], scores, margin)
+    return vote([c.name for c in cands], [c.answer for c in cands], scores, guard)
 
 
 def _result(
@@ -64,11 +64,11 @@ def _result(
     costs: Costs,
     i: int,
     models: Models,
-    margin: float,
+    guard: Guard,
     rerank_by: str,
     chooser: Chooser = orm_choice,
 ) -> SolveResult:
-    choice = choose(cands, margin, rerank_by, chooser)
+    choice = choose(cands, guard, rerank_by, chooser)
     win = cands[choice.index]
     return SolveResult(
         question,
@@ -140,7 +140,7 @@ def _make_sampler(
             on_stage=on_stage,
             name=candidate,
         )
-        # The margin protects a greedy draft; samples have none to protect, so the ORM's
+        # The guard protects a greedy draft; samples have none to protect, so the ORM's
         # highest score wins (a one-sample `greedy` row is the draft either way).
         return [
             _result(
@@ -151,7 +151,7 @@ def _make_sampler(
                 costs=costs,
                 i=i,
                 models=models,
-                margin=0.0,
+                guard=ARGMAX,
                 rerank_by=cfg.rerank,
             )
             for i, (q, row) in enumerate(zip(questions, rows, strict=True))
@@ -190,7 +190,7 @@ def _make_refiner(
             models, questions, _greedy(cfg), cfg=cfg, costs=costs, on_stage=on_stage, plan=plan
         )
         pools = [list(row) for row in rows]
-        margin = models.margin(cfg.rerank_margin)
+        guard = models.guard(cfg)
         rounds = cfg.rounds if multi_round else 1
         degraded = await _rounds(
             models,
@@ -213,7 +213,7 @@ def _make_refiner(
                     costs=costs,
                     i=i,
                     models=models,
-                    margin=margin,
+                    guard=guard,
                     rerank_by=cfg.rerank,
                     chooser=chooser,
                 ),
@@ -241,7 +241,7 @@ async def _rounds(
     """Refinement rounds into `pools`; the questions whose refiners failed, with why.
     Round 1 follows the mode; later rounds go on only while the ORM says wrong.
     `started`: round 1's global refinements, already running (`start_global`)."""
-    margin = models.margin(cfg.rerank_margin)
+    guard = models.guard(cfg)
     degraded: dict[int, str] = {}
     for r in range(rounds):
         mode = cfg.mode if r == 0 else "gated"
@@ -249,7 +249,7 @@ async def _rounds(
             i
             for i, pool in enumerate(pools)
             if i not in degraded
-            and should_refine(best(pool, margin, cfg.rerank).orm_score or 0.0, mode, cfg.tau_when)
+            and should_refine(best(pool, guard, cfg.rerank).orm_score or 0.0, mode, cfg.tau_when)
         ]
         if not todo:
             break

@@ -10,11 +10,14 @@ import pytest
 from evaluation.calibrate import (
     Scored,
     accuracy_at,
+    calibrate,
+    choose_floor,
     choose_margin,
     outcomes,
     scored,
     write_manifest,
 )
+from glore.engine.rules import Guard
 from glore.errors import ConfigError
 
 
@@ -46,10 +49,10 @@ def test_an_orm_that_ranks_gets_the_best_margin_and_ties_take_the_larger() -> No
 
 def test_outcomes_count_fixes_breaks_and_ranking() -> None:
     questions = [q((False, 0.2), (True, 0.9)), q((True, 0.5), (False, 0.62))]
-    at0 = outcomes(questions, 0.0)
+    at0 = outcomes(questions, Guard(0.0))
     assert (at0["fix_rate"], at0["break_rate"], at0["accuracy"]) == (1.0, 1.0, 0.5)
     assert at0["ranking"] == 0.5 and at0["ranking_pairs"] == 2 and at0["oracle"] == 1.0
-    safe = outcomes(questions, 0.2)
+    safe = outcomes(questions, Guard(0.2))
     assert (safe["fix_rate"], safe["break_rate"], safe["accuracy"]) == (1.0, 0.0, 1.0)
 
 
@@ -74,11 +77,34 @@ def test_the_checked_rerank_drops_failing_candidates_then_the_margin_guards_the_
     failing = [Scored("draft", False, 0.9, False), Scored("global", True, 0.2, True)]
     passing = [Scored("draft", True, 0.3, True), Scored("global", False, 0.8, True)]
     questions = [failing, passing]
-    assert accuracy_at(questions, 1.0) == (0.5, 0.0)  # the ORM alone keeps every draft
-    assert accuracy_at(questions, 1.0, "checked") == (1.0, 0.5)  # only the failing one goes
-    assert accuracy_at(questions, 0.0, "checked") == (0.5, 1.0)  # argmax still breaks one
+    assert accuracy_at(questions, Guard(1.0)) == (0.5, 0.0)  # the ORM alone keeps every draft
+    assert accuracy_at(questions, Guard(1.0), "checked") == (1.0, 0.5)  # only the failing one
+    assert accuracy_at(questions, Guard(0.0), "checked") == (0.5, 1.0)  # argmax still breaks one
     chosen = choose_margin(questions, rerank_by="checked")
     assert chosen["rerank_margin"] >= 0.5 and chosen["accuracy"] == 1.0
+
+
+def test_the_floor_is_the_largest_that_costs_nothing_on_validation() -> None:
+    questions = [
+        q((False, 0.1), (True, 0.6)),  # a confident, right refinement: floors up to 0.6 keep it
+        q((True, 0.1), (False, 0.3)),  # an unsure, wrong one: floors above 0.3 refuse it
+        q((False, 0.05), (True, 0.2)),  # an unsure, right one: floors above 0.2 lose it
+    ]
+    chosen = choose_floor(questions, margin=0.0)
+    assert chosen["rerank_floor"] == 0.6  # 0.25-0.6 trade the unsure win for the unsure loss
+    assert chosen["floor_curve"][0] == {"floor": 0.0, "accuracy": round(2 / 3, 4), "switched": 1.0}
+    assert choose_floor(questions, margin=1.0)["rerank_floor"] == 0.0  # drafts kept anyway
+    # without the unsure loss, any floor above 0.2 costs the unsure win: none is chosen
+    assert choose_floor([questions[0], questions[2]], margin=0.0)["rerank_floor"] == 0.2
+
+
+def test_calibrate_keeps_the_margin_and_the_floor_and_reports_them() -> None:
+    questions = [q((False, 0.1), (True, 0.6)), q((True, 0.1), (False, 0.3))] * 5
+    report, section = calibrate(questions, min_gain=0.01, rerank_by="orm", abstain_target=None)
+    # margins 0.2-0.45 refuse the wrong gain (the largest is kept); at 0.45 floors up to 0.6
+    assert section["rerank_margin"] == 0.45 and section["rerank_floor"] == 0.6
+    assert report["at_margin"]["accuracy"] == 1.0 and report["at_margin"]["floor"] == 0.6
+    assert report["argmax"]["accuracy"] == 0.5
 
 
 def test_scored_runs_the_exact_check_on_the_cached_steps() -> None:

@@ -154,6 +154,10 @@ def test_the_rerank_margin_option_over_http(live: LiveServer) -> None:
     bad = solve({"rerank_margin": 1.5})
     assert bad.status_code == 422 and "rerank_margin" in bad.text
     assert solve({"rerank_margin": 0.0}).status_code == 200
+    floored = solve({"rerank_floor": 0.99}).json()  # the scripted local refinement scores lower
+    assert floored["winner"] == "draft" and "below the floor 0.99" in floored["reason"]
+    bad = solve({"rerank_floor": -0.1})
+    assert bad.status_code == 422 and "rerank_floor" in bad.text
     vote = httpx.post(live.url + "/v1/solve", json={"question": QUESTION, "strategy": "glore_vote"})
     assert vote.status_code == 200 and vote.json()["strategy"] == "glore_vote"
 

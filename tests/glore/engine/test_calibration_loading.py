@@ -51,6 +51,22 @@ def test_the_engine_takes_the_stores_margin(tmp_path: Path) -> None:
         GLoRe.from_pretrained(store)
 
 
+def test_the_engine_takes_the_stores_floor_and_an_option_overrides_it(tmp_path: Path) -> None:
+    from glore.engine.config import EngineConfig
+    from glore.engine.rules import Guard
+
+    spec = {r: {"path": str(STORE / r)} for r in ROLES}
+    spec["engine"] = {"rerank_margin": 0.1, "rerank_floor": 0.35}  # type: ignore[dict-item]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    models = GLoRe.from_pretrained(path).models
+    assert models.guard(EngineConfig()) == Guard(0.1, 0.35)
+    assert models.guard(EngineConfig(rerank_floor=0.0)) == Guard(0.1, 0.0)
+    (tmp_path / "manifest.json").write_text(json.dumps({"engine": {"rerank_floor": 1.5}}))
+    with pytest.raises(ConfigError, match=r"engine\.rerank_floor must be a number in \[0, 1\]"):
+        calibration(tmp_path, {})
+
+
 def test_the_engine_takes_the_stores_abstention_threshold(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps({"engine": {"abstain_below": 0.3}}))
     assert calibration(tmp_path, {}) == {"abstain_below": 0.3}

@@ -1,6 +1,6 @@
 import pytest
 
-from glore.engine.rules import first_error, rerank, should_refine, vote
+from glore.engine.rules import Guard, first_error, rerank, should_refine, vote
 
 
 def test_first_error_is_first_step_below_tau() -> None:
@@ -35,10 +35,20 @@ def test_rerank_highest_wins_and_ties_keep_the_draft() -> None:
 
 def test_rerank_margin_keeps_the_draft_unless_beaten_by_more() -> None:
     names = ["draft", "global", "local"]
-    assert rerank(names, [0.5, 0.7, 0.6], margin=0.1).index == 1  # 0.2 above the draft
-    kept = rerank(names, [0.5, 0.6, 0.55], margin=0.1)  # exactly the margin is not enough
+    assert rerank(names, [0.5, 0.7, 0.6], Guard(margin=0.1)).index == 1  # 0.2 above the draft
+    kept = rerank(names, [0.5, 0.6, 0.55], Guard(margin=0.1))  # exactly the margin: not enough
     assert kept.index == 0 and "margin 0.10" in kept.reason
-    assert rerank(names, [0.0, 1.0, 1.0], margin=1.0).index == 0  # 1.0 never replaces it
+    assert rerank(names, [0.0, 1.0, 1.0], Guard(margin=1.0)).index == 0  # 1.0 never replaces it
+
+
+def test_rerank_floor_keeps_the_draft_when_the_best_refinement_scores_low() -> None:
+    names = ["draft", "global", "local"]
+    kept = rerank(names, [0.05, 0.3, 0.2], Guard(floor=0.35))  # the ORM is sure of nothing
+    assert kept.index == 0 and "below the floor 0.35" in kept.reason
+    assert rerank(names, [0.05, 0.35, 0.2], Guard(floor=0.35)).index == 1  # at the floor: taken
+    assert rerank(names, [0.05, 0.3, 0.2]).index == 1  # the paper's argmax has no floor
+    # the floor never removes the draft: a draft above it still wins when it scores highest
+    assert rerank(names, [0.2, 0.1, 0.15], Guard(floor=0.35)).index == 0
 
 
 def test_vote_prefers_a_shared_answer_then_the_draft_among_its_holders() -> None:
@@ -49,9 +59,9 @@ def test_vote_prefers_a_shared_answer_then_the_draft_among_its_holders() -> None
     assert vote(names, ["5", "4", "5"], [0.1, 0.9, 0.2]).index == 0
     # no answer shared: the ORM reranks with the margin
     assert vote(names, ["1", "2", "3"], [0.1, 0.9, 0.2]).index == 1
-    assert vote(names, ["1", "2", "3"], [0.1, 0.9, 0.2], margin=0.9).index == 0
+    assert vote(names, ["1", "2", "3"], [0.1, 0.9, 0.2], Guard(margin=0.9)).index == 0
     # unparsed answers are never a majority
-    assert vote(names, [None, None, "3"], [0.1, 0.9, 0.2], margin=0.9).index == 0
+    assert vote(names, [None, None, "3"], [0.1, 0.9, 0.2], Guard(margin=0.9)).index == 0
     with pytest.raises(ValueError):
         vote(names, ["1"], [0.1, 0.2, 0.3])
 
