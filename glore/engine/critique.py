@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from glore.engine.config import EngineConfig
-from glore.engine.refine import local
+from glore.engine.refine import run_local
 from glore.engine.result import Candidate
 from glore.engine.rules import Source, flagged_error
 from glore.engine.steps import Costs, Models, repair, repairable
@@ -111,7 +111,7 @@ async def critique(
         (fixed,) = await repair(models, [(0, question, draft, *found)], cfg.max_tokens, Costs(1))
         result.correction_by = "repair"
     else:
-        (fixed,) = await local(models, [(0, question, draft, error)], cfg, Costs(1))
+        (fixed,) = await run_local(models, [(0, question, draft, error)], cfg, Costs(1))
         result.correction_by = "local_refiner"
     result.corrected_step = fixed.steps[error] if len(fixed.steps) > error else None
     _verify(result, question, error)

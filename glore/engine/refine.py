@@ -52,7 +52,7 @@ def start_global(
     if not (cfg.overlap and cfg.mode == "always" and plan.use_global and drafts):
         return None
     items = [(i, questions[i], d) for i, d in enumerate(drafts)]
-    return asyncio.ensure_future(_global(models, items, cfg, costs))
+    return asyncio.ensure_future(run_global(models, items, cfg, costs))
 
 
 async def refine_round(
@@ -92,10 +92,10 @@ async def refine_round(
 
     jobs = []
     if g_items:
-        made = _global(models, g_items, cfg, costs) if started is None else started
+        made = run_global(models, g_items, cfg, costs) if started is None else started
         jobs.append(scored(made, g_items))
     if l_items:
-        jobs.append(scored(local(models, l_items, cfg, costs), l_items))
+        jobs.append(scored(run_local(models, l_items, cfg, costs), l_items))
     if r_items:
         jobs.append(scored(repair(models, r_items, cfg.max_tokens, costs), r_items))
     try:
@@ -114,7 +114,7 @@ async def refine_round(
         await emit(on_stage, stage, {"index": i, "candidate": asdict(c)})
 
 
-def _global(
+def run_global(
     models: Models, items: Sequence[tuple[int, str, Candidate]], cfg: EngineConfig, costs: Costs
 ) -> Awaitable[list[Candidate]]:
     """`global_refine` at the config's temperature and seed."""
@@ -124,7 +124,7 @@ def _global(
     )
 
 
-def local(
+def run_local(
     models: Models,
     items: Sequence[tuple[int, str, Candidate, int]],
     cfg: EngineConfig,
