@@ -15,16 +15,19 @@ DEFAULT_SPLIT = {"arith": "test", "arith-hard": "hard", "gsm8k": "test", "svamp"
 (`glore.tasks.splits`: train, validation, test by question hash), and SVAMP its whole
 file, `all` (for a store trained on something else)."""
 
+_ARGMAX: dict[str, Any] = {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}
+"""The paper's plain argmax rerank (no margin, no floor) over every refined draft."""
+
 ROW_STRATEGY: dict[str, tuple[str, dict[str, Any]]] = {
     "greedy": ("greedy", {}),
     "best_of_3": ("best_of_n", {"best_of": 3}),
-    "global": ("global", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
-    "local": ("local", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
-    "local_orm": ("local_orm", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
+    "global": ("global", _ARGMAX),
+    "local": ("local", _ARGMAX),
+    "local_orm": ("local_orm", _ARGMAX),
     "glore": ("glore", {"mode": "always"}),
     "glore_gated": ("glore", {"mode": "gated"}),
-    "multi_round": ("multi_round", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
-    "glore_argmax": ("glore", {"mode": "always", "rerank_margin": 0.0, "rerank_floor": 0.0}),
+    "multi_round": ("multi_round", _ARGMAX),
+    "glore_argmax": ("glore", _ARGMAX),
     "glore_vote": ("glore_vote", {"mode": "always"}),
     "best_of_3_checked": ("best_of_n", {"best_of": 3, "rerank": "checked"}),
     "glore_checked": ("glore", {"mode": "always", "where": "checked", "rerank": "checked"}),

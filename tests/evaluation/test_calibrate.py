@@ -94,7 +94,7 @@ def test_the_floor_is_the_largest_that_costs_nothing_on_validation() -> None:
     assert chosen["rerank_floor"] == 0.6  # 0.25-0.6 trade the unsure win for the unsure loss
     assert chosen["floor_curve"][0] == {"floor": 0.0, "accuracy": round(2 / 3, 4), "switched": 1.0}
     assert choose_floor(questions, margin=1.0)["rerank_floor"] == 0.0  # drafts kept anyway
-    # without the unsure loss, any floor above 0.2 costs the unsure win: none is chosen
+    # without the unsure loss, a floor above 0.2 costs the unsure win: 0.2 is the largest free
     assert choose_floor([questions[0], questions[2]], margin=0.0)["rerank_floor"] == 0.2
 
 
