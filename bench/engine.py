@@ -1,6 +1,7 @@
 """`glore bench engine`: the engine's speed, measured side by side in one run.
 
-(a) 64 concurrent `solve` calls (micro-batched) against the same 64 one at a time;
+(a) 64 concurrent `solve` calls (micro-batched) against the same 64 one at a time, with
+    the lane's busy time in the concurrent run split between scorer batches and decoding;
 (b) wall time and tokens per question of `gated` and `always` against the draft alone;
 (c) the share of pipeline time spent in ORM and SORM scoring: with the scorers as they were
     before the token budget and prefix cache, as they are by default (float32 on a CPU),
@@ -12,6 +13,8 @@
     against the fixed batches it had before (`bench.rollouts`);
 (f) ORM-stage training tokens/s, length-grouped and bf16 against today's random float32
     batches (`bench.train`; skipped with `train_steps=0`).
+(g) each goal row's ceiling on this machine, from the parts above and the student's
+    projections and attention timed alone (`bench.ceilings`; a local student only).
 Ratios are what to read: absolute numbers move with the machine's load. `bench.goals`
 prints the fast-generation issue's goal table from the report.
 """
@@ -61,9 +64,10 @@ def _concurrency(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
         return [await engine.asolve(q) for q in questions]
 
     _cold(engine)
-    t0 = time.perf_counter()
+    lane, t0 = LANE.time(), time.perf_counter()
     asyncio.run(together())
     merged = time.perf_counter() - t0
+    busy = LANE.time() - lane
     _cold(engine)
     t0 = time.perf_counter()
     asyncio.run(one_by_one())
@@ -74,6 +78,9 @@ def _concurrency(engine: GLoRe, questions: Sequence[str]) -> dict[str, Any]:
         "concurrent_qps": round(n / merged, 2),
         "sequential_qps": round(n / serial, 2),
         "speedup": round(serial / merged, 2),
+        # How the lane spent the concurrent run: scorer batches (jobs) and decoding.
+        "lane_jobs_s": round(busy.jobs_s, 3),
+        "lane_steps_s": round(busy.steps_s, 3),
     }
 
 
@@ -269,7 +276,7 @@ def _decode_speed(
     rows = []
     for size in sizes:
         prompts = [student_prompt(q).text for q in (list(questions) * 64)[:size]]
-        row: dict[str, Any] = {"batch": size}
+        row: dict[str, Any] = {"batch": size, "context": 0}
         runs = (
             ("scheduler", _served),
             ("scheduler_forward", _served_forward),
@@ -279,6 +286,8 @@ def _decode_speed(
         )
         for name, run in runs:
             rate, context = _best_rate(run, gen, prompts)
+            if name == "scheduler":
+                row["context"] = context  # the mean cached positions a step attends to
             flops = rate * _flops_per_token(gen.model, context)
             row[name] = {
                 "tokens_per_s": round(rate, 1),
@@ -366,6 +375,7 @@ def bench_engine(
     k: int = 8,
     train_steps: int = 40,
 ) -> dict[str, Any]:
+    from bench.ceilings import ceilings
     from bench.rollouts import bench_rollouts
     from bench.train import bench_train
 
@@ -391,4 +401,7 @@ def bench_engine(
     }
     if train_steps > 0:
         report["training"] = bench_train(store, steps=train_steps)
+    model = getattr(engine.models.student, "model", None)
+    if model is not None:  # a local student: the ceilings time its shapes
+        report["ceilings"] = ceilings(report, model.config)
     return report

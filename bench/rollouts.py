@@ -178,6 +178,7 @@ def bench_rollouts(
         if target is gen:
             ran, rows_run = gen.scheduler.steps - steps[0], gen.scheduler.row_steps - steps[1]
             out[name]["rows_per_step"] = round(rows_run / max(1, ran), 1)
+            out[name]["decode_tokens"] = rows_run  # a row's step decodes one token
     n = out["rollouts"]
     return {
         **out,

@@ -16,6 +16,7 @@ def test_decode_rows_measure_all_three_side_by_side() -> None:
     rows = _decode_speed(engine, questions, (1, 4), peak=1e11)
     assert [r["batch"] for r in rows] == [1, 4]
     for row in rows:
+        assert row["context"] > 0  # the ceilings time attention over it
         rates = {name: row[name]["tokens_per_s"] for name in ("scheduler", "lean", "hf_generate")}
         assert all(rate > 0 for rate in rates.values()), rates
         for name in ("scheduler", "lean"):
@@ -46,3 +47,15 @@ def test_scoring_part_times_the_scorers_apart_and_sharing_one_base() -> None:
         modes["always_apart"]["wall_vs_draft"] > 0 and modes["always_staged"]["wall_vs_draft"] > 0
     )
     assert engine.models.sorm.shared is not None  # the engine's own scorers are back
+
+
+def test_concurrency_part_splits_the_lanes_time_between_scoring_and_decoding() -> None:
+    from bench.engine import _concurrency
+
+    engine = GLoRe.from_pretrained(STORE)
+    questions = [p.question for p in ArithTask().load("validation", 3)]
+    out = _concurrency(engine, questions)
+    wall = out["questions"] / out["concurrent_qps"]
+    assert out["lane_jobs_s"] > 0 and out["lane_steps_s"] > 0  # scored and decoded
+    # Both ran on the one lane during the concurrent run, so together within its wall.
+    assert out["lane_jobs_s"] + out["lane_steps_s"] <= wall * 1.05 + 0.05

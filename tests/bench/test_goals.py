@@ -46,6 +46,20 @@ def test_rows_read_their_parts_and_bounds_point_the_issues_way() -> None:
     assert [r["met"] for r in fast] == [False, True, False, True, True]
 
 
+def test_each_row_shows_its_ceiling_and_whether_the_goal_is_within_it() -> None:
+    report = _report(rollouts=2.0, decode64=0.1, concurrency=3.0, always=3.0)
+    report["ceilings"] = {
+        "rollouts": {"value": 6.0},
+        "decode_64": {"value": 0.3},
+        "always": {"value": 2.5},
+    }
+    rows = goal_rows(report)
+    assert [r["ceiling"] for r in rows] == [6.0, 0.3, None, 2.5, None]
+    assert [r["reachable"] for r in rows] == [True, False, None, False, None]
+    lines = format_goals(report).splitlines()
+    assert "ceiling here" in lines[0] and "6.00x" in lines[1] and "30%" in lines[2]
+
+
 def test_a_missing_part_is_not_measured_rather_than_failed() -> None:
     report = _report(1.0, 0.1, 1.0, 3.0)
     del report["training"], report["decode"][1]

@@ -45,6 +45,8 @@ def test_report_has_the_three_paths_and_their_ratios(gen: EmbeddedGenerator) -> 
     assert report["in_flight"]["chunks_at_once"] == 2
     assert report["continuous"]["chunks_at_once"] == 1
     assert all(1 <= report[k]["rows_per_step"] <= 8 for k in ("continuous", "in_flight"))
+    # Decoded tokens: each rollout's first comes from its prefill, the rest from steps.
+    assert 0 < report["continuous"]["decode_tokens"] <= 15 * 11
     assert bench_rollouts(object()) == {"skipped": "the student is not local"}
 
 

@@ -24,9 +24,11 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from glore.errors import BackendError
@@ -49,6 +51,20 @@ class Driver(Protocol):
         """Fail every request it holds (its `step` raised)."""
 
 
+@dataclass(frozen=True)
+class LaneTime:
+    """Seconds the lane has spent, since it was made, running jobs (model loads, scorer
+    batches, fits) and stepping drivers (generators' prefill and decode): the split of its
+    busy time between scoring and generation that a wall clock cannot give when both
+    interleave. Subtract two readings to time a stretch of work."""
+
+    jobs_s: float = 0.0
+    steps_s: float = 0.0
+
+    def __sub__(self, other: LaneTime) -> LaneTime:
+        return LaneTime(self.jobs_s - other.jobs_s, self.steps_s - other.steps_s)
+
+
 class Lane:
     """A daemon thread that runs jobs and steps drivers; it starts at the first piece of
     work and then waits, idle, for the next (its OpenMP team stays with it)."""
@@ -62,6 +78,12 @@ class Lane:
         self._jobs: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
         self._drivers: list[Driver] = []
         self._thread: threading.Thread | None = None
+        self._jobs_s = self._steps_s = 0.0  # written by the lane's thread alone
+
+    def time(self) -> LaneTime:
+        """The lane's busy seconds so far, by kind (`LaneTime`). Read as a job of its own,
+        so every piece of work handed over before the call is counted whole."""
+        return self.call(lambda: LaneTime(self._jobs_s, self._steps_s))
 
     def on_lane(self) -> bool:
         return threading.current_thread() is self._thread
@@ -119,10 +141,14 @@ class Lane:
                     self._cond.wait()
                 job = self._jobs.popleft() if self._jobs else None
                 drivers = list(self._drivers)
+            started = time.perf_counter()
             if job is not None:
                 _run(*job)
+            stepped = time.perf_counter()
+            self._jobs_s += stepped - started
             for driver in drivers:
                 self._step(driver)
+            self._steps_s += time.perf_counter() - stepped
 
     def _step(self, driver: Driver) -> None:
         try:

@@ -90,6 +90,26 @@ def test_a_driver_that_raises_is_aborted_and_the_lane_goes_on() -> None:
     assert lane.call(lambda: "still running") == "still running"
 
 
+def test_the_lane_counts_its_busy_time_by_kind() -> None:
+    lane = Lane("test-lane")
+    before = lane.time()
+    lane.call(lambda: time.sleep(0.2))
+
+    class Slow(Counter):
+        def step(self) -> bool:
+            busy = super().step()
+            if busy:
+                time.sleep(0.02)
+            return busy
+
+    driver = Slow(10)
+    lane.activate(driver)
+    _until(lambda: driver.left == 0)
+    spent = lane.time() - before
+    assert 0.2 <= spent.jobs_s < 0.2 + 0.1
+    assert 10 * 0.02 <= spent.steps_s < 10 * 0.02 + 0.1
+
+
 def test_a_cancelled_job_does_not_run() -> None:
     lane = Lane("test-lane")
     gate = threading.Event()
