@@ -58,6 +58,9 @@ def eval_command(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     batch: Annotated[int, typer.Option(help="Questions per engine call.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of samples, rollouts, bootstrap.")] = 0,
+    task_seed: Annotated[
+        int, typer.Option(help="arith generator seed (0: the store's; other: fresh problems).")
+    ] = 0,
     device: Annotated[str | None, typer.Option(help="cpu, cuda... (default: best).")] = None,
     labels: Annotated[
         Path | None,
@@ -84,6 +87,7 @@ def eval_command(
         bootstrap=bootstrap,
         batch=batch,
         seed=seed,
+        task_seed=task_seed,
         engine={
             k: v
             for k, v in {

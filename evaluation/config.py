@@ -83,6 +83,11 @@ class EvalConfig:
     """New tokens per generated solution or rollout (256; 1..4096)."""
     seed: int = 0
     """Seed of the samples, rollouts and bootstrap (0)."""
+    task_seed: int = 0
+    """The arith generator's seed (0: the problems the store's recipes trained and were
+    tuned on; 0..2**31-1, arith tasks only). Any other seed draws fresh problems nobody
+    tuned on, still of the split asked for, since a question's hash picks its split
+    whatever the seed: a fresh test question is never a training one."""
     engine: dict[str, object] = field(default_factory=dict)
     """Extra engine options for every row (tau_when, tau_where...); none by default."""
 
@@ -105,6 +110,11 @@ class EvalConfig:
             (10 <= self.bootstrap <= 100_000, "bootstrap must be in 10..100000"),
             (1 <= self.batch <= 10_000, "batch must be in 1..10000"),
             (1 <= self.max_tokens <= 4096, "max_tokens must be in 1..4096"),
+            (0 <= self.task_seed < 2**31, "task_seed must be in 0..2**31-1"),
+            (
+                self.task_seed == 0 or self.task.startswith("arith"),
+                "task_seed draws generated problems: arith and arith-hard only",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -47,7 +47,7 @@ def load_problems(cfg: EvalConfig) -> list[Problem]:
         raise InvalidInputError(f"arith-hard has one split, 'hard'; got {cfg.split_name!r}")
     if name in ("gsm8k", "svamp"):
         dataset_path(name, cfg.data)
-    task = get_task(name, path=cfg.data)  # arith seed 0: the splits the store was trained on
+    task = get_task(name, path=cfg.data, seed=cfg.task_seed)
     splits = task.splits
     if name in ("gsm8k", "svamp"):  # the splits a recipe trains on, so its test is held out
         held_out = HeldOutSplits(name, Path(str(cfg.data)))
@@ -70,7 +70,10 @@ def check_inputs(cfg: EvalConfig, store: str | Path) -> Inputs:
     path = Path(store)
     read_spec(path)  # raises ModelNotFoundError / ConfigError naming the missing role
     problems = load_problems(cfg)
-    return Inputs(problems, path, store_hash(path), f"{cfg.task}/{cfg.split_name}")
+    label = f"{cfg.task}/{cfg.split_name}"
+    if cfg.task_seed:
+        label += f" (generator seed {cfg.task_seed})"
+    return Inputs(problems, path, store_hash(path), label)
 
 
 CALIBRATION_TASKS = ("arith", "gsm8k", "svamp")

@@ -44,6 +44,8 @@ def cache_key(cfg: EvalConfig, store: Path) -> dict[str, Any]:
         "max_tokens": cfg.max_tokens,
         "seed": cfg.seed,
         "student": student_fingerprint(store),
+        # Only when set, so caches written before the generator seed was a knob still match.
+        **({"task_seed": cfg.task_seed} if cfg.task_seed else {}),
     }
 
 

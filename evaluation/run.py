@@ -63,6 +63,7 @@ def evaluate(
         "task": inputs.task_label,
         "split": cfg.split_name,
         "seed": cfg.seed,
+        "task_seed": cfg.task_seed,
         "store": str(inputs.store),
         "store_hash": inputs.store_hash,
         "models": dict(engine.models.versions),

@@ -44,11 +44,32 @@ def test_a_split_the_task_lacks_lists_the_splits() -> None:
         ("rows", ("greedy", "beam"), "rows are"),
         ("rows", ("best_of_3",), "need greedy or a refining row"),
         ("reports", (), "at least one"),
+        ("task_seed", -1, "task_seed must be in"),
     ],
 )
 def test_bad_knobs_say_what_is_allowed(field: str, value: object, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         EvalConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_another_generator_seed_draws_fresh_problems_of_the_same_split() -> None:
+    from evaluation.label_cache import cache_key
+    from glore.tasks.arith import split_of
+
+    store_problems = check_inputs(EvalConfig(questions=200), STORE)
+    fresh = check_inputs(EvalConfig(questions=200, task_seed=7), STORE)
+    assert fresh.task_label == "arith/test (generator seed 7)"
+    assert store_problems.task_label == "arith/test"
+    assert all(split_of(p.question) == "test" for p in fresh.problems)  # never a train one
+    seen = {p.question for p in store_problems.problems}
+    assert not any(p.question in seen for p in fresh.problems)  # new questions
+    hard = check_inputs(EvalConfig(task="arith-hard", questions=20, task_seed=7), STORE)
+    assert all(p.meta["steps"] >= 5 for p in hard.problems)
+    with pytest.raises(InvalidInputError, match="arith and arith-hard only"):
+        EvalConfig(task="svamp", task_seed=1)
+    # A labels cache keeps its key: the seed enters it only when set.
+    assert "task_seed" not in cache_key(EvalConfig(), STORE)
+    assert cache_key(EvalConfig(task_seed=7), STORE)["task_seed"] == 7
 
 
 def test_the_split_defaults_to_the_tasks_held_out_one() -> None:
