@@ -30,14 +30,16 @@ COPY pyproject.toml README.md ./
 COPY glore ./glore
 COPY service ./service
 COPY training ./training
-RUN pip install ".[service]"
+# ct2: CTranslate2, for GLORE_GREEDY_ENGINE=ct2 (greedy generation on the CPU).
+RUN pip install ".[service,ct2]"
 
 COPY model_store/default ./model_store/default
 
 USER glore
 ENV GLORE_MODELS=/app/model_store/default \
     GLORE_DEVICE=cpu \
-    HF_HOME=/tmp/hf
+    HF_HOME=/tmp/hf \
+    GLORE_CT2_CACHE=/tmp/ct2
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

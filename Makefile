@@ -11,7 +11,7 @@ DATA ?= ../shared/data
 # torch first, pinned: the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 .venv/.installed: .venv/bin/python pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[service,training,eval,dev]'
+	$(PY) -m pip install -q -e '.[service,training,eval,ct2,dev]'
 	touch $@
 
 install: .venv/.installed

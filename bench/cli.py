@@ -24,6 +24,9 @@ def engine(
         int,
         typer.Option(min=0, max=10_000, help="Timed ORM training steps per setting (0 skips)."),
     ] = 40,
+    greedy_engine: Annotated[
+        str, typer.Option(help="Greedy engine of the solve parts: torch (reference), ct2, auto.")
+    ] = "torch",
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
     """Concurrent-solve speed-up, cost of gated/always against the draft, scoring share,
@@ -32,7 +35,14 @@ def engine(
     from bench.engine import bench_engine
     from bench.goals import format_goals
 
-    report = bench_engine(str(store), n, prefixes=prefixes, k=k, train_steps=train_steps)
+    report = bench_engine(
+        str(store),
+        n,
+        prefixes=prefixes,
+        k=k,
+        train_steps=train_steps,
+        greedy_engine=greedy_engine,  # type: ignore[arg-type]  # the loader checks it
+    )
     text = json.dumps(report, indent=2)
     typer.echo(text)
     typer.echo("\n" + format_goals(report))
@@ -52,7 +62,7 @@ def rollouts(
     from bench.rollouts import bench_rollouts
     from glore import GLoRe
 
-    gen = GLoRe.from_pretrained(store).models.student
+    gen = GLoRe.from_pretrained(store, greedy_engine="torch").models.student
     report = bench_rollouts(gen, prefixes, k, student=str(store / "student"))
     text = json.dumps(report, indent=2)
     typer.echo(text)
@@ -132,14 +142,23 @@ def service(
 @bench_app.command("ct2")
 def ct2(
     store: Annotated[Path, typer.Option(help="Model store.")] = Path("model_store/default"),
-    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="Prompts per batch.")] = 256,
+    n: Annotated[
+        int, typer.Option("--n", min=1, max=4096, help="Prompts (larger batches left out).")
+    ] = 256,
+    sizes: Annotated[str, typer.Option(help="Comma list of prompts per call.")] = "1,8,64,256",
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
-    """CTranslate2 (float32, int8) against the embedded decode loop on the student, greedy
-    and sampled (needs the `ct2` extra)."""
+    """CTranslate2 (float32, int8) against the embedded generator on the student, greedy
+    and sampled, at each batch size (needs the `ct2` extra)."""
     from bench.ctranslate2 import bench_ct2, format_ct2
 
-    report = bench_ct2(str(store), n=n)
+    try:
+        batch_sizes = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        batch_sizes = []
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise typer.BadParameter(f"--sizes takes positive integers, as 1,8,64; got {sizes!r}")
+    report = bench_ct2(str(store), n=n, sizes=batch_sizes)
     typer.echo(format_ct2(report))
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,10 +1,16 @@
-"""`glore bench ct2`: CTranslate2 (float32 and int8) against the project's embedded decode
-loop on a store's student, greedy and sampled, side by side in one run.
+"""`glore bench ct2`: CTranslate2 (float32 and int8) against the project's embedded
+generator on a store's student, greedy and sampled, at batches of 1, 8, 64 and 256
+prompts, side by side in one run.
 
 The measurement issue 12 asks for before choosing a compiled CPU engine. CTranslate2 is an
 optional extra (`pip install -e '.[ct2]'`); the student is converted into a temporary
-folder. Each workload runs twice and the faster run counts; the report also says whether
-greedy text is the same as the embedded loop's. The rollouts workload is the `sorm-label`
+folder. At each batch size the same prompts (at least `MIN_PROMPTS`, in calls of that many)
+go through the embedded generator as served (its scheduler, on the compute lane, at most
+its own `max_batch_size` rows at once) and through CTranslate2 in batches of that size;
+each workload runs twice and the faster run counts. Rates are new tokens/s and the share of
+this machine's float32 matmul peak (the decode part's FLOP count, `bench.engine`); the
+report also says whether greedy text is the same as the embedded generator's. The
+rollouts workload is the `sorm-label`
 stage's: K samples of each step prefix through `roll_out`, CTranslate2 behind the same
 `Generator` interface (`Ct2Generator`, here only) with `num_hypotheses` K and each call
 cut into batches of `max_batch_size` prompts, against the continuous-batching generator.
@@ -25,6 +31,10 @@ from glore.errors import ConfigError
 from glore.formats import student_prompt
 
 QUANTIZATIONS = ("float32", "int8")
+SIZES = (1, 8, 64, 256)
+"""Prompts per call, as issue 12 asks."""
+MIN_PROMPTS = 16
+"""Prompts timed at each size at least (16 calls of one at batch 1)."""
 
 
 def _ct2() -> Any:
@@ -35,28 +45,40 @@ def _ct2() -> Any:
     return ctranslate2
 
 
-def _ours(gen: Any, prompts: list[str], params: SamplingParams) -> tuple[float, int, list[str]]:
+def _calls(prompts: list[str], size: int) -> list[list[str]]:
+    return [prompts[i : i + size] for i in range(0, len(prompts), size)]
+
+
+def _ours(
+    gen: Any, prompts: list[str], size: int, params: SamplingParams
+) -> tuple[float, int, list[str]]:
+    texts: list[str] = []
+    tokens = 0
     started = time.perf_counter()
-    out = asyncio.run(gen.generate(prompts, params))
-    seconds = time.perf_counter() - started
-    return seconds, sum(c.tokens for row in out for c in row), [row[0].text for row in out]
+    for call in _calls(prompts, size):
+        out = asyncio.run(gen.generate(call, params))
+        tokens += sum(c.tokens for row in out for c in row)
+        texts += [row[0].text for row in out]
+    return time.perf_counter() - started, tokens, texts
 
 
 def _theirs(
-    gen: Any, tok: Any, prompts: list[str], greedy: bool, max_tokens: int
+    gen: Any, tok: Any, prompts: list[str], size: int, *, greedy: bool, max_tokens: int
 ) -> tuple[float, int, list[str]]:
     pieces = [tok.convert_ids_to_tokens(tok(p)["input_ids"]) for p in prompts]
+    ids: list[list[int]] = []
     started = time.perf_counter()
-    results = gen.generate_batch(
-        pieces,
-        max_length=max_tokens,
-        sampling_topk=1 if greedy else 0,
-        sampling_temperature=1.0,
-        include_prompt_in_result=False,
-        max_batch_size=len(prompts),
-    )
+    for call in _calls(pieces, size):
+        results = gen.generate_batch(
+            call,
+            max_length=max_tokens,
+            sampling_topk=1 if greedy else 0,
+            sampling_temperature=1.0,
+            include_prompt_in_result=False,
+            max_batch_size=size,
+        )
+        ids += [r.sequences_ids[0] for r in results]
     seconds = time.perf_counter() - started
-    ids = [r.sequences_ids[0] for r in results]
     return seconds, sum(len(i) for i in ids), [tok.decode(i, skip_special_tokens=True) for i in ids]
 
 
@@ -132,16 +154,19 @@ def bench_ct2(
     store: str = "model_store/default",
     *,
     n: int = 256,
+    sizes: Sequence[int] = SIZES,
     max_tokens: int = 256,
     threads: int = 2,
     prefixes: int = 64,
     k: int = 8,
 ) -> dict[str, Any]:
-    """The report (see the module's docstring)."""
+    """The report (see the module's docstring); batch sizes above `n` are left out."""
     import torch
     from transformers import AutoTokenizer
 
+    from bench.engine import matmul_flops
     from glore import GLoRe
+    from glore.backends.embedded.lane import LANE
     from glore.tasks.arith import ArithTask
 
     ctranslate2 = _ct2()
@@ -149,7 +174,8 @@ def bench_ct2(
     student = Path(store) / "student"
     tok = AutoTokenizer.from_pretrained(student)
     prompts = [student_prompt(p.question).text for p in ArithTask().load("validation", n)]
-    gen = GLoRe.from_pretrained(store).models.student
+    gen = GLoRe.from_pretrained(store, greedy_engine="torch").models.student
+    peak = LANE.call(matmul_flops)
     with tempfile.TemporaryDirectory() as tmp:
         ct = {}
         for q in QUANTIZATIONS:
@@ -159,23 +185,24 @@ def bench_ct2(
             ct[q] = ctranslate2.Generator(
                 f"{tmp}/{q}", device="cpu", compute_type=q, intra_threads=threads
             )
-        report: dict[str, Any] = {"store": store, "prompts": len(prompts), "threads": threads}
-        for name, greedy in (("greedy", True), ("sampled", False)):
-            best = _workload(gen, ct, tok, prompts, greedy=greedy, max_tokens=max_tokens)
-            base = best["ours"][0]
-            report[name] = {
-                label: {
-                    "seconds": round(s, 3),
-                    "tokens": t,
-                    "tokens_per_s": round(t / s),
-                    "speedup": round(base / s, 2),
-                }
-                for label, (s, t, _) in best.items()
-            }
-            if greedy:
-                pairs = zip(best["ours"][2], best["ct2_float32"][2], strict=True)
-                same = sum(a.strip() == b.strip() for a, b in pairs)
-                report["greedy_same_text"] = f"{same}/{len(prompts)}"
+        report: dict[str, Any] = {
+            "store": store,
+            "threads": threads,
+            "matmul_gflops": round(peak / 1e9, 1),
+            "served_max_batch_size": getattr(gen, "max_batch_size", None),
+            "sizes": [],
+        }
+        for size in [s for s in sizes if s <= len(prompts)]:
+            timed = prompts[: max(size, min(MIN_PROMPTS, len(prompts)))]
+            row: dict[str, Any] = {"batch": size, "prompts": len(timed)}
+            for name, greedy in (("greedy", True), ("sampled", False)):
+                best = _workload(gen, ct, tok, timed, size, greedy=greedy, max_tokens=max_tokens)
+                row[name] = _rates(best, gen, tok, timed, peak)
+                if greedy:
+                    pairs = zip(best["ours"][2], best["ct2_float32"][2], strict=True)
+                    same = sum(a.strip() == b.strip() for a, b in pairs)
+                    row["greedy_same_text"] = f"{same}/{len(timed)}"
+            report["sizes"].append(row)
         report["rollouts"] = _rollouts(gen, ct["float32"], tok, prefixes, k)
     return report
 
@@ -183,15 +210,47 @@ def bench_ct2(
 Run = tuple[float, int, list[str]]
 
 
+def _rates(
+    best: dict[str, Run], gen: Any, tok: Any, prompts: list[str], peak: float
+) -> dict[str, Any]:
+    """Each engine's seconds, tokens, tokens/s, speedup over ours and share of the peak
+    (FLOPs per token at the mean context: the prompt and half the new tokens)."""
+    from bench.engine import _flops_per_token
+
+    prompt = sum(len(tok(p)["input_ids"]) for p in prompts) / len(prompts)
+    base = best["ours"][0]
+    out = {}
+    for label, (seconds, tokens, _) in best.items():
+        context = round(prompt + tokens / len(prompts) / 2)
+        rate = tokens / seconds
+        out[label] = {
+            "seconds": round(seconds, 3),
+            "tokens": tokens,
+            "tokens_per_s": round(rate),
+            "speedup": round(base / seconds, 2),
+            "fraction_of_matmul_peak": round(rate * _flops_per_token(gen.model, context) / peak, 4),
+        }
+    return out
+
+
 def _workload(
-    gen: Any, ct: dict[str, Any], tok: Any, prompts: list[str], *, greedy: bool, max_tokens: int
+    gen: Any,
+    ct: dict[str, Any],
+    tok: Any,
+    prompts: list[str],
+    size: int,
+    *,
+    greedy: bool,
+    max_tokens: int,
 ) -> dict[str, Run]:
-    """The faster of two runs of each engine on one workload."""
+    """The faster of two runs of each engine on one workload, in calls of `size`."""
     temperature = 0.0 if greedy else 1.0
     params = SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens, seed=0)
-    runs: dict[str, Callable[[], Run]] = {"ours": partial(_ours, gen, prompts, params)}
+    runs: dict[str, Callable[[], Run]] = {"ours": partial(_ours, gen, prompts, size, params)}
     for q in QUANTIZATIONS:
-        runs[f"ct2_{q}"] = partial(_theirs, ct[q], tok, prompts, greedy, max_tokens)
+        runs[f"ct2_{q}"] = partial(
+            _theirs, ct[q], tok, prompts, size, greedy=greedy, max_tokens=max_tokens
+        )
     best: dict[str, Run] = {}
     for _ in range(2):
         for label, run in runs.items():
@@ -202,14 +261,22 @@ def _workload(
 
 
 def format_ct2(report: dict[str, Any]) -> str:
-    lines = [f"{report['prompts']} prompts, {report['threads']} threads:"]
-    for name in ("greedy", "sampled"):
-        parts = [
-            f"{k} {v['seconds']} s ({v['tokens_per_s']} tok/s, {v['speedup']}x)"
-            for k, v in report[name].items()
-        ]
-        lines.append(f"  {name:>7}: " + "; ".join(parts))
-    lines.append(f"  greedy text the same as ours (ct2 float32): {report['greedy_same_text']}")
+    lines = [
+        f"{report['threads']} threads, float32 matmul peak {report['matmul_gflops']} GFLOP/s; "
+        f"ours serves at most {report['served_max_batch_size']} rows at once:"
+    ]
+    for row in report["sizes"]:
+        lines.append(
+            f"  batch {row['batch']} ({row['prompts']} prompts; greedy text the same as ct2 "
+            f"float32 on {row['greedy_same_text']}):"
+        )
+        for name in ("greedy", "sampled"):
+            parts = [
+                f"{k} {v['tokens_per_s']} tok/s ({v['speedup']}x, "
+                f"{v['fraction_of_matmul_peak']:.1%} of peak)"
+                for k, v in row[name].items()
+            ]
+            lines.append(f"    {name:>7}: " + "; ".join(parts))
     r = report["rollouts"]
     parts = [
         f"{k} {v['seconds']} s ({v['rollouts_per_s']}/s, {v['speedup']}x)"

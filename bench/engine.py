@@ -32,6 +32,7 @@ import torch
 from glore.backends.base import SamplingParams
 from glore.backends.embedded.lane import LANE, on_lane
 from glore.engine.glore import GLoRe
+from glore.engine.loading import GreedyEngine
 from glore.engine.result import SolveResult
 from glore.formats import student_prompt
 from glore.tasks.arith import ArithTask
@@ -272,7 +273,7 @@ def _decode_speed(
     fixed-batch loop it replaced, and `model.generate`. Each runs
     twice and the faster run counts, as in `glore bench ct2`: a single cold run charged
     whichever went first with the allocations the others reused."""
-    gen: Any = engine.models.student
+    gen: Any = embedded_student(engine)
     rows = []
     for size in sizes:
         prompts = [student_prompt(q).text for q in (list(questions) * 64)[:size]]
@@ -366,6 +367,13 @@ def _hf(gen: Any, prompts: list[str]) -> tuple[int, int]:
     return int((new != tok.pad_token_id).sum()), enc["input_ids"].shape[1] + new.shape[1] // 2
 
 
+def embedded_student(engine: GLoRe) -> Any:
+    """The student's embedded generator, also where CTranslate2 takes its greedy calls
+    (`GreedyOnCt2.fallback`): the decode, rollouts and ceilings parts time its scheduler."""
+    student = engine.models.student
+    return getattr(student, "fallback", student)
+
+
 def bench_engine(
     store: str,
     n: int = 64,
@@ -374,13 +382,16 @@ def bench_engine(
     prefixes: int = 64,
     k: int = 8,
     train_steps: int = 40,
+    greedy_engine: GreedyEngine = "torch",
 ) -> dict[str, Any]:
+    """The report; `greedy_engine` serves (a)-(c) (torch, the reference, by default:
+    issue 12's goal table is the embedded generator's)."""
     from bench.ceilings import ceilings
     from bench.rollouts import bench_rollouts
     from bench.train import bench_train
 
     torch.manual_seed(0)
-    engine = GLoRe.from_pretrained(store)
+    engine = GLoRe.from_pretrained(store, greedy_engine=greedy_engine)
     questions = [p.question for p in ArithTask().load("validation", n)]
     engine.solve(questions[0])  # warm up: first calls pay one-off costs
     # On the compute lane, where every model runs: a thread of its own would add an
@@ -392,16 +403,19 @@ def bench_engine(
             "threads": torch.get_num_threads(),
             "matmul_gflops": round(peak / 1e9, 1),
             "matmul_gflops_bf16": round(peak_bf16 / 1e9, 1),
+            "greedy_engine": greedy_engine,
         },
         "concurrency": _concurrency(engine, questions),
         "modes": _modes(engine, questions, store),
         "scoring": _scoring(engine, store, questions, peak),
         "decode": _decode_speed(engine, questions, sizes, peak),
-        "rollouts": bench_rollouts(engine.models.student, prefixes, k, student=f"{store}/student"),
+        "rollouts": bench_rollouts(
+            embedded_student(engine), prefixes, k, student=f"{store}/student"
+        ),
     }
     if train_steps > 0:
         report["training"] = bench_train(store, steps=train_steps)
-    model = getattr(engine.models.student, "model", None)
+    model = getattr(embedded_student(engine), "model", None)
     if model is not None:  # a local student: the ceilings time its shapes
         report["ceilings"] = ceilings(report, model.config)
     return report

@@ -69,6 +69,9 @@ def eval_command(
             "student, task, split and sampling), else written."
         ),
     ] = None,
+    greedy_engine: Annotated[
+        str, typer.Option(help="Greedy calls on auto, torch (reference) or ct2 (CPU).")
+    ] = "auto",
 ) -> None:
     """Measure the paper's claims: the reward-model report and the refinement table."""
     from evaluation.render import refine_table, reward_table
@@ -99,7 +102,14 @@ def eval_command(
             if v is not None
         },
     )
-    result = evaluate(cfg, store, out, device=device, labels=labels)
+    result = evaluate(
+        cfg,
+        store,
+        out,
+        device=device,
+        labels=labels,
+        greedy_engine=greedy_engine,  # type: ignore[arg-type]  # the loader checks it
+    )
     if "reward" in result:
         typer.echo("\n".join(reward_table(result["reward"])))
     if "refine" in result:

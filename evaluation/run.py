@@ -21,6 +21,7 @@ from evaluation.render import markdown, plots
 from evaluation.reward_report import draw_samples, reward_report
 from glore import GLoRe, __version__
 from glore.engine.config import EngineConfig
+from glore.engine.loading import GreedyEngine
 
 
 def machine() -> str:
@@ -42,14 +43,17 @@ def evaluate(
     *,
     device: str | None = None,
     labels: Path | None = None,
+    greedy_engine: GreedyEngine = "auto",
 ) -> dict[str, Any]:
     """Run `cfg`'s reports on the models of `store` and write them into `out`; `labels`:
-    the reward report's labelled samples cached in that file (`evaluation.label_cache`)."""
+    the reward report's labelled samples cached in that file (`evaluation.label_cache`);
+    `greedy_engine` as `GLoRe.from_pretrained` takes it (the report names the student's
+    backend)."""
     inputs = check_inputs(cfg, store)  # before any model loads: bad input fails fast
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    engine = GLoRe.from_pretrained(inputs.store, device=device)
+    engine = GLoRe.from_pretrained(inputs.store, device=device, greedy_engine=greedy_engine)
     data: dict[str, Any] = {}
     if "reward" in cfg.reports:
         key = cache_key(cfg, inputs.store)
@@ -67,6 +71,7 @@ def evaluate(
         "store": str(inputs.store),
         "store_hash": inputs.store_hash,
         "models": dict(engine.models.versions),
+        "student_backend": type(engine.models.student).__name__,
         **_guard(engine.models, cfg),
         "glore_version": __version__,
         "config": dataclasses.asdict(cfg),

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     scorer_dtype: str = Field("auto", pattern="^(auto|float32|bfloat16|float16)$")
     """The same for the embedded ORM and SORM; bfloat16 halves scoring time on CPUs with AMX
     (auto)."""
+    greedy_engine: str = Field("auto", pattern="^(auto|torch|ct2)$")
+    """What runs the embedded generators' greedy calls (every `glore` stage): torch, the
+    reference; ct2, CTranslate2 on a CPU (the `ct2` extra; 3-4.6x faster one question at a
+    time on the 2-core CPU, README "Benchmarks"); auto, ct2 where the extra is installed
+    and the generators are on a CPU, else torch. Sampled calls stay on torch (auto)."""
     max_batch_size: int = Field(64, ge=1, le=1024)
     """Sequences per embedded model batch (64; 1..1024)."""
     batch_wait_ms: float = Field(5.0, ge=0, le=1000)

@@ -45,6 +45,13 @@ class SamplingParams:
             raise InvalidInputError(f"max_tokens must be in 1..32768, got {self.max_tokens}")
 
 
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """`text` up to the earliest of the `stop` strings found in it (the string not
+    returned), and whether one was: how every backend applies `SamplingParams.stop`."""
+    found = [text.index(s) for s in stop if s in text]
+    return (text[: min(found)], True) if found else (text, False)
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from glore.backends.sync import run_sync
 from glore.engine.config import EngineConfig
@@ -16,6 +16,9 @@ from glore.engine.rules import abstains
 from glore.engine.steps import Models
 from glore.engine.strategies import get_strategy
 from glore.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from glore.engine.loading import GreedyEngine
 
 T = TypeVar("T")
 
@@ -48,11 +51,16 @@ class GLoRe:
         max_wait_ms: float = 5.0,
         dtype: str | None = None,
         scorer_dtype: str | None = None,
+        greedy_engine: GreedyEngine = "auto",
     ) -> GLoRe:
         """Load a model store folder (`student/`, `orm/`, `sorm/`, `global/`, `local/`), or a
         spec file naming each role's local folder or vLLM server (`glore.engine.loading`).
         `dtype` / `scorer_dtype`: compute precision of the local generators / scorers
-        ("auto", "float32", "bfloat16", "float16"; auto is float32 on a CPU)."""
+        ("auto", "float32", "bfloat16", "float16"; auto is float32 on a CPU).
+        `greedy_engine`: what runs the local generators' greedy calls (every stage of
+        `glore`): "ct2", CTranslate2 on a CPU (the `ct2` extra; sampled calls stay on
+        torch: `glore.backends.ct2`); "torch", the reference; "auto" (default), ct2 where
+        the extra is installed and the generator is on a CPU, else torch."""
         from glore.engine.loading import load_models
 
         models = load_models(
@@ -62,6 +70,7 @@ class GLoRe:
             wait_ms=max_wait_ms,
             dtype=dtype,
             scorer_dtype=scorer_dtype,
+            greedy_engine=greedy_engine,
         )
         return cls(models, config)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import types
 import typing
 from collections.abc import Mapping
@@ -39,11 +40,17 @@ from glore.backends.base import Generator, StepScorer
 from glore.engine.steps import Models
 from glore.errors import ConfigError, InvalidInputError, ModelNotFoundError
 
+log = logging.getLogger(__name__)
 ROLES = ("student", "orm", "sorm", "global", "local")
 SCORERS = ("orm", "sorm")
 _KEYS = {"path", "url", "model", "tokenizer"}
 _NOT_OPTIONS = {"client", "tokenizer", "head"}
 _LOCAL_SCORER_KEYS = {"max_batch_tokens", "prefix_cache_mb"}
+GreedyEngine = Literal["auto", "torch", "ct2"]
+GREEDY_ENGINES: tuple[GreedyEngine, ...] = ("auto", "torch", "ct2")
+"""What runs a local generator's greedy calls: the embedded torch scheduler (the reference,
+any device), CTranslate2 on a CPU (`glore.backends.ct2`), or auto: CTranslate2 where the
+`ct2` extra is installed and the generator is on a CPU, else torch."""
 ENGINE_KEYS = ("rerank_margin", "rerank_floor", "abstain_below")
 """What a store's manifest (or a spec's `engine` mapping) may set: calibrated on validation."""
 
@@ -213,9 +220,16 @@ def load_models(
     wait_ms: float = 5.0,
     dtype: str | None = None,
     scorer_dtype: str | None = None,
+    greedy_engine: GreedyEngine = "auto",
 ) -> Models:
     """`dtype` for the local generators, `scorer_dtype` for the local ORM and SORM (both
-    None: float32 on a CPU, bfloat16 on a GPU; see `glore.backends.embedded.model.pick_dtype`)."""
+    None: float32 on a CPU, bfloat16 on a GPU; see `glore.backends.embedded.model.pick_dtype`).
+    `greedy_engine`: what runs each local generator's greedy calls (`GREEDY_ENGINES`; ct2
+    wraps it in `glore.backends.ct2.GreedyOnCt2`)."""
+    if greedy_engine not in GREEDY_ENGINES:
+        raise ConfigError(
+            f"greedy_engine must be one of {', '.join(GREEDY_ENGINES)}; got {greedy_engine!r}"
+        )
     source = Path(path)
     spec = read_spec(source)
     calibrated = calibration(source, spec)  # a bad manifest fails before weights load
@@ -235,6 +249,8 @@ def load_models(
                 wait_ms,
                 dtype=scorer_dtype if role in SCORERS else dtype,
             )
+            if greedy_engine != "torch" and role not in SCORERS and "path" in spec[role]:
+                by_spec[key] = _greedy(by_spec[key], spec[role]["path"], batch, greedy_engine)
         built[role] = by_spec[key]
     _check_remote_models(spec)
     gens: dict[str, Generator] = {r: built[r] for r in ROLES if r not in SCORERS}
@@ -250,6 +266,32 @@ def load_models(
         rerank_floor=calibrated.get("rerank_floor", 0.0),
         abstain_below=calibrated.get("abstain_below", 0.0),
     )
+
+
+def _greedy(embedded: Any, path: str, batch: int, engine: GreedyEngine) -> Any:
+    """The local generator with its greedy calls on CTranslate2, which runs on a CPU: where
+    asked, or under auto where the extra is installed and the generator is on a CPU."""
+    import importlib.util
+
+    from glore.backends.ct2 import Ct2Generator, GreedyOnCt2
+
+    device = getattr(getattr(embedded, "model", None), "device", None)
+    on_cpu = device is None or device.type == "cpu"
+    if engine == "auto" and not (on_cpu and importlib.util.find_spec("ctranslate2")):
+        return embedded
+    if device is not None and not on_cpu:
+        raise ConfigError(
+            f"greedy_engine 'ct2' runs on the CPU, but this generator is on {device.type}: "
+            "use greedy_engine 'torch' or 'auto' there"
+        )
+    try:
+        ct2 = Ct2Generator.from_pretrained(path, max_batch_size=batch)
+    except (OSError, RuntimeError, ValueError) as exc:  # no room to convert, an odd model
+        if engine == "auto":
+            log.warning("greedy calls stay on torch: CTranslate2 could not load %s (%s)", path, exc)
+            return embedded
+        raise ConfigError(f"greedy_engine 'ct2' could not load {path}: {exc}") from exc
+    return GreedyOnCt2(ct2, embedded)
 
 
 def _sibling(role: str, spec: Mapping[str, Any], built: Mapping[str, Any]) -> Any:

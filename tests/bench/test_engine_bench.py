@@ -52,7 +52,7 @@ def test_scoring_part_times_the_scorers_apart_and_sharing_one_base() -> None:
 def test_concurrency_part_splits_the_lanes_time_between_scoring_and_decoding() -> None:
     from bench.engine import _concurrency
 
-    engine = GLoRe.from_pretrained(STORE)
+    engine = GLoRe.from_pretrained(STORE, greedy_engine="torch")  # the bench's default
     questions = [p.question for p in ArithTask().load("validation", 3)]
     out = _concurrency(engine, questions)
     wall = out["questions"] / out["concurrent_qps"]

@@ -15,14 +15,19 @@ STORE = Path(__file__).resolve().parents[2] / "model_store" / "default"
 
 
 def test_bench_ct2_tiny() -> None:
-    report = bench_ct2(str(STORE), n=8, max_tokens=64, prefixes=4, k=2)
-    for name in ("greedy", "sampled"):
-        assert set(report[name]) == {"ours", "ct2_float32", "ct2_int8"}
-        assert report[name]["ours"]["speedup"] == 1.0
-        assert all(v["tokens"] > 0 and v["seconds"] > 0 for v in report[name].values())
-    same, total = map(int, report["greedy_same_text"].split("/"))
-    assert total == 8 and same >= 7  # the same model decoded greedily
-    assert "ct2_int8" in format_ct2(report)
+    report = bench_ct2(str(STORE), n=8, sizes=(1, 8, 64), max_tokens=64, prefixes=4, k=2)
+    assert [r["batch"] for r in report["sizes"]] == [1, 8]  # 64 is more than the 8 prompts
+    for row in report["sizes"]:
+        assert row["prompts"] == 8
+        for name in ("greedy", "sampled"):
+            assert set(row[name]) == {"ours", "ct2_float32", "ct2_int8"}
+            assert row[name]["ours"]["speedup"] == 1.0
+            for v in row[name].values():
+                assert v["tokens"] > 0 and v["seconds"] > 0
+                assert 0 < v["fraction_of_matmul_peak"] < 1
+        same, total = map(int, row["greedy_same_text"].split("/"))
+        assert total == 8 and same >= 7  # the same model decoded greedily
+    assert "ct2_int8" in format_ct2(report) and "batch 8 (8 prompts" in format_ct2(report)
     rollouts = report["rollouts"]
     assert set(rollouts) == {"prefixes", "k", "ours", "ct2_float32_batch64", "ct2_float32_batch256"}
     assert rollouts["ours"]["speedup"] == 1.0
@@ -43,7 +48,7 @@ def test_ct2_continues_a_step_prefix_as_the_embedded_generator_does(tmp_path: Pa
     ctranslate2.converters.TransformersConverter(str(STORE / "student")).convert(
         str(tmp_path / "m")
     )
-    gen = GLoRe.from_pretrained(STORE).models.student
+    gen = GLoRe.from_pretrained(STORE, greedy_engine="torch").models.student
     ct = Ct2Generator(ctranslate2.Generator(str(tmp_path / "m"), device="cpu"), gen.tokenizer, 8)
     prompts = [rollout_prompt(j.question, j.prefix).text for j in prefix_jobs(12)]
     greedy = SamplingParams(n=2, max_tokens=48)

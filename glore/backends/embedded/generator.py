@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from glore.backends.base import Completion, SamplingParams
+from glore.backends.base import Completion, SamplingParams, cut_at_stop
 from glore.backends.embedded.model import LocalModel
 from glore.backends.embedded.scheduler import Scheduler
 
@@ -99,8 +99,7 @@ class EmbeddedGenerator(LocalModel):
         finish = "length"
         if eos in ids:
             ids, finish = ids[: ids.index(eos)], "stop"
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        for stop in params.stop:
-            if stop in text:
-                text, finish = text[: text.index(stop)], "stop"
-        return Completion(text, len(ids), finish)  # type: ignore[arg-type]
+        text, stopped = cut_at_stop(
+            self.tokenizer.decode(ids, skip_special_tokens=True), params.stop
+        )
+        return Completion(text, len(ids), "stop" if stopped else finish)  # type: ignore[arg-type]

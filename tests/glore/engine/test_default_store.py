@@ -98,7 +98,9 @@ def test_refiners_naming_one_model_share_its_batches(tmp_path: Path) -> None:
     roles["local"] = roles["global"]  # one refiner trained for both jobs
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(roles))
-    engine = GLoRe.from_pretrained(spec)
+    # The torch scheduler joins concurrent calls into one decode (CTranslate2, the greedy
+    # engine where installed, runs each call as its own batch: tests/glore/backends/test_ct2.py).
+    engine = GLoRe.from_pretrained(spec, greedy_engine="torch")
     refiner: Any = engine.models.global_refiner
     assert refiner is engine.models.local_refiner
     before = refiner.scheduler.runs

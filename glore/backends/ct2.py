@@ -1,0 +1,186 @@
+"""CTranslate2 behind the `Generator` interface: greedy generation on a CPU.
+
+Why: CTranslate2 (a C++ inference engine with a CPU wheel, the optional `ct2` extra) runs a
+small model's decode step without PyTorch's per-op overhead. On the project's 2-core
+machine (`glore bench ct2`, README "Benchmarks") it decoded the default student greedily
+8.4x / 3.0x / 1.7x as many tokens/s as the embedded generator at batches of 1 / 8 / 64
+prompts with the same text, and a `glore` solve ran 3.4x faster one question at a time
+(`docs/results/probes/ct2_solve.py`). It loses where the embedded scheduler's continuous
+batching pays: K sampled rollouts of many prefixes, whose rows end at very different
+lengths (0.64x), and it has no per-row seeds. Hence `GreedyOnCt2`: greedy calls go to
+CTranslate2, every other call to the embedded generator, so a sampled call keeps the
+embedded seeds' promise and the training stages keep their rollouts' speed.
+
+Each model folder is converted once (float32, seconds for the default) into a cache folder
+named by the sha256 of its config and weights files: `$GLORE_CT2_CACHE`, else
+`~/.cache/glore/ct2`. The batch runs on the process's compute lane, as every embedded
+model's work does (`glore.backends.embedded.lane`), with CTranslate2's own threads.
+What it does not do: take a caller's rows out mid-batch when the caller goes away (the
+batch finishes and its result is dropped), or join a running batch (each call is a batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from glore.backends.base import Completion, Generator, SamplingParams, cut_at_stop
+from glore.backends.embedded.lane import LANE
+from glore.errors import ConfigError
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+"""Files of a model folder whose bytes name its conversion (weights, config, tokenizer)."""
+
+
+def _ctranslate2() -> Any:
+    try:
+        import ctranslate2
+    except ImportError as exc:
+        raise ConfigError(
+            "greedy_engine 'ct2' needs CTranslate2: pip install -e '.[ct2]' (or use 'torch')"
+        ) from exc
+    return ctranslate2
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("GLORE_CT2_CACHE") or Path.home() / ".cache" / "glore" / "ct2")
+
+
+def weights_hash(folder: Path) -> str:
+    """sha256 over the names and bytes of the folder's weights, config and tokenizer files."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES):
+        digest.update(path.name.encode())
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def converted(folder: str | Path, cache: Path | None = None) -> Path:
+    """The CTranslate2 float32 conversion of the Hugging Face model at `folder`: made once,
+    then reused while its files' hash is the same (a retrained model gets a new one).
+    Written beside its final place and renamed, so concurrent loads never see half of it."""
+    ctranslate2, source = _ctranslate2(), Path(folder)
+    if not (source / "config.json").is_file():
+        raise ConfigError(f"no Hugging Face model at {source} (config.json missing)")
+    root = cache or cache_root()
+    target = root / f"{source.name}-{weights_hash(source)[:16]}"
+    if (target / "model.bin").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
+    try:
+        converter = ctranslate2.converters.TransformersConverter(str(source))
+        converter.convert(str(work / "model"), quantization="float32", force=True)
+        try:
+            (work / "model").rename(target)
+        except OSError:  # another process finished it first
+            if not (target / "model.bin").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+class Ct2Generator:
+    """A `Generator` over a CTranslate2 model: each prompt continued, greedy (one hypothesis,
+    repeated `n` times) or sampled (`n` hypotheses; CTranslate2's one global seed is set
+    per call, so a seeded call is reproducible alone but not keyed per row)."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 64) -> None:
+        self.ct, self.tokenizer, self.max_batch_size = model, tokenizer, max_batch_size
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        max_batch_size: int = 64,
+        cache: Path | None = None,
+    ) -> Ct2Generator:
+        import torch
+        from transformers import AutoTokenizer
+
+        model = _ctranslate2().Generator(
+            str(converted(path, cache)),
+            device="cpu",
+            compute_type="float32",
+            intra_threads=threads or torch.get_num_threads(),
+        )
+        return cls(model, AutoTokenizer.from_pretrained(path), max_batch_size=max_batch_size)
+
+    async def generate(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        return await LANE.acall(lambda: self._generate(list(prompts), params))
+
+    def generate_sync(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        return LANE.call(lambda: self._generate(list(prompts), params))
+
+    def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        if not prompts:
+            return []
+        greedy = params.temperature == 0
+        if params.seed is not None and not greedy:
+            _ctranslate2().set_random_seed(params.seed)
+        pieces = [
+            self.tokenizer.convert_ids_to_tokens(self.tokenizer(p)["input_ids"]) for p in prompts
+        ]
+        results = self.ct.generate_batch(
+            pieces,
+            max_length=params.max_tokens,
+            num_hypotheses=1 if greedy else params.n,
+            sampling_topk=1 if greedy else 0,
+            sampling_temperature=params.temperature or 1.0,
+            sampling_topp=params.top_p,
+            include_prompt_in_result=False,
+            max_batch_size=self.max_batch_size,
+        )
+        rows = [[self._completion(ids, params) for ids in r.sequences_ids] for r in results]
+        return [row * params.n if greedy else row for row in rows]
+
+    def _completion(self, ids: list[int], params: SamplingParams) -> Completion:
+        # CTranslate2 leaves the end token out; a row that did not reach max_tokens ended.
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        text, stopped = cut_at_stop(text, params.stop)
+        ended = stopped or len(ids) < params.max_tokens
+        return Completion(text, len(ids), "stop" if ended else "length")
+
+
+class GreedyOnCt2:
+    """Greedy calls to `ct2`, the rest to `fallback` (the embedded generator of the same
+    model, whose scheduler keeps per-row seeds and continuous batching). Everything else a
+    caller reads (`tokenizer`, `model`, `scheduler`, `generate_sync` of sampled work) is
+    the fallback's."""
+
+    def __init__(self, ct2: Ct2Generator, fallback: Generator) -> None:
+        self.ct2, self.fallback = ct2, fallback
+
+    def _pick(self, params: SamplingParams) -> Any:
+        return self.ct2 if params.temperature == 0 else self.fallback
+
+    async def generate(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        result: list[list[Completion]] = await self._pick(params).generate(prompts, params)
+        return result
+
+    def generate_sync(
+        self, prompts: Sequence[str], params: SamplingParams
+    ) -> list[list[Completion]]:
+        result: list[list[Completion]] = self._pick(params).generate_sync(prompts, params)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "fallback":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.fallback, name)
