@@ -12,7 +12,7 @@ this machine's float32 matmul peak (the decode part's FLOP count, `bench.engine`
 report also says whether greedy text is the same as the embedded generator's. The
 rollouts workload is the `sorm-label`
 stage's: K samples of each step prefix through `roll_out`, CTranslate2 behind the same
-`Generator` interface (`Ct2Generator`, here only) with `num_hypotheses` K and each call
+`Generator` interface (`glore.backends.ct2.Ct2Generator`) with `num_hypotheses` K and each call
 cut into batches of `max_batch_size` prompts, against the continuous-batching generator.
 """
 
@@ -26,7 +26,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from glore.backends.base import Completion, SamplingParams
+from glore.backends.base import SamplingParams
+from glore.backends.ct2 import Ct2Generator
 from glore.errors import ConfigError
 from glore.formats import student_prompt
 
@@ -82,40 +83,6 @@ def _theirs(
     return seconds, sum(len(i) for i in ids), [tok.decode(i, skip_special_tokens=True) for i in ids]
 
 
-class Ct2Generator:
-    """A `Generator` over a CTranslate2 generator: the prompt continued, `n` hypotheses
-    each. Seeds are CTranslate2's one global seed, set per call: reproducible for the same
-    call, but not keyed per row as the embedded generator's are."""
-
-    def __init__(self, ct: Any, tok: Any, max_batch_size: int) -> None:
-        self.ct, self.tok, self.max_batch_size = ct, tok, max_batch_size
-
-    async def generate(self, prompts: Sequence[str], params: SamplingParams) -> Any:
-        import ctranslate2
-
-        if params.seed is not None:
-            ctranslate2.set_random_seed(params.seed)
-        pieces = [self.tok.convert_ids_to_tokens(self.tok(p)["input_ids"]) for p in prompts]
-        greedy = params.temperature == 0
-        results = self.ct.generate_batch(
-            pieces,
-            max_length=params.max_tokens,
-            num_hypotheses=1 if greedy else params.n,  # greedy hypotheses are all the same
-            sampling_topk=1 if greedy else 0,
-            sampling_temperature=params.temperature or 1.0,
-            sampling_topp=params.top_p,
-            include_prompt_in_result=False,
-            max_batch_size=self.max_batch_size,
-        )
-        rows = [[self._completion(ids, params) for ids in r.sequences_ids] for r in results]
-        return [row * params.n if greedy else row for row in rows]
-
-    def _completion(self, ids: list[int], params: SamplingParams) -> Completion:
-        finish = "length" if len(ids) >= params.max_tokens else "stop"
-        text = self.tok.decode(ids, skip_special_tokens=True)
-        return Completion(text, len(ids), finish)  # type: ignore[arg-type]
-
-
 def _rollouts(gen: Any, ct: Any, tok: Any, prefixes: int, k: int) -> dict[str, Any]:
     """Rollouts/s of `roll_out` over the same prefixes: ours, then CTranslate2 float32 at
     64 and 256 prompts per batch (the faster of two runs each)."""
@@ -126,7 +93,7 @@ def _rollouts(gen: Any, ct: Any, tok: Any, prefixes: int, k: int) -> dict[str, A
     params = SamplingParams(n=k, temperature=1.0, max_tokens=160, seed=7)
     targets = {
         "ours": gen,
-        **{f"ct2_float32_batch{b}": Ct2Generator(ct, tok, b) for b in (64, 256)},
+        **{f"ct2_float32_batch{b}": Ct2Generator(ct, tok, max_batch_size=b) for b in (64, 256)},
     }
     best: dict[str, float] = {}
     for _ in range(2):

@@ -38,10 +38,10 @@ def test_ct2_continues_a_step_prefix_as_the_embedded_generator_does(tmp_path: Pa
     """The rollout semantics: the prompt's tokens continued, n hypotheses per prompt."""
     import ctranslate2
 
-    from bench.ctranslate2 import Ct2Generator
     from bench.rollouts import prefix_jobs
     from glore import GLoRe
     from glore.backends.base import SamplingParams
+    from glore.backends.ct2 import Ct2Generator
     from glore.backends.sync import run_sync
     from glore.formats import rollout_prompt
 
@@ -49,7 +49,8 @@ def test_ct2_continues_a_step_prefix_as_the_embedded_generator_does(tmp_path: Pa
         str(tmp_path / "m")
     )
     gen = GLoRe.from_pretrained(STORE, greedy_engine="torch").models.student
-    ct = Ct2Generator(ctranslate2.Generator(str(tmp_path / "m"), device="cpu"), gen.tokenizer, 8)
+    model = ctranslate2.Generator(str(tmp_path / "m"), device="cpu")
+    ct = Ct2Generator(model, gen.tokenizer, max_batch_size=8)
     prompts = [rollout_prompt(j.question, j.prefix).text for j in prefix_jobs(12)]
     greedy = SamplingParams(n=2, max_tokens=48)
     ours, theirs = gen.generate_sync(prompts, greedy), run_sync(ct.generate(prompts, greedy))
