@@ -183,7 +183,10 @@ def _rollouts(report: dict[str, Any], step_s: float) -> dict[str, Any] | None:
 
 def _concurrency(report: dict[str, Any]) -> dict[str, Any] | None:
     part = report.get("concurrency", {})
-    if "lane_jobs_s" not in part:
+    # Lane jobs are scoring only where generation steps as a driver: CTranslate2's greedy
+    # batches run as jobs too.
+    torch_only = report.get("machine", {}).get("greedy_engine", "torch") == "torch"
+    if "lane_jobs_s" not in part or not torch_only:
         return None
     serial = part["questions"] / part["sequential_qps"]
     return _row(

@@ -4,7 +4,7 @@ Why: CTranslate2 (a C++ inference engine with a CPU wheel, the optional `ct2` ex
 small model's decode step without PyTorch's per-op overhead. On the project's 2-core
 machine (`glore bench ct2`, README "Benchmarks") it decoded the default student greedily
 8.4x / 3.0x / 1.7x as many tokens/s as the embedded generator at batches of 1 / 8 / 64
-prompts with the same text, and a `glore` solve ran 3.4x faster one question at a time
+prompts with the same text, and a `glore` solve ran 4.6x faster one question at a time
 (`docs/results/probes/ct2_solve.py`). It loses where the embedded scheduler's continuous
 batching pays: K sampled rollouts of many prefixes, whose rows end at very different
 lengths (0.64x), and it has no per-row seeds. Hence `GreedyOnCt2`: greedy calls go to
@@ -108,8 +108,11 @@ class Ct2Generator:
         import torch
         from transformers import AutoTokenizer
 
+        # On the lane: the converter loads the model in torch, which on another thread
+        # would give the process a second OpenMP team (glore.backends.embedded.lane).
+        folder = LANE.call(lambda: converted(path, cache))
         model = _ctranslate2().Generator(
-            str(converted(path, cache)),
+            str(folder),
             device="cpu",
             compute_type="float32",
             intra_threads=threads or torch.get_num_threads(),

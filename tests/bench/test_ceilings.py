@@ -103,3 +103,6 @@ def test_a_part_the_report_lacks_gives_no_ceiling(config: Any) -> None:
     del report["concurrency"]["lane_jobs_s"], report["training"]
     report["decode"][0].pop("context")  # a report from before the context was recorded
     assert set(ceilings(report, config)) == {"always"}
+    ct2 = _report()
+    ct2["machine"] = {"greedy_engine": "ct2"}  # its greedy batches are lane jobs too
+    assert "concurrency" not in ceilings(ct2, config)
