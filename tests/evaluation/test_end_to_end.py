@@ -1,6 +1,7 @@
 """`glore eval` end to end on a small slice of the committed default store: both reports,
 every strategy row, the files, and numbers checked against an independent recount."""
 
+import importlib.util
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -42,6 +43,10 @@ def test_the_json_says_how_it_was_made(run: tuple[Path, dict[str, Any]]) -> None
     assert meta["store_hash"] == store_hash(STORE) and len(meta["store_hash"]) == 64
     assert meta["glore_version"] == __version__
     assert meta["config"]["k_eval"] == 4
+    assert meta["task_seed"] == 0
+    # auto: CTranslate2 runs the greedy calls where the `ct2` extra is installed
+    ct2 = importlib.util.find_spec("ctranslate2") is not None
+    assert meta["student_backend"] == ("GreedyOnCt2" if ct2 else "EmbeddedGenerator")
 
 
 def test_every_row_is_reported_and_greedy_matches_a_recount(
