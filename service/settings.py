@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     (auto)."""
     greedy_engine: str = Field("auto", pattern="^(auto|torch|ct2)$")
     """What runs the embedded generators' greedy calls (every `glore` stage): torch, the
-    reference; ct2, CTranslate2 on a CPU (the `ct2` extra; 3-4.6x faster one question at a
+    reference; ct2, CTranslate2 on a CPU (the `ct2` extra; 2.9-4.6x faster one question at a
     time on the 2-core CPU, README "Benchmarks"); auto, ct2 where the extra is installed
     and the generators are on a CPU, else torch. Sampled calls stay on torch (auto)."""
     max_batch_size: int = Field(64, ge=1, le=1024)

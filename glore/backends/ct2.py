@@ -4,7 +4,7 @@ Why: CTranslate2 (a C++ inference engine with a CPU wheel, the optional `ct2` ex
 small model's decode step without PyTorch's per-op overhead. On the project's 2-core
 machine (`glore bench ct2`, README "Benchmarks") it decoded the default student greedily
 8.4x / 3.0x / 1.7x as many tokens/s as the embedded generator at batches of 1 / 8 / 64
-prompts with the same text, and a `glore` solve ran 4.6x faster one question at a time
+prompts with the same text, and a `glore` solve ran 4.2-4.6x faster one question at a time
 (`docs/results/probes/ct2_solve.py`). It loses where the embedded scheduler's continuous
 batching pays: K sampled rollouts of many prefixes, whose rows end at very different
 lengths (0.64x), and it has no per-row seeds. Hence `GreedyOnCt2`: greedy calls go to
@@ -15,8 +15,10 @@ Each model folder is converted once (float32, seconds for the default) into a ca
 named by the sha256 of its config and weights files: `$GLORE_CT2_CACHE`, else
 `~/.cache/glore/ct2`. The batch runs on the process's compute lane, as every embedded
 model's work does (`glore.backends.embedded.lane`), with CTranslate2's own threads.
-What it does not do: take a caller's rows out mid-batch when the caller goes away (the
-batch finishes and its result is dropped), or join a running batch (each call is a batch).
+Concurrent calls with the same parameters merge into one batch while the lane is busy
+(`glore.backends.embedded.batcher.MicroBatcher`, no wait for a lone call). What it does not
+do: take a caller's rows out mid-batch when the caller goes away (the batch finishes and its
+result is dropped), or join a batch already running.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
 from glore.backends.base import Completion, Generator, SamplingParams, cut_at_stop
+from glore.backends.embedded.batcher import MicroBatcher
 from glore.backends.embedded.lane import LANE
 from glore.errors import ConfigError
 
@@ -95,6 +98,11 @@ class Ct2Generator:
 
     def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 64) -> None:
         self.ct, self.tokenizer, self.max_batch_size = model, tokenizer, max_batch_size
+        # Concurrent calls with the same parameters merge into one CTranslate2 batch while
+        # the lane is busy; a lone call waits for no one (max_wait_s 0).
+        self.batcher: MicroBatcher[str, list[Completion]] = MicroBatcher(
+            self._batch, max_batch=max_batch_size, max_wait_s=0.0
+        )
 
     @classmethod
     def from_pretrained(
@@ -122,12 +130,18 @@ class Ct2Generator:
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
-        return await LANE.acall(lambda: self._generate(list(prompts), params))
+        if not prompts:
+            return []
+        return await self.batcher.submit(params, list(prompts))
 
     def generate_sync(
         self, prompts: Sequence[str], params: SamplingParams
     ) -> list[list[Completion]]:
         return LANE.call(lambda: self._generate(list(prompts), params))
+
+    def _batch(self, key: Hashable, prompts: list[str]) -> list[list[Completion]]:
+        assert isinstance(key, SamplingParams)  # the batcher's key is the call's parameters
+        return self._generate(prompts, key)
 
     def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         if not prompts:

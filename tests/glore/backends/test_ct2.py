@@ -116,6 +116,32 @@ def test_greedy_text_is_the_embedded_generators(generators) -> None:  # type: ig
     assert ct2.generate_sync([], params) == []
 
 
+def test_concurrent_greedy_calls_merge_into_one_batch_and_keep_their_own_results(
+    generators,  # type: ignore[no-untyped-def]
+) -> None:
+    import asyncio
+    import time
+
+    from glore.backends.embedded.lane import LANE
+
+    _, ct2, _ = generators
+    prompts = _prompts(6)
+    params = SamplingParams(max_tokens=48)
+    alone = ct2.generate_sync(prompts, params)
+
+    async def together() -> list[list[list[object]]]:
+        # The lane busy with a job first, so the six calls queue up behind it.
+        blocker = LANE.submit(lambda: time.sleep(0.2))
+        out = await asyncio.gather(*(ct2.generate([p], params) for p in prompts))
+        blocker.result()
+        return list(out)
+
+    before = ct2.batcher.batches
+    merged = asyncio.run(together())
+    assert [row for call in merged for row in call] == alone
+    assert ct2.batcher.batches - before == 1
+
+
 def test_stop_strings_and_lengths_end_completions_as_in_the_embedded_generator(
     generators,  # type: ignore[no-untyped-def]
 ) -> None:
