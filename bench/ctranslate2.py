@@ -6,7 +6,9 @@ The measurement issue 12 asks for before choosing a compiled CPU engine. CTransl
 optional extra (`pip install -e '.[ct2]'`); the student is converted into a temporary
 folder. At each batch size the same prompts (at least `MIN_PROMPTS`, in calls of that many)
 go through the embedded generator as served (its scheduler, on the compute lane, at most
-its own `max_batch_size` rows at once) and through CTranslate2 in batches of that size;
+its own `max_batch_size` rows at once) and through CTranslate2 behind the same interface
+(`glore.backends.ct2.Ct2Generator`, float32 and int8) in batches of that size, each side's
+tokenizing and decoding timed with it;
 each workload runs twice and the faster run counts. Rates are new tokens/s and the share of
 this machine's float32 matmul peak (the decode part's FLOP count, `bench.engine`); the
 report also says whether greedy text is the same as the embedded generator's. The
@@ -27,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from glore.backends.base import SamplingParams
-from glore.backends.ct2 import Ct2Generator
-from glore.errors import ConfigError
+from glore.backends.ct2 import Ct2Generator, require_ctranslate2
 from glore.formats import student_prompt
 
 QUANTIZATIONS = ("float32", "int8")
@@ -38,21 +39,15 @@ MIN_PROMPTS = 16
 """Prompts timed at each size at least (16 calls of one at batch 1)."""
 
 
-def _ct2() -> Any:
-    try:
-        import ctranslate2
-    except ImportError as exc:
-        raise ConfigError("glore bench ct2 needs CTranslate2: pip install -e '.[ct2]'") from exc
-    return ctranslate2
-
-
 def _calls(prompts: list[str], size: int) -> list[list[str]]:
     return [prompts[i : i + size] for i in range(0, len(prompts), size)]
 
 
-def _ours(
+def _timed(
     gen: Any, prompts: list[str], size: int, params: SamplingParams
 ) -> tuple[float, int, list[str]]:
+    """Seconds, new tokens and the first completion's text of `prompts` through `gen`'s
+    `generate`, in calls of `size` one after another (tokenizing and decoding included)."""
     texts: list[str] = []
     tokens = 0
     started = time.perf_counter()
@@ -63,27 +58,7 @@ def _ours(
     return time.perf_counter() - started, tokens, texts
 
 
-def _theirs(
-    gen: Any, tok: Any, prompts: list[str], size: int, *, greedy: bool, max_tokens: int
-) -> tuple[float, int, list[str]]:
-    pieces = [tok.convert_ids_to_tokens(tok(p)["input_ids"]) for p in prompts]
-    ids: list[list[int]] = []
-    started = time.perf_counter()
-    for call in _calls(pieces, size):
-        results = gen.generate_batch(
-            call,
-            max_length=max_tokens,
-            sampling_topk=1 if greedy else 0,
-            sampling_temperature=1.0,
-            include_prompt_in_result=False,
-            max_batch_size=size,
-        )
-        ids += [r.sequences_ids[0] for r in results]
-    seconds = time.perf_counter() - started
-    return seconds, sum(len(i) for i in ids), [tok.decode(i, skip_special_tokens=True) for i in ids]
-
-
-def _rollouts(gen: Any, ct: Any, tok: Any, prefixes: int, k: int) -> dict[str, Any]:
+def _rollouts(gen: Any, ct: Ct2Generator, prefixes: int, k: int) -> dict[str, Any]:
     """Rollouts/s of `roll_out` over the same prefixes: ours, then CTranslate2 float32 at
     64 and 256 prompts per batch (the faster of two runs each)."""
     from bench.rollouts import prefix_jobs
@@ -93,7 +68,7 @@ def _rollouts(gen: Any, ct: Any, tok: Any, prefixes: int, k: int) -> dict[str, A
     params = SamplingParams(n=k, temperature=1.0, max_tokens=160, seed=7)
     targets = {
         "ours": gen,
-        **{f"ct2_float32_batch{b}": Ct2Generator(ct, tok, max_batch_size=b) for b in (64, 256)},
+        **{f"ct2_float32_batch{b}": _sized(ct, b) for b in (64, 256)},
     }
     best: dict[str, float] = {}
     for _ in range(2):
@@ -136,7 +111,7 @@ def bench_ct2(
     from glore.backends.embedded.lane import LANE
     from glore.tasks.arith import ArithTask
 
-    ctranslate2 = _ct2()
+    require_ctranslate2()
     torch.set_num_threads(threads)
     student = Path(store) / "student"
     tok = AutoTokenizer.from_pretrained(student)
@@ -144,14 +119,12 @@ def bench_ct2(
     gen = GLoRe.from_pretrained(store, greedy_engine="torch").models.student
     peak = LANE.call(matmul_flops)
     with tempfile.TemporaryDirectory() as tmp:
-        ct = {}
-        for q in QUANTIZATIONS:
-            ctranslate2.converters.TransformersConverter(str(student)).convert(
-                f"{tmp}/{q}", quantization=q
+        ct = {
+            q: Ct2Generator.from_pretrained(
+                student, threads=threads, cache=Path(tmp), quantization=q
             )
-            ct[q] = ctranslate2.Generator(
-                f"{tmp}/{q}", device="cpu", compute_type=q, intra_threads=threads
-            )
+            for q in QUANTIZATIONS
+        }
         report: dict[str, Any] = {
             "store": store,
             "threads": threads,
@@ -163,14 +136,14 @@ def bench_ct2(
             timed = prompts[: max(size, min(MIN_PROMPTS, len(prompts)))]
             row: dict[str, Any] = {"batch": size, "prompts": len(timed)}
             for name, greedy in (("greedy", True), ("sampled", False)):
-                best = _workload(gen, ct, tok, timed, size, greedy=greedy, max_tokens=max_tokens)
+                best = _workload(gen, ct, timed, size, greedy=greedy, max_tokens=max_tokens)
                 row[name] = _rates(best, gen, tok, timed, peak)
                 if greedy:
                     pairs = zip(best["ours"][2], best["ct2_float32"][2], strict=True)
                     same = sum(a.strip() == b.strip() for a, b in pairs)
                     row["greedy_same_text"] = f"{same}/{len(timed)}"
             report["sizes"].append(row)
-        report["rollouts"] = _rollouts(gen, ct["float32"], tok, prefixes, k)
+        report["rollouts"] = _rollouts(gen, ct["float32"], prefixes, k)
     return report
 
 
@@ -200,10 +173,14 @@ def _rates(
     return out
 
 
+def _sized(ct: Ct2Generator, size: int) -> Ct2Generator:
+    """The same loaded CTranslate2 model, in batches of at most `size` prompts."""
+    return Ct2Generator(ct.ct, ct.tokenizer, max_batch_size=size)
+
+
 def _workload(
     gen: Any,
-    ct: dict[str, Any],
-    tok: Any,
+    ct: dict[str, Ct2Generator],
     prompts: list[str],
     size: int,
     *,
@@ -213,11 +190,9 @@ def _workload(
     """The faster of two runs of each engine on one workload, in calls of `size`."""
     temperature = 0.0 if greedy else 1.0
     params = SamplingParams(n=1, temperature=temperature, max_tokens=max_tokens, seed=0)
-    runs: dict[str, Callable[[], Run]] = {"ours": partial(_ours, gen, prompts, size, params)}
+    runs: dict[str, Callable[[], Run]] = {"ours": partial(_timed, gen, prompts, size, params)}
     for q in QUANTIZATIONS:
-        runs[f"ct2_{q}"] = partial(
-            _theirs, ct[q], tok, prompts, size, greedy=greedy, max_tokens=max_tokens
-        )
+        runs[f"ct2_{q}"] = partial(_timed, _sized(ct[q], size), prompts, size, params)
     best: dict[str, Run] = {}
     for _ in range(2):
         for label, run in runs.items():

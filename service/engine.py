@@ -53,7 +53,7 @@ def load_engine(settings: Settings) -> GLoRe:
         max_wait_ms=settings.batch_wait_ms,
         dtype=settings.dtype,
         scorer_dtype=settings.scorer_dtype,
-        greedy_engine=settings.greedy_engine,  # type: ignore[arg-type]  # the pattern checks it
+        greedy_engine=settings.greedy_engine,
     )
     watch_prefix_caches(engine)
     return engine

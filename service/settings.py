@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from glore.engine.loading import GreedyEngine
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GLORE_", env_file=".env", extra="ignore")
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
     scorer_dtype: str = Field("auto", pattern="^(auto|float32|bfloat16|float16)$")
     """The same for the embedded ORM and SORM; bfloat16 halves scoring time on CPUs with AMX
     (auto)."""
-    greedy_engine: str = Field("auto", pattern="^(auto|torch|ct2)$")
+    greedy_engine: GreedyEngine = "auto"
     """What runs the embedded generators' greedy calls (every `glore` stage): torch, the
     reference; ct2, CTranslate2 on a CPU (the `ct2` extra; 2.9-4.6x faster one question at a
     time on the 2-core CPU, README "Benchmarks"); auto, ct2 where the extra is installed

@@ -34,6 +34,11 @@ class SamplingParams:
     draws each sample's numbers from (seed, prompt, sample index), whatever else runs
     beside it; a vLLM server seeds the request with it."""
 
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0: every row takes its most likely token, with no draws."""
+        return self.temperature == 0
+
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 1024:
             raise InvalidInputError(f"n must be in 1..1024, got {self.n}")

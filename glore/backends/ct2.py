@@ -3,11 +3,11 @@
 Why: CTranslate2 (a C++ inference engine with a CPU wheel, the optional `ct2` extra) runs a
 small model's decode step without PyTorch's per-op overhead. On the project's 2-core
 machine (`glore bench ct2`, README "Benchmarks") it decoded the default student greedily
-8.4x / 3.0x / 1.7x as many tokens/s as the embedded generator at batches of 1 / 8 / 64
+8.7x / 2.9x / 1.6x as many tokens/s as the embedded generator at batches of 1 / 8 / 64
 prompts with the same text, and a `glore` solve ran 4.2-4.6x faster one question at a time
 (`docs/results/probes/ct2_solve.py`). It loses where the embedded scheduler's continuous
 batching pays: K sampled rollouts of many prefixes, whose rows end at very different
-lengths (0.64x), and it has no per-row seeds. Hence `GreedyOnCt2`: greedy calls go to
+lengths (0.82-0.87x), and it has no per-row seeds. Hence `GreedyOnCt2`: greedy calls go to
 CTranslate2, every other call to the embedded generator, so a sampled call keeps the
 embedded seeds' promise and the training stages keep their rollouts' speed.
 
@@ -40,12 +40,13 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 """Files of a model folder whose bytes name its conversion (weights, config, tokenizer)."""
 
 
-def _ctranslate2() -> Any:
+def require_ctranslate2() -> Any:
+    """The `ctranslate2` module, or an error that says how to install it."""
     try:
         import ctranslate2
     except ImportError as exc:
         raise ConfigError(
-            "greedy_engine 'ct2' needs CTranslate2: pip install -e '.[ct2]' (or use 'torch')"
+            "CTranslate2 is not installed: pip install -e '.[ct2]' (or greedy_engine 'torch')"
         ) from exc
     return ctranslate2
 
@@ -65,22 +66,26 @@ def weights_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def converted(folder: str | Path, cache: Path | None = None) -> Path:
-    """The CTranslate2 float32 conversion of the Hugging Face model at `folder`: made once,
-    then reused while its files' hash is the same (a retrained model gets a new one).
-    Written beside its final place and renamed, so concurrent loads never see half of it."""
-    ctranslate2, source = _ctranslate2(), Path(folder)
+def converted(
+    folder: str | Path, cache: Path | None = None, *, quantization: str = "float32"
+) -> Path:
+    """The CTranslate2 conversion of the Hugging Face model at `folder` (float32, or
+    another CTranslate2 quantization such as int8): made once, then reused while its files'
+    hash is the same (a retrained model gets a new one). Written beside its final place and
+    renamed, so concurrent loads never see half of it."""
+    ctranslate2, source = require_ctranslate2(), Path(folder)
     if not (source / "config.json").is_file():
         raise ConfigError(f"no Hugging Face model at {source} (config.json missing)")
     root = cache or cache_root()
-    target = root / f"{source.name}-{weights_hash(source)[:16]}"
+    suffix = "" if quantization == "float32" else f"-{quantization}"
+    target = root / f"{source.name}-{weights_hash(source)[:16]}{suffix}"
     if (target / "model.bin").is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".converting-", dir=root))
     try:
         converter = ctranslate2.converters.TransformersConverter(str(source))
-        converter.convert(str(work / "model"), quantization="float32", force=True)
+        converter.convert(str(work / "model"), quantization=quantization, force=True)
         try:
             (work / "model").rename(target)
         except OSError:  # another process finished it first
@@ -112,17 +117,20 @@ class Ct2Generator:
         threads: int | None = None,
         max_batch_size: int = 64,
         cache: Path | None = None,
+        quantization: str = "float32",
     ) -> Ct2Generator:
+        """`quantization` other than float32 (int8) is for measuring: the served engine is
+        float32, whose greedy text is the embedded generator's."""
         import torch
         from transformers import AutoTokenizer
 
         # On the lane: the converter loads the model in torch, which on another thread
         # would give the process a second OpenMP team (glore.backends.embedded.lane).
-        folder = LANE.call(lambda: converted(path, cache))
-        model = _ctranslate2().Generator(
+        folder = LANE.call(lambda: converted(path, cache, quantization=quantization))
+        model = require_ctranslate2().Generator(
             str(folder),
             device="cpu",
-            compute_type="float32",
+            compute_type=quantization,
             intra_threads=threads or torch.get_num_threads(),
         )
         return cls(model, AutoTokenizer.from_pretrained(path), max_batch_size=max_batch_size)
@@ -146,9 +154,9 @@ class Ct2Generator:
     def _generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         if not prompts:
             return []
-        greedy = params.temperature == 0
+        greedy = params.greedy
         if params.seed is not None and not greedy:
-            _ctranslate2().set_random_seed(params.seed)
+            require_ctranslate2().set_random_seed(params.seed)
         pieces = [
             self.tokenizer.convert_ids_to_tokens(self.tokenizer(p)["input_ids"]) for p in prompts
         ]
@@ -183,7 +191,7 @@ class GreedyOnCt2:
         self.ct2, self.fallback = ct2, fallback
 
     def _pick(self, params: SamplingParams) -> Any:
-        return self.ct2 if params.temperature == 0 else self.fallback
+        return self.ct2 if params.greedy else self.fallback
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams

@@ -33,4 +33,7 @@ def test_ct2_serves_greedy_calls_from_ctranslate2(
     models = engine.models
     for gen in (models.student, models.global_refiner, models.local_refiner):
         assert isinstance(gen, GreedyOnCt2)
-    assert engine.solve("Mia has 12 apples. She buys 3 more. How many apples does Mia have now?")
+    result = engine.solve("Mia has 12 apples. She buys 3 more. How many apples does Mia have now?")
+    assert [c.name for c in result.candidates] == ["draft", "global", "local"]
+    for gen in (models.student, models.global_refiner, models.local_refiner):
+        assert gen.ct2.batcher.batches >= 1  # the draft and both refinements ran on CTranslate2

@@ -339,7 +339,7 @@ class Scheduler:
         """The next token of rows `start:` from their logits; rows that end leave."""
         rows = self._rows[start:]
         params = [r.request.params for r in rows]
-        if all(p.temperature == 0 for p in params):  # what `pick` gives, without the draws
+        if all(p.greedy for p in params):  # what `pick` gives, without the draws
             picked = logits.argmax(dim=-1).tolist()
         else:
             device = logits.device
