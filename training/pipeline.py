@@ -12,7 +12,7 @@ from training import dist
 from training.context import Context, check_sizes, recipe_task
 from training.recipe import Recipe
 from training.rundir import RunDir
-from training.stage_names import STAGES, TRAINING_STAGES, needs
+from training.stage_names import STAGES, TRAINING_STAGES, missing_inputs
 from training.variants import VariantRun
 
 __all__ = ["RUNNERS", "STAGES", "TRAINING_STAGES", "run_stages", "stage_fn"]
@@ -71,11 +71,12 @@ def run_stages(
     )
     ctx = Context(recipe, run)
     complete = _complete_at_launch(run)
+    missing = missing_inputs(names, complete)
+    if missing:
+        raise ConfigError(f"stage {missing[0]!r} must run first (glore train {missing[0]})")
     results = []
     for name in STAGES:
         if name not in names:
-            if name not in complete and any(name in needs(n) for n in names):
-                raise ConfigError(f"stage {name!r} must run first (glore train {name})")
             continue
         if name in complete:
             log(f"[{name}] complete, skipped")

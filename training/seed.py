@@ -22,6 +22,7 @@ from glore.backends.embedded.scorers import scorer_class
 from glore.errors import ConfigError
 from training.recipe import Recipe, identity, recipe_from_dict
 from training.rundir import RunDir
+from training.stage_names import INPUTS, STAGES
 
 SOURCES: dict[str, str] = {
     "tokenizer": "student",
@@ -122,6 +123,19 @@ def _copy(src: Path, dst: Path, stage: str) -> None:
     copy_model(src, dst, stage in ("orm", "sorm"), TRAIN_DTYPE, head=stage != "verifier")
 
 
+def _data_stages(stage: str) -> list[str]:
+    """The data stages (samples, rollouts, pairs) upstream of `stage`'s model, in order:
+    their summaries say what a seeded model was made from."""
+    seen: set[str] = set()
+    todo = list(INPUTS[stage])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += INPUTS[name]
+    return [s for s in STAGES if s in seen and s not in SOURCES]
+
+
 def seed_run(recipe: Recipe, store: Path, out: Path, stages: Sequence[str]) -> list[str]:
     """Seed `stages` of the run `out` from `store`; -> the stages seeded."""
     manifest = _manifest(store)
@@ -132,5 +146,10 @@ def seed_run(recipe: Recipe, store: Path, out: Path, stages: Sequence[str]) -> l
         _copy(store / SOURCES[stage], folder if stage == "tokenizer" else folder / "model", stage)
         summary = {"seconds": 0.0, **(manifest["stages"].get(stage) or {})}
         summary["seeded_from"] = f"{store}/{SOURCES[stage]} (float16 -> float32)"
+        upstream = {
+            s: manifest["stages"][s] for s in _data_stages(stage) if s in manifest["stages"]
+        }
+        if upstream:  # what made the seeded model, kept though this run has none of it
+            summary["upstream"] = upstream
         run.finish(stage, summary, started=0.0)  # the store's seconds: what making it took
     return list(stages)

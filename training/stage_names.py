@@ -1,5 +1,7 @@
 """The pipeline's stage names, in order (kept apart so `glore --help` loads no torch)."""
 
+from collections.abc import Collection
+
 STAGES: tuple[str, ...] = (
     "tokenizer",
     "student",
@@ -32,13 +34,17 @@ INPUTS: dict[str, tuple[str, ...]] = {
 """The stages whose outputs a stage reads: they must be complete before it runs."""
 
 
-def needs(name: str) -> set[str]:
-    """Every stage `name` depends on, directly or through another."""
-    out: set[str] = set()
-    todo = list(INPUTS[name])
+def missing_inputs(names: Collection[str], complete: Collection[str]) -> list[str]:
+    """The stages, in pipeline order, that must run before `names` can: the incomplete
+    inputs of every stage of `names` that will run. A complete stage's inputs are not
+    asked for, so a model seeded from a store (`glore train seed`) stands in for the data
+    it was trained on: a run seeded with every model can export without its rollouts."""
+    seen: set[str] = set()
+    todo = [i for n in names if n not in complete for i in INPUTS[n]]
     while todo:
         stage = todo.pop()
-        if stage not in out:
-            out.add(stage)
-            todo += INPUTS[stage]
-    return out
+        if stage in seen or stage in complete:
+            continue
+        seen.add(stage)
+        todo += INPUTS[stage]
+    return [s for s in STAGES if s in seen and s not in names]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from glore.errors import ConfigError, ModelNotFoundError
+from glore.formats.positions import DIGIT, OPERATOR
 
 HEAD_FILE = "likelihood_head.json"
 FEATURES: tuple[str, ...] = (
@@ -31,10 +32,21 @@ FEATURES: tuple[str, ...] = (
     "below-2/10",  # below -2, / 10
     "step/10",  # the step's index (0 first) / 10
     "worst_step_mean",  # the lowest step mean of the prefix's steps
+    "digit_mean",  # mean log-probability of the prefix's digit tokens
+    "digit_min",  # their lowest
+    "digit_below-1/10",  # digit tokens below -1, / 10
+    "digit_below-2/10",  # below -2, / 10
+    "op_mean",  # the same four of its operator and equation tokens
+    "op_min",
+    "op_below-1/10",
+    "op_below-2/10",
 )
 """Every feature a head may weigh, in the order `prefix_features` gives them. The prefix's
 own numbers say how sure the LM was of the solution so far; the step's numbers and the
-worst step say where it first grew unsure, which a mean over a long prefix blurs (E16)."""
+worst step say where it first grew unsure, which a mean over a long prefix blurs (E16).
+The digit and operator numbers read the tokens that decide an answer apart from the words
+around them (`glore.formats.token_kind`), which a small student writes noisily whether or
+not it is right (E34)."""
 BASE_FEATURES: tuple[str, ...] = FEATURES[:3]
 """The features of a head that names none (every head fitted before E17)."""
 _INDEX = {name: i for i, name in enumerate(FEATURES)}
@@ -105,33 +117,57 @@ def select(rows: Sequence[Features], names: Sequence[str]) -> list[list[float]]:
     return [[row[i] for i in index] for row in rows]
 
 
-def prefix_features(logps: Sequence[float], ends: Sequence[int]) -> list[Features]:
+class _Tally:
+    """Running mean, minimum and counts below -1 and -2 of some tokens' log-probabilities."""
+
+    def __init__(self) -> None:
+        self.total, self.low, self.count, self.below1, self.below2 = 0.0, math.inf, 0, 0, 0
+
+    def add(self, value: float) -> None:
+        self.total, self.low, self.count = self.total + value, min(self.low, value), self.count + 1
+        self.below1, self.below2 = self.below1 + (value < -1), self.below2 + (value < -2)
+
+    def four(self) -> Features:
+        """(mean, min, below -1 / 10, below -2 / 10); zeros where no token was seen."""
+        if not self.count:
+            return (0.0, 0.0, 0.0, 0.0)
+        return (self.total / self.count, self.low, self.below1 / 10, self.below2 / 10)
+
+
+def prefix_features(
+    logps: Sequence[float], ends: Sequence[int], kinds: Sequence[int]
+) -> list[Features]:
     """Every one of `FEATURES` of `logps[: end + 1]` for each of `ends` (in order), where
-    `logps` are the solution's token log-probabilities from its first token; the last
-    step's tokens are those after the previous end."""
+    `logps` are the solution's token log-probabilities from its first token and `kinds`
+    their tokens' `glore.formats.token_kind`; the last step's tokens are those after the
+    previous end."""
     out: list[Features] = []
-    total, low, done, below1, below2 = 0.0, math.inf, 0, 0, 0
-    worst = math.inf
+    every, digits, ops = _Tally(), _Tally(), _Tally()
+    by_kind = {DIGIT: digits, OPERATOR: ops}
+    done, worst = 0, math.inf
     for j, end in enumerate(ends):
         step = logps[done : end + 1]
-        for value in step:
-            total, low = total + value, min(low, value)
-            below1, below2 = below1 + (value < -1), below2 + (value < -2)
+        for value, kind in zip(step, kinds[done : end + 1], strict=True):
+            every.add(value)
+            if kind in by_kind:
+                by_kind[kind].add(value)
         done = max(done, end + 1)
-        count = min(done, len(logps))
-        if not count:
+        if not every.count:
             out.append((0.0,) * len(FEATURES))
             continue
-        mean = total / count
+        mean, low, below1, below2 = every.four()
         step_mean, step_min = (sum(step) / len(step), min(step)) if step else (mean, low)
         worst = min(worst, step_mean)
-        out.append(
-            (mean, low, count / 100, step_mean, step_min, below1 / 10, below2 / 10, j / 10, worst)
-        )
+        count = every.count / 100
+        whole = (mean, low, count, step_mean, step_min, below1, below2, j / 10, worst)
+        out.append(whole + digits.four() + ops.four())
     return out
 
 
-def step_features(logps: Sequence[float], first: int, ends: Sequence[int]) -> list[Features]:
-    """`prefix_features` of a whole prompt's token log-probabilities `logps`, whose
-    solution starts at token `first` and whose steps end at the tokens `ends`."""
-    return prefix_features(logps[first:], [end - first for end in ends])
+def step_features(
+    logps: Sequence[float], first: int, ends: Sequence[int], kinds: Sequence[int]
+) -> list[Features]:
+    """`prefix_features` of a whole prompt's token log-probabilities `logps` and token
+    kinds `kinds`, whose solution starts at token `first` and whose steps end at the tokens
+    `ends`."""
+    return prefix_features(logps[first:], [end - first for end in ends], kinds[first:])

@@ -19,6 +19,25 @@ class Encoded:
     step_ends: list[int]
     step_starts: list[int] = field(default_factory=list)
     """The first token of each step (where a prefix that stops before the step ends)."""
+    kinds: list[int] = field(default_factory=list)
+    """Each token's `token_kind` of the text it covers (`WORD` for special tokens)."""
+
+
+WORD, DIGIT, OPERATOR = 0, 1, 2
+"""Token kinds: the likelihood verifier reads its numbers' and operators' log-probabilities
+apart from its words' (`glore.backends.likelihood_head`, ablation E34)."""
+OPERATORS = frozenset({"+", "-", "*", "/", "x", "=", "<<", ">>", "####"})
+"""Operator and equation tokens of the solutions' format (`glore.formats.calc`), as a token
+covers them once stripped of spaces."""
+
+
+def token_kind(text: str) -> int:
+    """DIGIT for a token of digits (or a decimal point), OPERATOR for one of `OPERATORS`,
+    WORD for anything else: words, punctuation, a word glued to a number."""
+    t = text.strip()
+    if t and (t.isdigit() or t == "."):
+        return DIGIT
+    return OPERATOR if t in OPERATORS else WORD
 
 
 def step_end_tokens(tokenizer: Any, prompt: Prompt, *, add_special_tokens: bool = True) -> Encoded:
@@ -47,4 +66,5 @@ def step_end_tokens(tokenizer: Any, prompt: Prompt, *, add_special_tokens: bool 
             raise ValueError(f"step at characters {start}-{end} has no token of its own")
         ends.append(last)
         starts.append(first)
-    return Encoded(list(enc["input_ids"]), ends, starts)
+    kinds = [token_kind(prompt.text[a:b]) for a, b in offsets]
+    return Encoded(list(enc["input_ids"]), ends, starts, kinds)

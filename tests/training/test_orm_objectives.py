@@ -14,6 +14,7 @@ from glore.labels.records import SampleRecord, StepLabels
 from training.recipe import OrmSpec
 from training.reward import PairCollator, final_logits, pair_examples, pairwise_loss
 from training.sft import IGNORE
+from training.stage_names import STAGES, missing_inputs
 from training.stages.reward_models import orm_items
 from training.variants import check_variant_recipe
 
@@ -96,7 +97,19 @@ def test_a_variant_may_change_only_the_variant_sections() -> None:
 
 
 def test_a_stage_waits_only_for_the_stages_it_reads() -> None:
-    from training.stage_names import STAGES, needs
+    # Not the rollouts:
+    assert missing_inputs(("orm",), set()) == ["tokenizer", "student", "verifier", "sample"]
+    assert missing_inputs(("export",), set()) == [s for s in STAGES if s != "export"]
 
-    assert needs("orm") == {"tokenizer", "student", "verifier", "sample"}  # not the rollouts
-    assert needs("export") == set(STAGES) - {"export"}
+
+def test_a_complete_stage_stands_in_for_its_inputs() -> None:
+    assert missing_inputs(("orm",), {"tokenizer", "verifier"}) == ["student", "sample"]
+    # A run seeded with every model (`glore train seed`) and its samples: the ORM and the
+    # export need no rollouts or refinement pairs, since the seeded SORM and refiners are
+    # complete.
+    seeded = {"tokenizer", "student", "verifier", "sample", "sorm", "global", "local"}
+    assert missing_inputs(("orm", "export"), seeded) == []
+    assert missing_inputs(("orm", "export"), seeded - {"sorm"}) == ["sorm-label", "sorm"]
+    # A stage to run whose inputs run with it asks for nothing more.
+    assert missing_inputs(STAGES, set()) == []
+    assert missing_inputs(("export",), set(STAGES) - {"export"}) == []

@@ -341,8 +341,24 @@ def test_a_run_seeded_from_the_store_holds_its_models_and_runs_on(
     summary = json.loads((out / "student" / "summary.json").read_text())
     assert summary["seeded_from"].startswith(f"{store}/student")
     assert summary["seconds"] == manifest["stages"]["student"]["seconds"]
+    sorm = json.loads((out / "sorm" / "summary.json").read_text())
+    assert sorm["upstream"] == {s: manifest["stages"][s] for s in ("sample", "sorm-label")}
     (sample,) = run_stages(recipe, out, ("sample",))
     assert sample["samples"] > 0
+    # Every model seeded: the export needs no samples, rollouts or pairs, and its manifest
+    # keeps what made each model.
+    data = yaml.safe_load(recipe_path.read_text())
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump({**data, "export": {**data["export"], "name": "again"}}))
+    models = ["tokenizer", "student", "orm", "sorm", "global", "local"]
+    assert seed_run(load_recipe(again), store, tmp_path / "whole", models) == models
+    (export,) = run_stages(load_recipe(again), tmp_path / "whole", ("export",))
+    assert export["stage"] == "export"
+    made = json.loads((store.parent / "again" / "manifest.json").read_text())["stages"]
+    assert (
+        "sample" not in made
+        and made["local"]["upstream"]["refine-data"] == (manifest["stages"]["refine-data"])
+    )
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump({**yaml.safe_load(recipe_path.read_text()), "seed": 9}))
     with pytest.raises(ConfigError, match=r"student was made by another recipe: .* changes seed"):

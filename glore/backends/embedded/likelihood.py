@@ -64,7 +64,7 @@ class LikelihoodScorer(EmbeddedScorer):
 
     def features(self, scored: _Row, row: _Row) -> list[Features]:
         assert scored.probs is not None
-        return step_features(scored.probs.tolist(), row.bounds[0], row.ends)
+        return step_features(scored.probs.tolist(), row.bounds[0], row.ends, row.kinds)
 
     def readout(self, scored: _Row, row: _Row) -> list[float]:
         if self.head is None:

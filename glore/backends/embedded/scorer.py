@@ -37,6 +37,8 @@ class _Row:
     start: int = 0
     """Tokens taken from `hit`; the forward pass runs `ids[start:]`."""
     probs: torch.Tensor | None = None
+    kinds: tuple[int, ...] = ()
+    """Each token's `glore.formats.token_kind` (what the likelihood verifier reads)."""
 
 
 class TokenValues:
@@ -192,7 +194,7 @@ class EmbeddedScorer(LocalModel):
         enc = step_end_tokens(self.tokenizer, scorer_prompt(question, steps))
         ids = tuple(enc.input_ids)
         bounds = [enc.step_starts[0], *(end + 1 for end in enc.step_ends), len(ids)]
-        return _Row(ids, enc.step_ends, bounds)
+        return _Row(ids, enc.step_ends, bounds, kinds=tuple(enc.kinds))
 
     def _share_questions(self, rows: list[_Row]) -> None:
         """Run each question that starts several rows and is not cached yet, once."""

@@ -191,6 +191,6 @@ class RemoteScorer(RemoteBackend):
             raise BackendError(f"{self.base_url}{COMPLETIONS_PATH}: {e}", retryable=False) from e
         out = []
         for enc, values in zip(batch, logps, strict=True):
-            features = step_features(values, enc.step_starts[0], enc.step_ends)
+            features = step_features(values, enc.step_starts[0], enc.step_ends, enc.kinds)
             out.append([head.probability(x) for x in features])
         return out

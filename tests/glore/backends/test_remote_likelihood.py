@@ -16,19 +16,25 @@ from glore.backends.remote import RemoteScorer
 from glore.backends.remote.vllm_contract import ContractError, parse_prompt_logprobs
 from glore.errors import BackendError
 from glore.formats import scorer_prompt, step_end_tokens
+from glore.formats.positions import DIGIT, OPERATOR
 from tests.glore.backends import vllm_standin as standin
 from tests.glore.backends.test_remote import FAST, ITEMS, WordTokenizer
 
 HEAD = LikelihoodHead((1.5, 0.4, -2.0), 0.2)
+KINDS_HEAD = LikelihoodHead((0.7, -1.1, 2.0), -0.3, ("digit_mean", "op_min", "digit_below-1/10"))
+"""A head of the digit and operator features: the server's log-probabilities, the kinds
+from the local tokenizer's offsets."""
 
 
-def _expected(tok: WordTokenizer, question: str, steps: list[str]) -> list[float]:
+def _expected(
+    tok: WordTokenizer, question: str, steps: list[str], head: LikelihoodHead = HEAD
+) -> list[float]:
     """The head over the stand-in's log-probabilities, computed here from its rule."""
     enc = step_end_tokens(tok, scorer_prompt(question, steps))
     logps = [0.0] + [standin.fake_logprob(x, t) for t, x in enumerate(enc.input_ids) if t]
     start = enc.step_starts[0]
-    feats = prefix_features(logps[start:], [e - start for e in enc.step_ends])
-    return [HEAD.probability(x) for x in feats]
+    feats = prefix_features(logps[start:], [e - start for e in enc.step_ends], enc.kinds[start:])
+    return [head.probability(x) for x in feats]
 
 
 def _score(scorer: RemoteScorer, items: list[tuple[str, list[str]]]) -> list[list[float]]:
@@ -54,6 +60,19 @@ def test_each_step_is_the_heads_probability_of_its_prefix(srv: Any) -> None:
     assert all(b["prompt_logprobs"] == 0 and b["max_tokens"] == 1 for b in bodies)
     prompts = sorted(p for b in bodies for p in b["prompt"])
     assert prompts == sorted(step_end_tokens(tok, scorer_prompt(*x)).input_ids for x in ITEMS)
+
+
+def test_digit_and_operator_features_read_the_local_tokens_kinds(srv: Any) -> None:
+    tok = WordTokenizer()
+    scorer = RemoteScorer(srv.base_url, "orm", tok, head=KINDS_HEAD, **FAST)
+    srv.state.models.add("orm")
+    out = _score(scorer, ITEMS)
+    want = [_expected(tok, q, s, KINDS_HEAD) for q, s in ITEMS]
+    for got, exp in zip(out, want, strict=True):
+        assert got == pytest.approx(exp, abs=1e-12)
+    # The first item's solution holds digits and operators, so the head reads more than zeros.
+    enc = step_end_tokens(tok, scorer_prompt(*ITEMS[0]))
+    assert {DIGIT, OPERATOR} <= set(enc.kinds[enc.step_starts[0] :])
 
 
 def test_from_pretrained_reads_the_head_beside_the_tokenizer(tmp_path: Path, srv: Any) -> None:

@@ -24,6 +24,7 @@ from glore.backends.embedded.scorers import open_scorer, scorer_class
 from glore.backends.likelihood_head import BASE_FEATURES, FEATURES, step_features
 from glore.errors import ConfigError, ModelNotFoundError
 from glore.formats import scorer_prompt, step_end_tokens
+from glore.formats.positions import DIGIT, OPERATOR, WORD, token_kind
 from glore.modeling import new_causal_lm, new_token_classifier, train_tokenizer
 from glore.modeling.tokenizer import corpus_texts
 from glore.tasks.arith import ArithTask
@@ -45,7 +46,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _reference(scorer: LikelihoodScorer, question: str, steps: list[str]) -> list[tuple]:
     """One unbatched pass: log p(token | tokens before it) over the solution, by hand."""
-    enc = step_end_tokens(scorer.tokenizer, scorer_prompt(question, steps))
+    prompt = scorer_prompt(question, steps)
+    enc, enc_text = step_end_tokens(scorer.tokenizer, prompt), prompt.text
+    spans = scorer.tokenizer(enc_text, return_offsets_mapping=True)["offset_mapping"]
     ids = torch.tensor([enc.input_ids])
     with torch.no_grad():
         logp = torch.log_softmax(scorer.model(input_ids=ids).logits[0].float(), dim=-1)
@@ -55,12 +58,24 @@ def _reference(scorer: LikelihoodScorer, question: str, steps: list[str]) -> lis
         first = enc.step_ends[j - 1] + 1 if j else start
         step = [float(logp[t - 1, ids[0, t]]) for t in range(first, end + 1)]
         means.append(sum(step) / len(step))
-        out.append(_by_hand(picked, step, j, min(means)))
+        kinds = [token_kind(enc_text[a:b]) for a, b in spans[start : end + 1]]
+        out.append(_by_hand(picked, step, j, min(means), kinds))
     return out
 
 
-def _by_hand(prefix: list[float], step: list[float], j: int, worst: float) -> tuple:
+def _by_hand(
+    prefix: list[float], step: list[float], j: int, worst: float, kinds: list[int]
+) -> tuple:
     """Every one of FEATURES, in its order, written out plainly."""
+
+    def four(values: list[float]) -> tuple:
+        if not values:
+            return (0.0, 0.0, 0.0, 0.0)
+        low1, low2 = sum(v < -1 for v in values), sum(v < -2 for v in values)
+        return (sum(values) / len(values), min(values), low1 / 10, low2 / 10)
+
+    digits = [v for v, k in zip(prefix, kinds, strict=True) if k == DIGIT]
+    ops = [v for v, k in zip(prefix, kinds, strict=True) if k == OPERATOR]
     return (
         sum(prefix) / len(prefix),
         min(prefix),
@@ -71,6 +86,8 @@ def _by_hand(prefix: list[float], step: list[float], j: int, worst: float) -> tu
         sum(v < -2 for v in prefix) / 10,
         j / 10,
         worst,
+        *four(digits),
+        *four(ops),
     )
 
 
@@ -111,16 +128,43 @@ def test_score_is_the_heads_probability_at_each_step(folder: Path) -> None:
 
 
 def test_prefix_features() -> None:
-    logps = [-1.0, -3.0, -2.0]
+    logps, kinds = [-1.0, -3.0, -2.0], [DIGIT, WORD, OPERATOR]
     assert FEATURES[:3] == BASE_FEATURES == ("mean", "min", "length/100")
-    assert prefix_features(logps, [0, 2]) == [
-        _by_hand([-1.0], [-1.0], 0, -1.0),
-        _by_hand(logps, [-3.0, -2.0], 1, -2.5),
+    assert prefix_features(logps, [0, 2], kinds) == [
+        _by_hand([-1.0], [-1.0], 0, -1.0, [DIGIT]),
+        _by_hand(logps, [-3.0, -2.0], 1, -2.5, kinds),
     ]
-    assert prefix_features(logps, [2])[0][:5] == (-2.0, -3.0, 0.03, -2.0, -3.0)
-    assert prefix_features(logps, [0, 2])[1][5:] == (0.2, 0.1, 0.1, -2.5)
+    assert prefix_features(logps, [2], kinds)[0][:5] == (-2.0, -3.0, 0.03, -2.0, -3.0)
+    assert prefix_features(logps, [0, 2], kinds)[1][5:9] == (0.2, 0.1, 0.1, -2.5)
+    # Digits and operators apart: the first prefix has no operator yet (zeros), the word's
+    # -3 is in neither.
+    first, whole = prefix_features(logps, [0, 2], kinds)
+    assert first[9:] == (-1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert whole[9:] == (-1.0, -1.0, 0.0, 0.0, -2.0, -2.0, 0.1, 0.0)
     # Over a whole prompt: the question's tokens (before `first`) are left out.
-    assert step_features([0.0, -9.0, *logps], 2, [2, 4]) == prefix_features(logps, [0, 2])
+    prompt = step_features([0.0, -9.0, *logps], 2, [2, 4], [WORD, DIGIT, *kinds])
+    assert prompt == prefix_features(logps, [0, 2], kinds)
+
+
+def test_token_kinds_are_the_text_each_token_covers(folder: Path) -> None:
+    assert [token_kind(t) for t in (" 12", "3", ".", " x", "<<", ">>", "####", " =")] == [
+        DIGIT,
+        DIGIT,
+        DIGIT,
+        OPERATOR,
+        OPERATOR,
+        OPERATOR,
+        OPERATOR,
+        OPERATOR,
+    ]
+    assert [token_kind(t) for t in (" books", "", " 5.", "x2", "\n")] == [WORD] * 5
+    tok = LikelihoodScorer.from_pretrained(folder).tokenizer
+    enc = step_end_tokens(tok, scorer_prompt(*DRAFTS[0]))
+    assert len(enc.kinds) == len(enc.input_ids)
+    text = [tok.decode([i]).strip() for i in enc.input_ids]
+    assert {t for t, k in zip(text, enc.kinds, strict=True) if k == DIGIT} <= set("0123456789.")
+    assert any(k == DIGIT for k in enc.kinds) and any(k == OPERATOR for k in enc.kinds)
+    assert enc.kinds[0] == WORD  # <s> covers no text
 
 
 def test_a_folder_is_a_likelihood_verifier_by_its_head(folder: Path, tmp_path: Path) -> None:
@@ -135,7 +179,7 @@ def test_a_folder_is_a_likelihood_verifier_by_its_head(folder: Path, tmp_path: P
 
 def test_a_head_weighs_only_its_own_features(tmp_path: Path) -> None:
     head = LikelihoodHead((1.0, -2.0), 0.5, ("step_min", "worst_step_mean"))
-    x = prefix_features([-1.0, -3.0, -2.0], [0, 2])[1]
+    x = prefix_features([-1.0, -3.0, -2.0], [0, 2], [WORD] * 3)[1]
     logit = 1.0 * x[FEATURES.index("step_min")] - 2.0 * x[FEATURES.index("worst_step_mean")]
     assert head.probability(x) == pytest.approx(1 / (1 + math.exp(-(logit + 0.5))))
     head.save(tmp_path)
