@@ -95,7 +95,9 @@ def pair_differences(
     return torch.stack(diffs), torch.tensor(labels)
 
 
-def _score(cache: list[dict[str, Any]], values: list[list[float]]) -> dict[str, Any]:
+def argmax_outcomes(cache: list[dict[str, Any]], values: list[list[float]]) -> dict[str, Any]:
+    """The rerank numbers (`KEYS`) of cached candidates scored `values` (per question, per
+    candidate), the highest winning."""
     table = [
         [
             Scored(c["name"], bool(c["right"]), v, True)
@@ -143,7 +145,7 @@ def probe(
             values = [[-1e9] * len(q["candidates"]) for q in cache]
             for (i, j), v in zip(has, (cands @ w).tolist(), strict=True):
                 values[i][j] = v
-            row[name] = _score(cache, values)
+            row[name] = argmax_outcomes(cache, values)
         report[pool] = row
     return report
 

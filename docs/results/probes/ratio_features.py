@@ -21,13 +21,10 @@ from typing import Any
 
 import torch
 
-from evaluation.calibrate import Scored, outcomes
+from evaluation.feature_probe import argmax_outcomes
 from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
 from glore.backends.embedded.model import load_hf
-from glore.engine.rules import ARGMAX
 from training.logistic import fit_logistic
-
-KEYS = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
 
 
 def final_features(folder: Path, cache: list[dict[str, Any]]) -> list[list[list[float] | None]]:
@@ -42,20 +39,13 @@ def final_features(folder: Path, cache: list[dict[str, Any]]) -> list[list[list[
 
 
 def table(cache: list[dict[str, Any]], scores: list[list[float]]) -> dict[str, Any]:
-    rows = [
-        [
-            Scored(c["name"], bool(c["right"]), s, True)
-            for c, s in zip(q["candidates"], qs, strict=True)
-        ]
-        for q, qs in zip(cache, scores, strict=True)
-    ]
-    out = outcomes(rows, ARGMAX, "orm")
-    return {k: out[k] for k in KEYS}
+    return argmax_outcomes(cache, scores)
 
 
 def design(v: list[float] | None, s: list[float] | None, kind: str) -> list[float] | None:
     if v is None or s is None:
         return None
+    v, s = v[:9], s[:9]  # the v4 ORM's nine features
     if kind == "verifier":
         return v
     diff = [a - b for a, b in zip(v, s, strict=True)]

@@ -1,5 +1,6 @@
 """E34 probe: does the verifier's likelihood of a candidate's *numbers* rank one question's
-candidates better than its likelihood of every token?
+candidates better than its likelihood of every token? (Run on the v4 store; on a later
+store, `store_head` is that store's head.)
 
 The student writes noisy words (a unit that changes from step to step, "books" for
 "cards"), which a verifier trained on reference solutions finds unlikely whether or not the
@@ -22,15 +23,16 @@ from typing import Any
 
 import torch
 
-from evaluation.calibrate import Scored, outcomes
+from evaluation.feature_probe import argmax_outcomes
 from evaluation.likelihood_probe import token_logprobs
 from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
 from glore.backends.embedded.model import load_hf
-from glore.engine.rules import ARGMAX
 from glore.formats import scorer_prompt, student_prompt
 from training.logistic import fit_logistic
 
-KEYS = ("ranking", "ranking_pairs", "accuracy", "fix_rate", "break_rate", "oracle")
+NINE = 9
+"""The v4 ORM's features, the first of `glore.backends.likelihood_head.FEATURES`."""
+
 OPERATORS = {"+", "-", "*", "/", "x", "=", "<<", ">>", "####"}
 
 
@@ -64,15 +66,7 @@ def features(lm: Any, tok: Any, question: str, steps: list[str]) -> list[float]:
 
 
 def table(cache: list[dict[str, Any]], scores: list[list[float]]) -> dict[str, Any]:
-    rows = [
-        [
-            Scored(c["name"], bool(c["right"]), s, True)
-            for c, s in zip(q["candidates"], qs, strict=True)
-        ]
-        for q, qs in zip(cache, scores, strict=True)
-    ]
-    out = outcomes(rows, ARGMAX, "orm")
-    return {k: out[k] for k in KEYS}
+    return argmax_outcomes(cache, scores)
 
 
 def fit(xs: list[list[float]], ys: list[float]) -> torch.Tensor:
@@ -107,13 +101,14 @@ def designs(served: list[Any], classes: list[Any]) -> dict[str, list[Any]]:
     def join(a: list[float] | None, b: list[float] | None) -> list[float] | None:
         return None if a is None or b is None else a + b
 
+    nine = [[None if f is None else f[:NINE] for f in q] for q in served]
     return {
-        "served_nine": served,
+        "served_nine": nine,
         "classes": classes,
         "digit_op": [[None if f is None else f[:8] for f in q] for q in classes],
         "nine_plus_classes": [
             [join(a, b) for a, b in zip(qa, qb, strict=True)]
-            for qa, qb in zip(served, classes, strict=True)
+            for qa, qb in zip(nine, classes, strict=True)
         ],
     }
 
@@ -124,9 +119,9 @@ def candidate_features(store: Path, cache: list[dict[str, Any]]) -> tuple[list[A
     model, tok = load_hf(AutoModelForCausalLM, store / "orm", None)
     scorer = LikelihoodScorer(model, tok, head=None, max_batch_size=64)
     items = [(q["question"], c["steps"]) for q in cache for c in q["candidates"] if c["steps"]]
-    nine = iter(scorer.features_sync(items))
+    every = iter(scorer.features_sync(items))  # every one of FEATURES, v4's nine first
     served = [
-        [list(next(nine)[-1]) if c["steps"] else None for c in q["candidates"]] for q in cache
+        [list(next(every)[-1]) if c["steps"] else None for c in q["candidates"]] for q in cache
     ]
     with torch.inference_mode():
         classes = [
