@@ -22,7 +22,7 @@ from glore.backends.embedded.scorers import scorer_class
 from glore.errors import ConfigError
 from training.recipe import Recipe, identity, recipe_from_dict
 from training.rundir import RunDir
-from training.stage_names import INPUTS, STAGES
+from training.stage_names import missing_inputs
 
 SOURCES: dict[str, str] = {
     "tokenizer": "student",
@@ -126,14 +126,7 @@ def _copy(src: Path, dst: Path, stage: str) -> None:
 def _data_stages(stage: str) -> list[str]:
     """The data stages (samples, rollouts, pairs) upstream of `stage`'s model, in order:
     their summaries say what a seeded model was made from."""
-    seen: set[str] = set()
-    todo = list(INPUTS[stage])
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo += INPUTS[name]
-    return [s for s in STAGES if s in seen and s not in SOURCES]
+    return [s for s in missing_inputs((stage,), ()) if s not in SOURCES]
 
 
 def seed_run(recipe: Recipe, store: Path, out: Path, stages: Sequence[str]) -> list[str]:

@@ -117,7 +117,7 @@ def select(rows: Sequence[Features], names: Sequence[str]) -> list[list[float]]:
     return [[row[i] for i in index] for row in rows]
 
 
-class _Tally:
+class Tally:
     """Running mean, minimum and counts below -1 and -2 of some tokens' log-probabilities."""
 
     def __init__(self) -> None:
@@ -142,7 +142,7 @@ def prefix_features(
     their tokens' `glore.formats.token_kind`; the last step's tokens are those after the
     previous end."""
     out: list[Features] = []
-    every, digits, ops = _Tally(), _Tally(), _Tally()
+    every, digits, ops = Tally(), Tally(), Tally()
     by_kind = {DIGIT: digits, OPERATOR: ops}
     done, worst = 0, math.inf
     for j, end in enumerate(ends):

@@ -38,10 +38,6 @@ def final_features(folder: Path, cache: list[dict[str, Any]]) -> list[list[list[
     return [[list(next(feats)[-1]) if c["steps"] else None for c in q["candidates"]] for q in cache]
 
 
-def table(cache: list[dict[str, Any]], scores: list[list[float]]) -> dict[str, Any]:
-    return argmax_outcomes(cache, scores)
-
-
 def design(v: list[float] | None, s: list[float] | None, kind: str) -> list[float] | None:
     if v is None or s is None:
         return None
@@ -66,7 +62,7 @@ def main() -> None:
     judged, fit = cache[: args.fit_from], cache[args.fit_from :]
     report: dict[str, Any] = {"judged": len(judged), "fit_on": len(fit)}
     store = [[-1e9 if f is None else head.probability(tuple(f)) for f in q] for q in ver]
-    report["store_head"] = table(judged, store[: args.fit_from])
+    report["store_head"] = argmax_outcomes(judged, store[: args.fit_from])
     for kind in ("verifier", "both", "diff"):
         x = [
             [design(v, s, kind) for v, s in zip(qv, qs, strict=True)]
@@ -85,7 +81,7 @@ def main() -> None:
             [-1e9 if f is None else float(torch.tensor([*f, 1.0]) @ w) for f in qx]
             for qx in x[: args.fit_from]
         ]
-        report[kind] = table(judged, score)
+        report[kind] = argmax_outcomes(judged, score)
     print(json.dumps(report, indent=1))
 
 

@@ -27,46 +27,31 @@ from evaluation.feature_probe import argmax_outcomes
 from evaluation.likelihood_probe import token_logprobs
 from glore.backends.embedded.likelihood import LikelihoodHead, LikelihoodScorer
 from glore.backends.embedded.model import load_hf
-from glore.formats import scorer_prompt, student_prompt
+from glore.backends.likelihood_head import Tally
+from glore.formats import scorer_prompt, step_end_tokens, student_prompt
+from glore.formats.positions import DIGIT, OPERATOR, WORD
 from training.logistic import fit_logistic
 
 NINE = 9
 """The v4 ORM's features, the first of `glore.backends.likelihood_head.FEATURES`."""
 
-OPERATORS = {"+", "-", "*", "/", "x", "=", "<<", ">>", "####"}
-
-
-def token_class(text: str) -> str:
-    t = text.strip()
-    if t.isdigit() or t == ".":
-        return "digit"
-    return "op" if t in OPERATORS else "word"
-
 
 def class_stats(lp: list[float]) -> list[float]:
-    if not lp:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [
-        sum(lp) / len(lp),
-        min(lp),
-        sum(v < -1 for v in lp) / 10,
-        sum(v < -2 for v in lp) / 10,
-    ]
+    tally = Tally()
+    for value in lp:
+        tally.add(value)
+    return list(tally.four())
 
 
 def features(lm: Any, tok: Any, question: str, steps: list[str]) -> list[float]:
+    """Each token kind's (digits, operators, words) mean, min and counts below -1 and -2."""
     lp = token_logprobs(lm, tok, question, steps).tolist()
-    ids = tok(scorer_prompt(question, steps).text)["input_ids"]
     start = len(tok(student_prompt(question).text)["input_ids"])
-    kinds = [token_class(tok.decode([i])) for i in ids[start:]]
+    kinds = step_end_tokens(tok, scorer_prompt(question, steps)).kinds[start:]
     out: list[float] = []
-    for kind in ("digit", "op", "word"):
+    for kind in (DIGIT, OPERATOR, WORD):
         out += class_stats([v for v, k in zip(lp, kinds, strict=True) if k == kind])
     return out
-
-
-def table(cache: list[dict[str, Any]], scores: list[list[float]]) -> dict[str, Any]:
-    return argmax_outcomes(cache, scores)
 
 
 def fit(xs: list[list[float]], ys: list[float]) -> torch.Tensor:
@@ -94,7 +79,7 @@ def cross_fitted(cache: list[dict[str, Any]], xs: list[list[list[float] | None]]
         lo, hi = k * len(cache) // folds, (k + 1) * len(cache) // folds
         w = fit(*points(cache[:lo] + cache[hi:], xs[:lo] + xs[hi:]))
         scores += score(w, xs[lo:hi])
-    return table(cache, scores)
+    return argmax_outcomes(cache, scores)
 
 
 def designs(served: list[Any], classes: list[Any]) -> dict[str, list[Any]]:
@@ -157,7 +142,7 @@ def main() -> None:
     store = [
         [-1e9 if f is None else head.probability(tuple(f)) for f in q] for q in saved["served"]
     ]
-    report["store_head"] = table(cache, store)
+    report["store_head"] = argmax_outcomes(cache, store)
     rows = designs(saved["served"], saved["classes"])
     for name, xs in rows.items():
         report[f"{name} (cross-fitted, {args.folds} folds)"] = cross_fitted(cache, xs, args.folds)
@@ -182,7 +167,7 @@ def fitted_on_samples(args: Any, cache: list[dict[str, Any]], rows: dict[str, li
     out: dict[str, Any] = {"fit_samples": len(samples), "fit_questions": len(qids)}
     for name, xs in rows.items():
         w = fit(*points(fake, sample_rows_[name]))
-        out[f"{name} (fitted on samples)"] = table(cache, score(w, xs))
+        out[f"{name} (fitted on samples)"] = argmax_outcomes(cache, score(w, xs))
         out[f"{name} weights"] = [round(v, 3) for v in w.tolist()]
     return out
 
