@@ -155,6 +155,47 @@ def outcomes(
     }
 
 
+def reach(questions: Sequence[Sequence[Scored]]) -> dict[str, Any]:
+    """Of the wrong drafts: how many each refinement (by candidate name) gets right, and how
+    many any of them does (the union, the issue's "fixed by either refiner")."""
+    wrong = [cands for cands in questions if not cands[0].right]
+    names = sorted({c.name for cands in questions for c in cands[1:]})
+    fixed_by = {n: sum(any(c.right and c.name == n for c in q[1:]) for q in wrong) for n in names}
+    either = sum(any(c.right for c in q[1:]) for q in wrong)
+    return {
+        "wrong_drafts": len(wrong),
+        "fixed_by": fixed_by,
+        "either": either,
+        "either_rate": round(either / len(wrong), 4) if wrong else None,
+    }
+
+
+def heldout(
+    questions: Sequence[Sequence[Scored]], choose_on: int, *, min_gain: float, rerank_by: str
+) -> dict[str, Any]:
+    """The guard chosen on the first `choose_on` questions, judged on the ones after them,
+    where no choice was made: the protocol of ablations.md since E26 (the first 300
+    validation questions have been read by every variant since E13)."""
+    if not 0 < choose_on < len(questions):
+        raise InvalidInputError(
+            f"choose_on must leave questions on both sides: 1..{len(questions) - 1}; "
+            f"got {choose_on}"
+        )
+    _, section = calibrate(
+        questions[:choose_on], min_gain=min_gain, rerank_by=rerank_by, abstain_target=None
+    )
+    guard = Guard(section["rerank_margin"], section["rerank_floor"])
+    rest = questions[choose_on:]
+    return {
+        "choose_on": choose_on,
+        "questions": len(rest),
+        "greedy_accuracy": round(sum(q[0].right for q in rest) / len(rest), 4),
+        "at_margin": outcomes(rest, guard, rerank_by),
+        "argmax": outcomes(rest, ARGMAX, rerank_by),
+        "reach": reach(rest),
+    }
+
+
 Cache = list[dict[str, Any]]
 """Per question: {"question", "candidates": [{"name", "steps", "right", "orm_score"}]}."""
 
@@ -263,6 +304,7 @@ def calibrate(
         "at_margin": outcomes(rows, guard, rerank_by),
         "argmax": outcomes(rows, ARGMAX, rerank_by),
         "keep_draft": outcomes(rows, Guard(1.0), rerank_by),
+        "reach": reach(rows),
     }
     section: dict[str, Any] = {
         "rerank_margin": margin,

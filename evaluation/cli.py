@@ -155,13 +155,27 @@ def calibrate_command(
             "questions are at least this right (e.g. 0.75)."
         ),
     ] = None,
+    choose_on: Annotated[
+        int | None,
+        typer.Option(
+            help="Also choose the guard on the first N questions only and report what it "
+            "does on the rest (held out)."
+        ),
+    ] = None,
 ) -> None:
     """Choose the rerank margin on validation so the default never loses to the draft
     (and with --abstain the abstention threshold); with --orm, the validation numbers
-    another ORM would give the same candidates."""
+    another ORM would give the same candidates; with --choose-on, held-out numbers."""
     import json
 
-    from evaluation.calibrate import calibrate, candidates_of, rescore, scored, write_manifest
+    from evaluation.calibrate import (
+        calibrate,
+        candidates_of,
+        heldout,
+        rescore,
+        scored,
+        write_manifest,
+    )
     from evaluation.inputs import validation_problems
 
     if not 1 <= questions <= 100_000:
@@ -176,6 +190,10 @@ def calibrate_command(
         raise InvalidInputError("--write keeps the margin of the default rerank (orm)")
     if abstain is not None and not 0 < abstain <= 1:
         raise InvalidInputError(f"abstain must be in (0, 1]; got {abstain}")
+    if choose_on is not None and not 0 < choose_on < questions:
+        raise InvalidInputError(
+            f"choose_on must be in 1..{questions - 1} (questions - 1); got {choose_on}"
+        )
     options: dict[str, object] = {"mode": "always"}
     if tau_where is not None:
         options["tau_where"] = tau_where
@@ -186,10 +204,11 @@ def calibrate_command(
     cache = candidates_of(key, candidates, batch)
     if orm is not None:
         cache = rescore(cache, orm)
-    report, section = calibrate(
-        scored(cache), min_gain=min_gain, rerank_by=rerank, abstain_target=abstain
-    )
+    rows = scored(cache)
+    report, section = calibrate(rows, min_gain=min_gain, rerank_by=rerank, abstain_target=abstain)
     report |= {**key, "orm": str(orm) if orm else "the store's"}
+    if choose_on is not None:
+        report["heldout"] = heldout(rows, choose_on, min_gain=min_gain, rerank_by=rerank)
     typer.echo(json.dumps({k: v for k, v in report.items() if "curve" not in k}, indent=1))
     if write:
         typer.echo(f"wrote {write_manifest(store, section)}")

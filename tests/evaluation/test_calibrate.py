@@ -13,12 +13,14 @@ from evaluation.calibrate import (
     calibrate,
     choose_floor,
     choose_margin,
+    heldout,
     outcomes,
+    reach,
     scored,
     write_manifest,
 )
 from glore.engine.rules import Guard
-from glore.errors import ConfigError
+from glore.errors import ConfigError, InvalidInputError
 
 
 def q(draft: tuple[bool, float], *others: tuple[bool, float]) -> list[Scored]:
@@ -157,3 +159,66 @@ def test_calibration_refuses_a_task_or_dataset_it_cannot_read(tmp_path: Path) ->
     with pytest.raises(DatasetError, match="does not exist"):
         validation_problems("gsm8k", str(tmp_path / "nope"), 3)
     assert len(validation_problems("arith", None, 3)) == 3
+
+
+def test_reach_counts_each_refinement_and_the_union_on_wrong_drafts_only() -> None:
+    questions = [
+        q((False, 0.2), (True, 0.9), (True, 0.8)),  # both refinements fix it
+        q((False, 0.2), (False, 0.9), (True, 0.1)),  # only local, scored low
+        q((False, 0.2), (False, 0.9), (False, 0.1)),  # neither
+        q((True, 0.5), (True, 0.9), (False, 0.1)),  # a right draft: not counted
+    ]
+    got = reach(questions)
+    assert got == {
+        "wrong_drafts": 3,
+        "fixed_by": {"global": 1, "local": 2},
+        "either": 2,
+        "either_rate": 0.6667,
+    }
+
+
+def test_heldout_judges_the_guard_chosen_on_the_first_questions_on_the_rest() -> None:
+    # the first half says a refinement scored 0.6 over a draft at 0.1 is right; the second
+    # half has the same scores with the opposite outcome, so the held-out guard loses there
+    first = [q((False, 0.1), (True, 0.6)), q((True, 0.5), (False, 0.55))] * 3
+    second = [q((True, 0.1), (False, 0.6))] * 4
+    got = heldout(first + second, 6, min_gain=0.01, rerank_by="orm")
+    assert (got["choose_on"], got["questions"], got["greedy_accuracy"]) == (6, 4, 1.0)
+    chosen = calibrate(first, min_gain=0.01, rerank_by="orm", abstain_target=None)[1]
+    assert got["at_margin"]["margin"] == chosen["rerank_margin"] < 0.5
+    assert got["at_margin"]["accuracy"] == 0.0 and got["at_margin"]["break_rate"] == 1.0
+    assert got["argmax"]["accuracy"] == 0.0
+    assert got["reach"]["wrong_drafts"] == 0 and got["reach"]["either_rate"] is None
+    with pytest.raises(InvalidInputError, match="choose_on"):
+        heldout(first, 6, min_gain=0.01, rerank_by="orm")
+
+
+def test_the_command_reports_held_out_numbers_from_cached_candidates(tmp_path: Path) -> None:
+    """`glore calibrate --choose-on N` on a candidates file: no model is loaded."""
+    from typer.testing import CliRunner
+
+    from glore.cli import app
+
+    def cand(name: str, right: bool, score: float) -> dict[str, object]:
+        return {"name": name, "steps": ["1 + 1 = <<1+1=2>>2"], "right": right, "orm_score": score}
+
+    store = tmp_path / "store"
+    fix = [cand("draft", False, 0.1), cand("global", True, 0.6), cand("local", False, 0.2)]
+    keep = [cand("draft", True, 0.5), cand("global", False, 0.55), cand("local", True, 0.4)]
+    cache = tmp_path / "val.json"
+    key = {"store": str(store), "questions": 4, "options": {"mode": "always"}}
+    questions = [{"question": f"q{i}", "candidates": c} for i, c in enumerate([fix, keep] * 2)]
+    cache.write_text(json.dumps({"key": key, "questions": questions}))
+    args = ["calibrate", "--store", str(store), "--questions", "4", "--candidates", str(cache)]
+    result = CliRunner().invoke(app, [*args, "--choose-on", "2"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["reach"] == {
+        "wrong_drafts": 2,
+        "fixed_by": {"global": 2, "local": 0},
+        "either": 2,
+        "either_rate": 1.0,
+    }
+    assert report["heldout"]["questions"] == 2 and report["heldout"]["at_margin"]["accuracy"] == 1.0
+    refused = CliRunner().invoke(app, [*args, "--choose-on", "4"])
+    assert refused.exit_code != 0 and "choose_on must be in 1..3" in str(refused.exception)
