@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.metrics import within_question_ranking
+from evaluation.metrics import fixes_of_wrong_drafts, within_question_ranking
 from glore.engine.choice import choose
 from glore.engine.rules import ARGMAX, Guard
 from glore.errors import ConfigError, InvalidInputError
@@ -155,19 +155,20 @@ def outcomes(
     }
 
 
-def reach(questions: Sequence[Sequence[Scored]]) -> dict[str, Any]:
-    """Of the wrong drafts: how many each refinement (by candidate name) gets right, and how
-    many any of them does (the union, the issue's "fixed by either refiner")."""
-    wrong = [cands for cands in questions if not cands[0].right]
-    names = sorted({c.name for cands in questions for c in cands[1:]})
-    fixed_by = {n: sum(any(c.right and c.name == n for c in q[1:]) for q in wrong) for n in names}
-    either = sum(any(c.right for c in q[1:]) for q in wrong)
-    return {
-        "wrong_drafts": len(wrong),
-        "fixed_by": fixed_by,
-        "either": either,
-        "either_rate": round(either / len(wrong), 4) if wrong else None,
-    }
+def overlap(questions: Sequence[Sequence[Scored]]) -> dict[str, int]:
+    """The refinement report's `overlap` of these candidates: the wrong drafts each
+    refinement fixes, both and either (`evaluation.metrics.fixes_of_wrong_drafts`)."""
+    return fixes_of_wrong_drafts(
+        [{c.name: c.right for c in q} for q in questions], [q[0].right for q in questions]
+    )
+
+
+def check_choose_on(choose_on: int, questions: int) -> None:
+    """`heldout` needs questions on both sides of `choose_on`."""
+    if not 0 < choose_on < questions:
+        raise InvalidInputError(
+            f"choose_on must be in 1..{questions - 1} (questions - 1); got {choose_on}"
+        )
 
 
 def heldout(
@@ -176,11 +177,7 @@ def heldout(
     """The guard chosen on the first `choose_on` questions, judged on the ones after them,
     where no choice was made: the protocol of ablations.md since E26 (the first 300
     validation questions have been read by every variant since E13)."""
-    if not 0 < choose_on < len(questions):
-        raise InvalidInputError(
-            f"choose_on must leave questions on both sides: 1..{len(questions) - 1}; "
-            f"got {choose_on}"
-        )
+    check_choose_on(choose_on, len(questions))
     _, section = calibrate(
         questions[:choose_on], min_gain=min_gain, rerank_by=rerank_by, abstain_target=None
     )
@@ -192,7 +189,7 @@ def heldout(
         "greedy_accuracy": round(sum(q[0].right for q in rest) / len(rest), 4),
         "at_margin": outcomes(rest, guard, rerank_by),
         "argmax": outcomes(rest, ARGMAX, rerank_by),
-        "reach": reach(rest),
+        "overlap": overlap(rest),
     }
 
 
@@ -304,7 +301,7 @@ def calibrate(
         "at_margin": outcomes(rows, guard, rerank_by),
         "argmax": outcomes(rows, ARGMAX, rerank_by),
         "keep_draft": outcomes(rows, Guard(1.0), rerank_by),
-        "reach": reach(rows),
+        "overlap": overlap(rows),
     }
     section: dict[str, Any] = {
         "rerank_margin": margin,

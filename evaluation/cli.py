@@ -171,6 +171,7 @@ def calibrate_command(
     from evaluation.calibrate import (
         calibrate,
         candidates_of,
+        check_choose_on,
         heldout,
         rescore,
         scored,
@@ -190,10 +191,8 @@ def calibrate_command(
         raise InvalidInputError("--write keeps the margin of the default rerank (orm)")
     if abstain is not None and not 0 < abstain <= 1:
         raise InvalidInputError(f"abstain must be in (0, 1]; got {abstain}")
-    if choose_on is not None and not 0 < choose_on < questions:
-        raise InvalidInputError(
-            f"choose_on must be in 1..{questions - 1} (questions - 1); got {choose_on}"
-        )
+    if choose_on is not None:
+        check_choose_on(choose_on, questions)
     options: dict[str, object] = {"mode": "always"}
     if tau_where is not None:
         options["tau_where"] = tau_where

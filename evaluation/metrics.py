@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from glore.labels.metrics import auroc, within_question_ranking
@@ -15,6 +15,7 @@ __all__ = [
     "bootstrap_paired_delta",
     "expected_calibration_error",
     "first_below",
+    "fixes_of_wrong_drafts",
     "localisation",
     "reliability",
     "within_question_ranking",
@@ -112,4 +113,22 @@ def localisation(
         "flagged": flagged,
         "with_error": wrong,
         "solutions": len(truth),
+    }
+
+
+def fixes_of_wrong_drafts(
+    candidates: Sequence[Mapping[str, bool]], draft_right: Sequence[bool]
+) -> dict[str, int]:
+    """Of the wrong drafts, how many the global and the local candidate each fix, both, and
+    either (the oracle's fixes; issue 11's "fixed by either refiner"). `candidates`: per
+    question, candidate name -> right."""
+    wrong = [c for c, d in zip(candidates, draft_right, strict=True) if not d]
+    g = [c.get("global", False) for c in wrong]
+    loc = [c.get("local", False) for c in wrong]
+    return {
+        "wrong_drafts": len(wrong),
+        "global_fixes": sum(g),
+        "local_fixes": sum(loc),
+        "both": sum(a and b for a, b in zip(g, loc, strict=True)),
+        "either": sum(a or b for a, b in zip(g, loc, strict=True)),
     }

@@ -11,7 +11,12 @@ from typing import Any
 from tqdm import tqdm
 
 from evaluation.config import ROW_STRATEGY, EvalConfig
-from evaluation.metrics import bootstrap_mean, bootstrap_paired_delta, within_question_ranking
+from evaluation.metrics import (
+    bootstrap_mean,
+    bootstrap_paired_delta,
+    fixes_of_wrong_drafts,
+    within_question_ranking,
+)
 from glore import GLoRe
 from glore.engine.result import SolveResult
 from glore.formats import Problem, answers_equal, parse_number
@@ -102,20 +107,6 @@ def _oracle(glore: RowRun) -> RowRun:
     )
 
 
-def overlap(glore: RowRun, draft_right: Sequence[bool]) -> dict[str, int]:
-    """Of the wrong drafts, how many the global and the local candidate each fix, and both."""
-    wrong = [c for c, d in zip(glore.candidates, draft_right, strict=True) if not d]
-    g = [c.get("global", False) for c in wrong]
-    loc = [c.get("local", False) for c in wrong]
-    return {
-        "wrong_drafts": len(wrong),
-        "global_fixes": sum(g),
-        "local_fixes": sum(loc),
-        "both": sum(a and b for a, b in zip(g, loc, strict=True)),
-        "either": sum(a or b for a, b in zip(g, loc, strict=True)),
-    }
-
-
 def caught(run: RowRun) -> dict[str, int]:
     """How often the exact check finds wrong arithmetic in a draft: what `rerank: checked`
     can act on (wrong drafts caught) and what it costs (right drafts flagged, by a slip
@@ -151,7 +142,7 @@ def refine_report(engine: GLoRe, problems: Sequence[Problem], cfg: EvalConfig) -
     result: dict[str, Any] = {"questions": len(questions), "rows": table}
     if "glore" in runs:
         table.append(summarise("oracle", _oracle(runs["glore"]), draft_right, cfg))
-        result["overlap"] = overlap(runs["glore"], draft_right)
+        result["overlap"] = fixes_of_wrong_drafts(runs["glore"].candidates, draft_right)
         result["ranking"] = ranking(runs["glore"])
         result["checked"] = caught(runs["glore"])
         result["abstention"] = abstention(runs["glore"], engine.models.abstain_below)

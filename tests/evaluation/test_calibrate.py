@@ -15,7 +15,7 @@ from evaluation.calibrate import (
     choose_margin,
     heldout,
     outcomes,
-    reach,
+    overlap,
     scored,
     write_manifest,
 )
@@ -161,20 +161,15 @@ def test_calibration_refuses_a_task_or_dataset_it_cannot_read(tmp_path: Path) ->
     assert len(validation_problems("arith", None, 3)) == 3
 
 
-def test_reach_counts_each_refinement_and_the_union_on_wrong_drafts_only() -> None:
+def test_overlap_counts_each_refinement_and_the_union_on_wrong_drafts_only() -> None:
     questions = [
         q((False, 0.2), (True, 0.9), (True, 0.8)),  # both refinements fix it
         q((False, 0.2), (False, 0.9), (True, 0.1)),  # only local, scored low
         q((False, 0.2), (False, 0.9), (False, 0.1)),  # neither
         q((True, 0.5), (True, 0.9), (False, 0.1)),  # a right draft: not counted
     ]
-    got = reach(questions)
-    assert got == {
-        "wrong_drafts": 3,
-        "fixed_by": {"global": 1, "local": 2},
-        "either": 2,
-        "either_rate": 0.6667,
-    }
+    got = overlap(questions)
+    assert got == {"wrong_drafts": 3, "global_fixes": 1, "local_fixes": 2, "both": 1, "either": 2}
 
 
 def test_heldout_judges_the_guard_chosen_on_the_first_questions_on_the_rest() -> None:
@@ -188,7 +183,7 @@ def test_heldout_judges_the_guard_chosen_on_the_first_questions_on_the_rest() ->
     assert got["at_margin"]["margin"] == chosen["rerank_margin"] < 0.5
     assert got["at_margin"]["accuracy"] == 0.0 and got["at_margin"]["break_rate"] == 1.0
     assert got["argmax"]["accuracy"] == 0.0
-    assert got["reach"]["wrong_drafts"] == 0 and got["reach"]["either_rate"] is None
+    assert got["overlap"]["wrong_drafts"] == 0 and got["overlap"]["either"] == 0
     with pytest.raises(InvalidInputError, match="choose_on"):
         heldout(first, 6, min_gain=0.01, rerank_by="orm")
 
@@ -213,11 +208,12 @@ def test_the_command_reports_held_out_numbers_from_cached_candidates(tmp_path: P
     result = CliRunner().invoke(app, [*args, "--choose-on", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["reach"] == {
+    assert report["overlap"] == {
         "wrong_drafts": 2,
-        "fixed_by": {"global": 2, "local": 0},
+        "global_fixes": 2,
+        "local_fixes": 0,
+        "both": 0,
         "either": 2,
-        "either_rate": 1.0,
     }
     assert report["heldout"]["questions"] == 2 and report["heldout"]["at_margin"]["accuracy"] == 1.0
     refused = CliRunner().invoke(app, [*args, "--choose-on", "4"])
