@@ -12,6 +12,7 @@ stages may differ, so a run can seed the student and try other sampling or rollo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from glore.backends.embedded.likelihood import LikelihoodScorer
 from glore.backends.embedded.scorers import scorer_class
 from glore.errors import ConfigError
-from training.recipe import Recipe, identity, recipe_from_dict
+from training.recipe import ModelSpec, Recipe, identity, recipe_from_dict
 from training.rundir import RunDir
 from training.stage_names import missing_inputs
 
@@ -36,6 +37,11 @@ SOURCES: dict[str, str] = {
 """Stage -> the store folder it is seeded from."""
 
 _BASE = ("seed", "task", "model")
+_MODEL_BUT_PRESET = tuple(
+    f"model.{f.name}" for f in dataclasses.fields(ModelSpec) if f.name != "preset"
+)
+"""The model section but the student's size: what the tokenizer and a from-scratch verifier
+base read of it (they have a preset of their own, or none)."""
 _PAIRS = {
     # Global pairs are drawn before local ones (`training.stages.refine_data`), so where the
     # local drafts come from does not change them.
@@ -45,7 +51,7 @@ _PAIRS = {
 """What made each refiner's pairs, beyond the samples."""
 _SAMPLES = (*_BASE, "student", "gen_batch", "gen_processes", "generation", "sample")
 MADE_BY: dict[str, tuple[str, ...]] = {
-    "tokenizer": _BASE,
+    "tokenizer": ("seed", "task", *_MODEL_BUT_PRESET, "student.problems"),
     "student": (*_BASE, "student"),
     "verifier": (*_BASE, "student", "verifier"),
     "orm": (*_SAMPLES, "verifier", "orm"),
@@ -57,10 +63,11 @@ MADE_BY: dict[str, tuple[str, ...]] = {
 (`gen_batch` and `generation` only say how the student generated, but are kept: a seeded
 model's data must be what the recipe says, not merely close). `made_by` narrows one entry."""
 
-_FROM_SCRATCH_VERIFIER = (*_BASE, "student.problems", "verifier")
+_FROM_SCRATCH_VERIFIER = MADE_BY["tokenizer"] + ("verifier",)
 """A verifier base trained from scratch (not grown from the student) reads of the student's
-section only which reference solutions it is trained on, so a run may seed it and change
-how the student is trained (its expert iteration, say)."""
+section only which reference solutions it is trained on, and of the model section all but
+the student's preset, so a run may seed it and change how the student is trained (its
+expert iteration, say) or its size (E37)."""
 
 
 def made_by(stage: str, recipe: Recipe) -> tuple[str, ...]:
