@@ -40,8 +40,10 @@ _BASE = ("seed", "task", "model")
 _MODEL_BUT_PRESET = tuple(
     f"model.{f.name}" for f in dataclasses.fields(ModelSpec) if f.name != "preset"
 )
-"""The model section but the student's size: what the tokenizer and a from-scratch verifier
-base read of it (they have a preset of their own, or none)."""
+"""The model section but the student's size (the tokenizer and a from-scratch verifier base
+have no preset, or their own). The verifier base reads every other key; the tokenizer reads
+fewer (`base`, `vocab_size`, `tokenizer_problems`), and is held to all of them so a key
+added to `ModelSpec` is never silently left out."""
 _PAIRS = {
     # Global pairs are drawn before local ones (`training.stages.refine_data`), so where the
     # local drafts come from does not change them.
