@@ -95,7 +95,8 @@ def prepare(body: ChatRequest | TextRequest, settings: Settings) -> tuple[str, s
 
 def detail(result: SolveResult) -> GloreDetail:
     draft = result.find("draft")
-    first = draft.first_error if draft is not None else None
+    # "The draft's first wrong step; null if none": the restart step only when flagged.
+    first = draft.first_error if draft is not None and draft.first_error_flagged else None
     text = draft.steps[first] if draft is not None and first is not None else None
     data = {**result.to_json(), "first_error": first, "first_error_text": text}
     return GloreDetail.model_validate(data)

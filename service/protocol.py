@@ -199,7 +199,14 @@ class CandidateOut(BaseModel):
     orm_values: list[float] | None = Field(description="The ORM's value at every step.")
     first_error: int | None = Field(
         description="Where the local refiner would restart: the SORM's first error (with "
-        "`where: checked`, the earlier of it and the first wrong arithmetic)."
+        "`where: checked`, the earlier of it and the first wrong arithmetic); when nothing "
+        "is flagged, the least trusted step (see first_error_flagged)."
+    )
+    first_error_flagged: bool | None = Field(
+        None,
+        description="True when a SORM value below tau_where (or, checked, wrong arithmetic) "
+        "flagged first_error; false when none did, so first_error is no error, only where an "
+        "`always` refinement restarts.",
     )
     checks: list[StepCheckOut] | None = Field(description="The exact check of every step.")
     tokens: int = Field(ge=0)

@@ -29,7 +29,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole result as
 def _flag(c: Candidate, i: int, tau_where: float) -> str:
     if c.name != "draft" or c.first_error != i or not c.sorm_values:
         return ""
-    if c.sorm_values[i] < tau_where:
+    if c.first_error_flagged:
         return "  <- first error"
     return f"  <- lowest step (none below {tau_where}); refined from here"
 

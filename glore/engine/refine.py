@@ -161,7 +161,7 @@ def _items(
     for i in todo if plan.use_local else []:
         values = bases[i].sorm_values if plan.critic == "sorm" else bases[i].orm_values
         if values:
-            l_items.append((i, questions[i], bases[i], where(values, bases[i], cfg)))
+            l_items.append((i, questions[i], bases[i], where(values, bases[i], cfg)[0]))
     r_items = []
     for i in todo if plan.use_repair else []:
         found = repairable(bases[i])

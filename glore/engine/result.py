@@ -24,6 +24,11 @@ class Candidate:
     orm_values: list[float] | None = None
     """The ORM's value at every step (the critic of the `local_orm` strategy)."""
     first_error: int | None = None
+    """The step the local refiner restarts from (None before the SORM scores)."""
+    first_error_flagged: bool | None = None
+    """Whether a signal flagged `first_error`: a SORM value below `tau_where` (or, with
+    `where: checked`, wrong arithmetic). False when none did and `first_error` is only the
+    least trusted step, where an `always` refinement restarts all the same."""
     checks: list[StepCheck] | None = None
     """The exact arithmetic check of every step (`glore.formats.checks`)."""
     tokens: int = 0

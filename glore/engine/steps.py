@@ -140,15 +140,16 @@ async def score(
     return out
 
 
-def where(values: Sequence[float], c: Candidate, cfg: EngineConfig) -> int:
-    """The step the local refiner restarts from: the SORM's first error, or with
-    `where: checked` the earlier of it and the first wrong arithmetic."""
-    if cfg.where == "checked":
-        wrong = first_wrong(c.checks) if c.checks else None
-        flagged = flagged_error(values, wrong, cfg.tau_where)
-        if flagged is not None:
-            return flagged[0]
-    return first_error(values, cfg.tau_where)
+def where(values: Sequence[float], c: Candidate, cfg: EngineConfig) -> tuple[int, bool]:
+    """The step the local refiner restarts from, and whether a signal flagged it: the
+    SORM's first error, or with `where: checked` the earlier of it and the first wrong
+    arithmetic. Not flagged when no step is below `tau_where` (nor, when checked, wrong):
+    the restart is then the least trusted step, which is no error."""
+    wrong = first_wrong(c.checks) if cfg.where == "checked" and c.checks else None
+    flagged = flagged_error(values, wrong, cfg.tau_where)
+    if flagged is not None:
+        return flagged[0], True
+    return first_error(values, cfg.tau_where), False
 
 
 async def score_all(
@@ -174,7 +175,7 @@ async def score_all(
         c.sorm_values = s
         c.orm_values = o
         c.checks = check_steps(questions[i], c.steps)
-        c.first_error = where(s, c, cfg) if s else None
+        c.first_error, c.first_error_flagged = where(s, c, cfg) if s else (None, None)
     if on_stage is None:
         return
     by_question: dict[int, list[Candidate]] = {}
@@ -189,6 +190,7 @@ async def score_all(
                 "candidate": c.name,
                 "sorm_values": c.sorm_values,
                 "first_error": c.first_error,
+                "first_error_flagged": c.first_error_flagged,
                 "checks": [x.check for x in c.checks or []],
             }
             for c in group

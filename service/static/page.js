@@ -172,12 +172,16 @@ class SolveView {
   sorm(scores) {
     for (const s of scores) {
       const checks = s.checks ? s.checks.map((check) => ({ check })) : null;
-      this.update(s.candidate, { sorm_values: s.sorm_values, first_error: s.first_error, checks });
+      this.update(s.candidate, { sorm_values: s.sorm_values, first_error: s.first_error,
+        first_error_flagged: s.first_error_flagged, checks });
     }
     this.stage("sorm", legend(), el("ul", {}, scores.map((s) => el("li", {},
-      s.first_error === null ? `${s.candidate}: no step below the threshold`
-        : `${s.candidate}: first error at step ${s.first_error + 1} `
-          + `(SORM ${fmt(s.sorm_values[s.first_error])})`))));
+      s.first_error === null ? `${s.candidate}: no step values`
+        : s.first_error_flagged === false
+          ? `${s.candidate}: no step below the threshold; the least trusted is step `
+            + `${s.first_error + 1} (SORM ${fmt(s.sorm_values[s.first_error])})`
+          : `${s.candidate}: first error at step ${s.first_error + 1} `
+            + `(SORM ${fmt(s.sorm_values[s.first_error])})`))));
   }
 
   final(r) {

@@ -50,12 +50,14 @@ function checkText(check) {
  * the first wrong step marked in words as well as colour.
  */
 export function stepList(steps, { values = null, checks = null, firstError = null,
-  source = null, label = "SORM", marker = "First wrong step" } = {}) {
+  source = null, label = "SORM", marker = "First wrong step", flagged = true } = {}) {
   const list = el("ol", { class: "steps" });
+  // An unflagged firstError is only where a refinement restarts: marked, never as wrong.
+  const kind = flagged ? "first-error" : "restart";
   steps.forEach((text, i) => {
     const wrong = i === firstError;
     const check = checks ? checks[i] : null;
-    const item = el("li", { class: wrong ? "step first-error" : "step", "data-step": i },
+    const item = el("li", { class: wrong ? `step ${kind}` : "step", "data-step": i },
       el("span", { class: "num" }, `Step ${i + 1}`),
       el("span", { class: "text" }, text),
       values ? valueBadge(values[i], label) : el("span", { class: "value pending" }, "..."),
@@ -66,6 +68,13 @@ export function stepList(steps, { values = null, checks = null, firstError = nul
     list.append(item);
   });
   return list;
+}
+
+/** Why the local refiner restarts where it does: a flagged error, or no step below the threshold. */
+export function restartMarker(flagged) {
+  return flagged === false
+    ? "Where the local refiner restarts: no step is below the threshold, so its least trusted one"
+    : "Where the local refiner restarts (the SORM's first error)";
 }
 
 function sourceName(source) {
@@ -123,7 +132,7 @@ export function candidateCard(c, draft = null, { winner = false } = {}) {
     el("p", { class: "answer" }, "Answer ", el("strong", {}, c.answer ?? "none parsed"),
       " | ORM ", c.orm_score === null ? "pending" : fmt(c.orm_score, 3), ` | ${c.tokens} tokens`),
     stepList(c.steps, { values: c.sorm_values, checks: c.checks, firstError: c.first_error,
-      marker: "Where the local refiner restarts (the SORM's first error)" }),
+      flagged: c.first_error_flagged !== false, marker: restartMarker(c.first_error_flagged) }),
     draft ? el("details", { open: true }, el("summary", {}, "Changes from the draft"),
       diffView(draft.steps, c.steps)) : null);
 }

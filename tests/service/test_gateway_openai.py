@@ -81,7 +81,10 @@ def test_chat_completion_is_the_winning_solution_with_every_token_counted(
     assert detail["winner"] == expected["winner"] and detail["reason"] == expected["reason"]
     assert detail["degraded"] is False and detail["strategy"] == "glore"
     draft = detail["candidates"][0]
-    assert draft["name"] == "draft" and detail["first_error"] == draft["first_error"]
+    assert draft["name"] == "draft" and isinstance(draft["first_error_flagged"], bool)
+    # "The draft's first wrong step; null if none": the restart step only when flagged.
+    flagged = draft["first_error"] if draft["first_error_flagged"] else None
+    assert detail["first_error"] == flagged
     assert len(draft["sorm_values"]) == len(draft["steps"]) and draft["orm_score"] is not None
 
 

@@ -126,6 +126,12 @@ def test_a_solve_streams_its_stages_in_order_and_shows_the_winner(
         score = next(c["orm_score"] for c in final["candidates"] if c["name"] == name)
         assert f"ORM {score:.3f}" in card.inner_text()
         assert card.locator(".diff, .diff-none").count() == 1
+    # The draft's restart step is shown as its first wrong step only where the API flags it.
+    draft = next(c for c in final["candidates"] if c["name"] == "draft")
+    marked = page.locator("[data-stage=draft] .candidate").locator(".first-error, .restart")
+    kind = "first-error" if draft["first_error_flagged"] else "restart"
+    assert marked.count() == 1 and kind in (marked.get_attribute("class") or "")
+    assert marked.get_attribute("data-step") == str(draft["first_error"])
 
 
 def test_a_bad_input_shows_the_apis_message(page: Any, real_server: LiveServer) -> None:

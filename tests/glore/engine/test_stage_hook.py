@@ -38,6 +38,7 @@ def test_glore_reports_every_stage_in_order_with_its_evidence() -> None:
         "candidate": "draft",
         "sorm_values": [0.9, 0.1, 0.1],
         "first_error": 1,
+        "first_error_flagged": True,
         "checks": ["ok", "wrong", "unchecked"],  # the draft's slip, found exactly as well
     }
     assert payload["global"]["candidate"]["name"] == "global"

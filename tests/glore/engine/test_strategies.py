@@ -51,6 +51,7 @@ def test_glore_refines_where_the_sorm_says_and_reranks() -> None:
     assert [c.name for c in result.candidates] == ["draft", "global", "local"]
     draft = result.candidate("draft")
     assert draft.first_error == 1 and draft.sorm_values == [0.9, 0.1, 0.1]
+    assert draft.first_error_flagged is True
     local = result.candidate("local")
     assert local.steps[0] == GOOD1  # the good prefix is kept verbatim
     assert result.winner == "local" and result.answer == "5" and result.refined
@@ -288,3 +289,26 @@ def test_best_of_n_ignores_the_margin_it_has_no_draft_to_protect() -> None:
     m.rerank_margin = 1.0
     result = GLoRe(m).solve(Q, strategy="best_of_n", best_of=2)
     assert result.winner == "sample-1" and result.answer == "5"
+
+
+def test_a_restart_with_no_step_below_tau_where_is_not_flagged_as_an_error() -> None:
+    """`always` refines a draft the SORM trusts from its least trusted step, and says that
+    step was not flagged, so no caller shows it as the first wrong step."""
+
+    def trusting(_: str, steps: Sequence[str]) -> list[float]:
+        return [0.9, 0.7, 0.8][: len(steps)]
+
+    m = models()
+    m.sorm = ScriptedScorer(trusting)
+    result = GLoRe(m).solve(Q, mode="always")
+    draft = result.candidate("draft")
+    assert (draft.first_error, draft.first_error_flagged) == (1, False)
+    (prompt,) = m.local_refiner.prompts  # type: ignore[attr-defined]
+    assert f"[BAD] {BAD2}" in prompt  # the local refiner still restarts there
+
+
+def test_checked_where_flags_wrong_arithmetic_the_sorm_trusts() -> None:
+    m = models()
+    m.sorm = ScriptedScorer(lambda _, steps: [0.9] * len(steps))
+    draft = GLoRe(m).solve(Q, mode="always", where="checked").candidate("draft")
+    assert (draft.first_error, draft.first_error_flagged) == (1, True)
