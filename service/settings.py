@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     (auto)."""
     greedy_engine: GreedyEngine = "auto"
     """What runs the embedded generators' greedy calls (every `glore` stage): torch, the
-    reference; ct2, CTranslate2 on a CPU (the `ct2` extra; 2.9-4.6x faster one question at a
-    time on the 2-core CPU, README "Benchmarks"); auto, ct2 where the extra is installed
+    reference; ct2, CTranslate2 on a CPU (the `ct2` extra; one question at a time 2.9-4.6x
+    faster on an AMD 2-core CPU, 1.37x on an Intel one, slower there for 32 at once: README
+    "Benchmarks"); auto, ct2 where the extra is installed
     and the generators are on a CPU, else torch. Sampled calls stay on torch (auto)."""
     max_batch_size: int = Field(64, ge=1, le=1024)
     """Sequences per embedded model batch (64; 1..1024)."""

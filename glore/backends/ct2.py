@@ -1,7 +1,7 @@
 """CTranslate2 behind the `Generator` interface: greedy generation on a CPU.
 
 Why: CTranslate2 (a C++ inference engine with a CPU wheel, the optional `ct2` extra) runs a
-small model's decode step without PyTorch's per-op overhead. On the project's 2-core
+small model's decode step without PyTorch's per-op overhead. On the project's AMD 2-core
 machine (`glore bench ct2`, README "Benchmarks") it decoded the default student greedily
 8.7x / 2.9x / 1.6x as many tokens/s as the embedded generator at batches of 1 / 8 / 64
 prompts with the same text, and a `glore` solve ran 4.2-4.6x faster one question at a time
@@ -9,12 +9,17 @@ prompts with the same text, and a `glore` solve ran 4.2-4.6x faster one question
 batching pays: K sampled rollouts of many prefixes, whose rows end at very different
 lengths (0.82-0.87x), and it has no per-row seeds. Hence `GreedyOnCt2`: greedy calls go to
 CTranslate2, every other call to the embedded generator, so a sampled call keeps the
-embedded seeds' promise and the training stages keep their rollouts' speed.
+embedded seeds' promise and the training stages keep their rollouts' speed. On an Intel
+2-core machine (2026-12-08) it won only small calls: 1.43x at batch 1, 0.76x at 64.
 
 Each model folder is converted once (float32, seconds for the default) into a cache folder
 named by the sha256 of its config and weights files: `$GLORE_CT2_CACHE`, else
 `~/.cache/glore/ct2`. The batch runs on the process's compute lane, as every embedded
-model's work does (`glore.backends.embedded.lane`), with CTranslate2's own threads.
+model's work does (`glore.backends.embedded.lane`), with CTranslate2's own threads: as
+many as torch's, or one, whichever decodes faster when the model loads (`fastest`). On a
+2-core KVM machine (Intel, 2026-12-08) two threads decoded 7x slower than one at batch 1
+(130 against 950 tokens/s) and 1.15x slower at 64, whatever the OpenMP wait policy, where
+on the AMD machine before it two threads were the fast choice.
 Concurrent calls with the same parameters merge into one batch while the lane is busy
 (`glore.backends.embedded.batcher.MicroBatcher`, no wait for a lone call). What it does not
 do: take a caller's rows out mid-batch when the caller goes away (the batch finishes and its
@@ -24,9 +29,11 @@ result is dropped), or join a batch already running.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,8 @@ from glore.backends.base import Completion, Generator, SamplingParams, cut_at_st
 from glore.backends.embedded.batcher import MicroBatcher
 from glore.backends.embedded.lane import LANE
 from glore.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 """Files of a model folder whose bytes name its conversion (weights, config, tokenizer)."""
@@ -96,6 +105,41 @@ def converted(
     return target
 
 
+PROBE_TOKENS = 32
+"""Tokens each thread count decodes, greedily at batch 1, when a model loads (`fastest`)."""
+
+
+def probe_tokens(tokenizer: Any) -> list[str]:
+    """A short prompt's tokens for the thread probe."""
+    return list(tokenizer.convert_ids_to_tokens(tokenizer("Question: 2 + 3")["input_ids"]))
+
+
+def fastest(load: Any, counts: Sequence[int], prompt: list[str]) -> tuple[Any, int]:
+    """The model loaded with whichever of `counts` (intra-op threads) decodes `prompt`'s
+    continuation of `PROBE_TOKENS` greedy tokens fastest, after one untimed call, and that
+    count. One count is loaded and returned untimed."""
+    best: tuple[float, Any, int] | None = None
+    for n in counts:
+        model = load(n)
+        if len(counts) == 1:
+            return model, n
+        seconds = min(_decode_seconds(model, prompt) for _ in range(3))  # first call warms
+        if best is None or seconds < best[0]:
+            best = (seconds, model, n)
+    assert best is not None  # counts is never empty
+    logger.info("ct2: %d intra-op thread(s), the faster of %s", best[2], list(counts))
+    return best[1], best[2]
+
+
+def _decode_seconds(model: Any, prompt: list[str]) -> float:
+    started = time.perf_counter()
+    model.generate_batch(
+        [prompt], max_length=PROBE_TOKENS, min_length=PROBE_TOKENS, sampling_topk=1,
+        include_prompt_in_result=False,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
 class Ct2Generator:
     """A `Generator` over a CTranslate2 model: each prompt continued, greedy (one hypothesis,
     repeated `n` times) or sampled (`n` hypotheses; CTranslate2's one global seed is set
@@ -103,6 +147,8 @@ class Ct2Generator:
 
     def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 64) -> None:
         self.ct, self.tokenizer, self.max_batch_size = model, tokenizer, max_batch_size
+        self.threads: int | None = None
+        """CTranslate2's intra-op threads, where `from_pretrained` chose them."""
         # Concurrent calls with the same parameters merge into one CTranslate2 batch while
         # the lane is busy; a lone call waits for no one (max_wait_s 0).
         self.batcher: MicroBatcher[str, list[Completion]] = MicroBatcher(
@@ -127,13 +173,19 @@ class Ct2Generator:
         # On the lane: the converter loads the model in torch, which on another thread
         # would give the process a second OpenMP team (glore.backends.embedded.lane).
         folder = LANE.call(lambda: converted(path, cache, quantization=quantization))
-        model = require_ctranslate2().Generator(
-            str(folder),
-            device="cpu",
-            compute_type=quantization,
-            intra_threads=threads or torch.get_num_threads(),
-        )
-        return cls(model, AutoTokenizer.from_pretrained(path), max_batch_size=max_batch_size)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+
+        def load(n: int) -> Any:
+            ct = require_ctranslate2()
+            return ct.Generator(
+                str(folder), device="cpu", compute_type=quantization, intra_threads=n
+            )
+
+        counts = (threads,) if threads else tuple(sorted({1, torch.get_num_threads()}))
+        model, chosen = LANE.call(lambda: fastest(load, counts, probe_tokens(tokenizer)))
+        generator = cls(model, tokenizer, max_batch_size=max_batch_size)
+        generator.threads = chosen
+        return generator
 
     async def generate(
         self, prompts: Sequence[str], params: SamplingParams

@@ -116,6 +116,35 @@ def test_greedy_text_is_the_embedded_generators(generators) -> None:  # type: ig
     assert ct2.generate_sync([], params) == []
 
 
+def test_the_thread_count_is_the_faster_one_measured_at_load(
+    generators,  # type: ignore[no-untyped-def]
+    cache: Path,
+) -> None:
+    import time
+
+    import torch
+
+    from glore.backends.ct2 import PROBE_TOKENS, Ct2Generator, fastest
+
+    _, ct2, _ = generators
+    assert ct2.threads in {1, torch.get_num_threads()}
+    assert Ct2Generator.from_pretrained(STORE / "student", cache=cache, threads=1).threads == 1
+
+    class Timed:  # a model whose decode takes what its thread count says
+        def __init__(self, n: int) -> None:
+            self.n, self.calls = n, []
+
+        def generate_batch(self, prompts: list[list[str]], **options: object) -> None:
+            self.calls.append(options)
+            time.sleep({1: 0.03, 2: 0.002, 4: 0.01}[self.n])
+
+    model, n = fastest(Timed, (1, 2, 4), ["a"])
+    assert (n, model.n) == (2, 2)
+    assert model.calls[0]["min_length"] == model.calls[0]["max_length"] == PROBE_TOKENS
+    lone, one = fastest(Timed, (4,), ["a"])
+    assert one == 4 and lone.calls == []  # one count: loaded, not timed
+
+
 def test_concurrent_greedy_calls_merge_into_one_batch_and_keep_their_own_results(
     generators,  # type: ignore[no-untyped-def]
 ) -> None:
