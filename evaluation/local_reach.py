@@ -17,7 +17,9 @@ student's own reach is measured by K temperature-1 rollouts from the exact good 
 student can still finish right from there is one a local refiner could fix. The global
 candidate is scored on wrong drafts (right, or the draft's answer again) and on right
 drafts (kept right), beside the engine's local candidate, which in `always` mode refines
-right drafts too, at the SORM's place:
+right drafts too, at the SORM's place; on wrong drafts the local candidate is also counted
+where it gives the draft's answer again and where it writes the flagged step again word for
+word (a greedy refiner that only reproduces the student's mode):
 
     python -m evaluation.local_reach --store model_store/default --split validation \\
         --questions 200 --k 8 --seed 0 [--out FILE]
@@ -63,6 +65,11 @@ class Row:
     """Wrong drafts: per step index, the local refiner from `[BAD]` there is right."""
     reach: bool = False
     """Wrong drafts: some of K student rollouts from the exact good prefix is right."""
+    local_same: bool = False
+    """The engine's local candidate gives the draft's final answer again."""
+    local_repeats: bool = False
+    """The engine's local candidate writes the step it was told is bad again, word for word
+    (its first new step is the draft's step at `sorm_place`)."""
 
     def fixed_at(self, place: int | None) -> bool:
         """Wrong drafts: the local refiner from `[BAD]` at `place` is right."""
@@ -80,7 +87,14 @@ def _row(problem: Problem, result: SolveResult) -> Row:
         global_same=g is not None and draft.answer is not None and g.answer == draft.answer,
         local_right=loc is not None and is_right(loc.answer, problem),
         exact_place=None if right else _exact_place(problem, draft.steps),
+        local_same=loc is not None and draft.answer is not None and loc.answer == draft.answer,
+        local_repeats=loc is not None and _repeats(draft, loc),
     )
+
+
+def _repeats(draft: Candidate, local: Candidate) -> bool:
+    at = draft.first_error
+    return at is not None and at < len(local.steps) and local.steps[at] == draft.steps[at]
 
 
 def _exact_place(problem: Problem, steps: Sequence[str]) -> int | None:
@@ -166,6 +180,8 @@ def summarise(rows: Sequence[Row]) -> dict[str, Any]:
         "student_reach_from_exact_prefix": sum(r.reach for r in wrong),
         "global_fixes": sum(r.global_right for r in wrong),
         "global_same_answer": sum(r.global_same for r in wrong),
+        "local_same_answer": sum(r.local_same for r in wrong),
+        "local_repeats_bad_step": sum(r.local_repeats for r in wrong),
     }
     among_right = {
         "global_keeps_right": sum(r.global_right for r in right),

@@ -45,6 +45,8 @@ def test_the_counts_hold_together(rows: list[Row]) -> None:
     for name in ("local_fix_any_place", "student_reach_from_exact_prefix", "engine_local_fixes"):
         assert r[name] <= r["wrong_drafts"]
     assert r["global_fixes"] + r["global_same_answer"] <= r["wrong_drafts"]
+    assert r["engine_local_fixes"] + r["local_same_answer"] <= r["wrong_drafts"]
+    assert r["local_repeats_bad_step"] <= r["wrong_drafts"]
     assert r["global_keeps_right"] <= r["right_drafts"]
     assert r["local_keeps_right"] <= r["right_drafts"]
     assert set(r["rates"]) < set(r)
@@ -79,17 +81,19 @@ def test_a_fix_at_either_place_is_a_fix_at_some_place() -> None:
         _wrong(1, 0, (False, False)),
         _wrong(None, None, ()),
         Row(True, 0, True, True, False),
+        Row(False, 1, False, False, False, 1, (False, False), local_same=True, local_repeats=True),
     ]
     for row in rows[:4]:
         fixed = row.fixed_at(row.sorm_place) or row.fixed_at(row.exact_place)
         assert not fixed or any(row.local_at)
     r = summarise(rows)
-    assert (r["wrong_drafts"], r["right_drafts"]) == (4, 1)
+    assert (r["wrong_drafts"], r["right_drafts"]) == (5, 1)
+    assert r["local_same_answer"] == r["local_repeats_bad_step"] == 1
     assert (r["local_fix_sorm_place"], r["local_fix_exact_place"], r["local_fix_any_place"]) == (
         1,
         2,
         2,
     )
-    assert (r["sorm_equals_exact"], r["sorm_before_exact"], r["sorm_after_exact"]) == (1, 1, 1)
+    assert (r["sorm_equals_exact"], r["sorm_before_exact"], r["sorm_after_exact"]) == (2, 1, 1)
     assert r["global_keeps_right"] == 1 and r["local_keeps_right"] == 0
-    assert r["rates"]["local_fix_any_place"] == 0.5
+    assert r["rates"]["local_fix_any_place"] == 0.4
