@@ -65,6 +65,8 @@ class Row:
     """Wrong drafts: per step index, the local refiner from `[BAD]` there is right."""
     reach: bool = False
     """Wrong drafts: some of K student rollouts from the exact good prefix is right."""
+    reach_share: float = 0.0
+    """Wrong drafts: the share of those K rollouts that is right (one sample's chance)."""
     local_same: bool = False
     """The engine's local candidate gives the draft's final answer again."""
     local_repeats: bool = False
@@ -127,15 +129,16 @@ def reach(
     k: int,
     max_tokens: int,
     seed: int,
-) -> list[bool]:
+) -> list[tuple[bool, float]]:
     """Per problem: does any of `k` temperature-1 student rollouts from its prefix reach
-    the answer (the SORM labels' rollouts, `roll_out`)?"""
+    the answer (the SORM labels' rollouts, `roll_out`), and what share of them does?"""
     jobs = [
         PrefixJob(p.id, p.question, format_answer(p.answer), tuple(pre))
         for p, pre in zip(problems, prefixes, strict=True)
     ]
     params = SamplingParams(n=k, temperature=1.0, max_tokens=max_tokens, seed=seed)
-    return [any(row.correct) for row in roll_out(models.student, jobs, params)] if jobs else []
+    rows = roll_out(models.student, jobs, params) if jobs else []
+    return [(any(r.correct), sum(r.correct) / len(r.correct)) for r in rows]
 
 
 def probe_rows(
@@ -158,8 +161,8 @@ def probe_rows(
     )
     for i, table in zip(wrong, tables, strict=True):
         rows[i].local_at = table
-    for j, ok in zip(located, reached, strict=True):
-        rows[wrong[j]].reach = ok
+    for j, (ok, share) in zip(located, reached, strict=True):
+        rows[wrong[j]].reach, rows[wrong[j]].reach_share = ok, share
     return rows
 
 
@@ -178,6 +181,9 @@ def summarise(rows: Sequence[Row]) -> dict[str, Any]:
         "sorm_before_exact": sum(s < e for s, e in both),
         "sorm_after_exact": sum(s > e for s, e in both),
         "student_reach_from_exact_prefix": sum(r.reach for r in wrong),
+        # The wrong drafts one rollout would fix, in expectation (the sum of each draft's
+        # share of right rollouts): a single student sample beside the greedy refiner.
+        "student_one_rollout_from_exact_prefix": round(sum(r.reach_share for r in wrong), 2),
         "global_fixes": sum(r.global_right for r in wrong),
         "global_same_answer": sum(r.global_same for r in wrong),
         "local_same_answer": sum(r.local_same for r in wrong),
@@ -199,7 +205,7 @@ def summarise(rows: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-def _rate(count: int, among: int) -> float | None:
+def _rate(count: float, among: int) -> float | None:
     return round(count / among, 4) if among else None
 
 

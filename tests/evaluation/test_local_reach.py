@@ -28,11 +28,13 @@ def test_each_draft_is_probed_where_it_can_be(rows: list[Row]) -> None:
     for row in rows:
         if row.right:
             assert row.exact_place is None and row.local_at == () and not row.reach
+            assert row.reach_share == 0.0
             continue
         for place in (row.sorm_place, row.exact_place):
             assert place is None or 0 <= place < len(row.local_at)
         if row.fixed_at(row.sorm_place) or row.fixed_at(row.exact_place):
             assert any(row.local_at)
+        assert (row.reach_share > 0) == row.reach and 0.0 <= row.reach_share <= 1.0
 
 
 def test_the_counts_hold_together(rows: list[Row]) -> None:
@@ -97,3 +99,4 @@ def test_a_fix_at_either_place_is_a_fix_at_some_place() -> None:
     assert (r["sorm_equals_exact"], r["sorm_before_exact"], r["sorm_after_exact"]) == (2, 1, 1)
     assert r["global_keeps_right"] == 1 and r["local_keeps_right"] == 0
     assert r["rates"]["local_fix_any_place"] == 0.4
+    assert r["rates"]["student_one_rollout_from_exact_prefix"] == 0.0
