@@ -63,15 +63,19 @@ class Row:
     """Wrong drafts: the first wrong step by the true step values."""
     local_at: tuple[bool, ...] = ()
     """Wrong drafts: per step index, the local refiner from `[BAD]` there is right."""
-    reach: bool = False
-    """Wrong drafts: some of K student rollouts from the exact good prefix is right."""
     reach_share: float = 0.0
-    """Wrong drafts: the share of those K rollouts that is right (one sample's chance)."""
+    """Wrong drafts: the share of K student rollouts from the exact good prefix that is
+    right (one sample's chance)."""
     local_same: bool = False
     """The engine's local candidate gives the draft's final answer again."""
     local_repeats: bool = False
     """The engine's local candidate writes the step it was told is bad again, word for word
     (its first new step is the draft's step at `sorm_place`)."""
+
+    @property
+    def reach(self) -> bool:
+        """Wrong drafts: some of the K rollouts from the exact good prefix is right."""
+        return self.reach_share > 0
 
     def fixed_at(self, place: int | None) -> bool:
         """Wrong drafts: the local refiner from `[BAD]` at `place` is right."""
@@ -129,16 +133,16 @@ def reach(
     k: int,
     max_tokens: int,
     seed: int,
-) -> list[tuple[bool, float]]:
-    """Per problem: does any of `k` temperature-1 student rollouts from its prefix reach
-    the answer (the SORM labels' rollouts, `roll_out`), and what share of them does?"""
+) -> list[float]:
+    """Per problem: the share of `k` temperature-1 student rollouts from its prefix that
+    reach the answer (the SORM labels' rollouts, `roll_out`)."""
     jobs = [
         PrefixJob(p.id, p.question, format_answer(p.answer), tuple(pre))
         for p, pre in zip(problems, prefixes, strict=True)
     ]
     params = SamplingParams(n=k, temperature=1.0, max_tokens=max_tokens, seed=seed)
     rows = roll_out(models.student, jobs, params) if jobs else []
-    return [(any(r.correct), sum(r.correct) / len(r.correct)) for r in rows]
+    return [sum(r.correct) / len(r.correct) for r in rows]
 
 
 def probe_rows(
@@ -161,8 +165,8 @@ def probe_rows(
     )
     for i, table in zip(wrong, tables, strict=True):
         rows[i].local_at = table
-    for j, (ok, share) in zip(located, reached, strict=True):
-        rows[wrong[j]].reach, rows[wrong[j]].reach_share = ok, share
+    for j, share in zip(located, reached, strict=True):
+        rows[wrong[j]].reach_share = share
     return rows
 
 

@@ -116,19 +116,27 @@ def probe_tokens(tokenizer: Any) -> list[str]:
 
 def fastest(load: Any, counts: Sequence[int], prompt: list[str]) -> tuple[Any, int]:
     """The model loaded with whichever of `counts` (intra-op threads) decodes `prompt`'s
-    continuation of `PROBE_TOKENS` greedy tokens fastest, after one untimed call, and that
-    count. One count is loaded and returned untimed."""
+    continuation of `PROBE_TOKENS` greedy tokens fastest (the best of three calls, the
+    first of which warms it), and that count. One count is loaded and returned untimed.
+    Counts are tried in the order given: ascending, so that no idle many-thread model
+    shares the cores while a smaller count is timed."""
+    if len(counts) == 1:
+        return load(counts[0]), counts[0]
     best: tuple[float, Any, int] | None = None
     for n in counts:
         model = load(n)
-        if len(counts) == 1:
-            return model, n
-        seconds = min(_decode_seconds(model, prompt) for _ in range(3))  # first call warms
+        seconds = min(_decode_seconds(model, prompt) for _ in range(3))
         if best is None or seconds < best[0]:
             best = (seconds, model, n)
-    assert best is not None  # counts is never empty
+    assert best is not None  # more than one count
     logger.info("ct2: %d intra-op thread(s), the faster of %s", best[2], list(counts))
     return best[1], best[2]
+
+
+CHOSEN_THREADS: dict[tuple[str, tuple[int, ...]], int] = {}
+"""The count `fastest` chose, per (quantization, counts tried), for this process: a
+property of the machine and the library, measured on the first model loaded (about 2 s on
+the default store) and reused for the rest, so start-up pays it once, not per model."""
 
 
 def _decode_seconds(model: Any, prompt: list[str]) -> float:
@@ -181,8 +189,12 @@ class Ct2Generator:
                 str(folder), device="cpu", compute_type=quantization, intra_threads=n
             )
 
-        counts = (threads,) if threads else tuple(sorted({1, torch.get_num_threads()}))
+        tried = tuple(sorted({1, torch.get_num_threads()}))
+        known = CHOSEN_THREADS.get((quantization, tried))
+        counts = (threads,) if threads else (known,) if known else tried
         model, chosen = LANE.call(lambda: fastest(load, counts, probe_tokens(tokenizer)))
+        if not threads:
+            CHOSEN_THREADS[(quantization, tried)] = chosen
         generator = cls(model, tokenizer, max_batch_size=max_batch_size)
         generator.threads = chosen
         return generator

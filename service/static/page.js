@@ -125,6 +125,14 @@ async function critique() {
 
 // --- solve ------------------------------------------------------------------------------
 
+/** The SORM stage's line for one candidate: its first error, or its least trusted step. */
+function whereText(s) {
+  if (s.first_error === null) return "no step values";
+  const at = `step ${s.first_error + 1} (SORM ${fmt(s.sorm_values[s.first_error])})`;
+  return s.first_error_flagged === false
+    ? `no step below the threshold; the least trusted is ${at}` : `first error at ${at}`;
+}
+
 class SolveView {
   constructor(list) {
     this.list = list;
@@ -176,12 +184,7 @@ class SolveView {
         first_error_flagged: s.first_error_flagged, checks });
     }
     this.stage("sorm", legend(), el("ul", {}, scores.map((s) => el("li", {},
-      s.first_error === null ? `${s.candidate}: no step values`
-        : s.first_error_flagged === false
-          ? `${s.candidate}: no step below the threshold; the least trusted is step `
-            + `${s.first_error + 1} (SORM ${fmt(s.sorm_values[s.first_error])})`
-          : `${s.candidate}: first error at step ${s.first_error + 1} `
-            + `(SORM ${fmt(s.sorm_values[s.first_error])})`))));
+      `${s.candidate}: ${whereText(s)}`))));
   }
 
   final(r) {

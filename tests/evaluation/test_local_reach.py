@@ -34,7 +34,7 @@ def test_each_draft_is_probed_where_it_can_be(rows: list[Row]) -> None:
             assert place is None or 0 <= place < len(row.local_at)
         if row.fixed_at(row.sorm_place) or row.fixed_at(row.exact_place):
             assert any(row.local_at)
-        assert (row.reach_share > 0) == row.reach and 0.0 <= row.reach_share <= 1.0
+        assert row.reach_share * 2 in {0, 1, 2}  # the share of k=2 rollouts
 
 
 def test_the_counts_hold_together(rows: list[Row]) -> None:
@@ -49,6 +49,8 @@ def test_the_counts_hold_together(rows: list[Row]) -> None:
     assert r["global_fixes"] + r["global_same_answer"] <= r["wrong_drafts"]
     assert r["engine_local_fixes"] + r["local_same_answer"] <= r["wrong_drafts"]
     assert r["local_repeats_bad_step"] <= r["wrong_drafts"]
+    # One rollout's expected fixes cannot exceed the drafts any of the k rollouts fixes.
+    assert r["student_one_rollout_from_exact_prefix"] <= r["student_reach_from_exact_prefix"]
     assert r["global_keeps_right"] <= r["right_drafts"]
     assert r["local_keeps_right"] <= r["right_drafts"]
     assert set(r["rates"]) < set(r)

@@ -124,10 +124,14 @@ def test_the_thread_count_is_the_faster_one_measured_at_load(
 
     import torch
 
-    from glore.backends.ct2 import PROBE_TOKENS, Ct2Generator, fastest
+    from glore.backends.ct2 import CHOSEN_THREADS, PROBE_TOKENS, Ct2Generator, fastest
 
     _, ct2, _ = generators
     assert ct2.threads in {1, torch.get_num_threads()}
+    tried = tuple(sorted({1, torch.get_num_threads()}))
+    assert CHOSEN_THREADS[("float32", tried)] == ct2.threads  # measured once a process
+    again = Ct2Generator.from_pretrained(STORE / "global", cache=cache)
+    assert again.threads == ct2.threads
     assert Ct2Generator.from_pretrained(STORE / "student", cache=cache, threads=1).threads == 1
 
     class Timed:  # a model whose decode takes what its thread count says
