@@ -16,7 +16,8 @@ Each model folder is converted once (float32, seconds for the default) into a ca
 named by the sha256 of its config and weights files: `$GLORE_CT2_CACHE`, else
 `~/.cache/glore/ct2`. The batch runs on the process's compute lane, as every embedded
 model's work does (`glore.backends.embedded.lane`), with CTranslate2's own threads: as
-many as torch's, or one, whichever decodes faster when the model loads (`fastest`). On a
+many as torch's, or one, whichever decodes faster when a process's first model loads
+(`fastest`, `CHOSEN_THREADS`). On a
 2-core KVM machine (Intel, 2026-12-08) two threads decoded 7x slower than one at batch 1
 (130 against 950 tokens/s) and 1.15x slower at 64, whatever the OpenMP wait policy, where
 on the AMD machine before it two threads were the fast choice.
