@@ -3,7 +3,7 @@ part of the package:
 
     python docs/results/probes/compile_step.py [STORE]
 
-The default student's `LlamaStep` at batch 64 over a slot cache whose rows hold 30-127
+The default student's `LlamaStep` at batch 64 over a block cache whose rows hold 30-127
 positions, on the compute lane: eager, then `torch.compile(dynamic=True)` of the same step
 (its first call's compile time printed), then eager again; ms per step, best of five runs
 of 30 steps.
@@ -17,23 +17,24 @@ from typing import Any
 
 import torch
 
+from glore.backends.embedded.blocks import BlockCache
 from glore.backends.embedded.generator import EmbeddedGenerator
 from glore.backends.embedded.lane import LANE
-from glore.backends.embedded.slots import SlotCache
 
 
-def _bench(step: Any, label: str, rows: int = 64) -> None:
+def _bench(step: Any, label: str, shape: Any, rows: int = 64) -> None:
+    """`step` (the lean step or its compiled call) over a cache laid out for `shape`'s model."""
     torch.manual_seed(0)
-    cache = SlotCache(4)
-    like = torch.zeros(4, 1, 48)
-    for layer in cache.slot_layers:
+    cache = BlockCache(len(shape.layers))
+    like = torch.zeros(shape.kv_heads, 1, shape.head_dim)
+    for layer in cache.layers:
         layer.reserve(like, rows, 256)
     out: dict[int, tuple[float, float]] = {}
     with torch.inference_mode():
         for longest in (60, 100, 127):
             lengths = torch.randint(longest - 30, longest, (rows,))
             tokens = torch.randint(3, 500, (rows,))
-            mask = cache.step(lengths, True)
+            mask = cache.step(lengths)
             started = time.perf_counter()
             step(tokens, lengths, cache, mask)
             first = time.perf_counter() - started
@@ -50,10 +51,11 @@ def _bench(step: Any, label: str, rows: int = 64) -> None:
 def main(store: str = "model_store/default") -> None:
     gen = EmbeddedGenerator.from_pretrained(f"{store}/student", device="cpu")
     lean = gen.scheduler.lean
-    LANE.call(lambda: _bench(lean, "eager"))
+    assert lean is not None, "the student's layers are Llama's"
+    LANE.call(lambda: _bench(lean, "eager", lean))
     compiled = torch.compile(lean.__call__, dynamic=True)
-    LANE.call(lambda: _bench(compiled, "compiled"))
-    LANE.call(lambda: _bench(lean, "eager"))
+    LANE.call(lambda: _bench(compiled, "compiled", lean))
+    LANE.call(lambda: _bench(lean, "eager", lean))
 
 
 if __name__ == "__main__":

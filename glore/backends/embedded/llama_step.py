@@ -7,9 +7,10 @@ batch 64 about 1.15-1.25x, where reading the KV cache in attention is most of th
 (`glore bench engine`, `decode[].lean_step_speedup`). This step computes the
 same function from the same parameter tensors with only the kernels the math needs: the
 q/k/v and gate/up projections as one matmul each, rotary embedding of queries and keys in
-one pass, keys and values written straight into the scheduler's
-slots. It serves any checkpoint whose layers are Llama's (Llama, Mistral without a sliding
-window, Qwen2's biased projections); `unsupported` says why another cannot, and the
+one pass, keys and values written straight into the scheduler's blocks
+(`blocks.BlockCache`), attention one batched matmul per block. It serves any checkpoint
+whose layers are Llama's (Llama, Mistral without a sliding window, Qwen2's biased
+projections); `unsupported` says why another cannot, and the
 scheduler then steps through the model's own forward, which stays the reference
 (`tests/glore/backends/embedded/test_llama_step.py` holds the two within 1e-5).
 """
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch.nn import functional as nnf
 
-from glore.backends.embedded.slots import SlotCache
+from glore.backends.embedded.blocks import BlockCache
 
 _STATIC_ROPE = ("default", "linear", "llama3", "yarn")
 """Rotary types whose angles depend only on the position (asked per step by position); the dynamic
@@ -137,32 +138,26 @@ class LlamaStep:
         return self._cos[lengths][:, None], self._sin[lengths][:, None]
 
     def __call__(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, cache: SlotCache, mask: torch.Tensor
+        self, tokens: torch.Tensor, lengths: torch.Tensor, cache: BlockCache, bias: torch.Tensor
     ) -> torch.Tensor:
-        """`tokens` and `lengths` are `[rows]`; `mask` is the cache's boolean step mask.
-        Attention stays SDPA's: two batched matmuls over the same cache ran no faster in
-        interleaved runs (at batch 64 it is reading the cache that costs)."""
+        """`tokens` and `lengths` are `[rows]`; `bias` is the cache's step bias
+        (`BlockCache.step`). Attention reads the cache block by block
+        (`BlockLayer.attend`): SDPA over a strided view of the positions was the larger
+        part of the step at 64 rows (issue 12)."""
         rows = tokens.shape[0]
         x = nnf.embedding(tokens, self.embed)
         cos, sin = self._rotary(x, lengths)
         half, qk = self.head_dim // 2, self.heads + self.kv_heads
-        for layer, slots in zip(self.layers, cache.slot_layers, strict=True):
+        for layer, slots in zip(self.layers, cache.layers, strict=True):
             h = nnf.linear(self._rms(x, layer.norm1), layer.qkv, layer.qkv_bias)
             h = h.view(rows, qk + self.kv_heads, self.head_dim)
             rot = h[:, :qk]
             turned = torch.cat((-rot[..., half:], rot[..., :half]), dim=-1)
             rot = rot * cos + turned * sin
             q, k, v = rot[:, : self.heads], rot[:, self.heads :], h[:, qk:]
-            keys, values = slots.update(k[:, :, None], v[:, :, None])
-            att = nnf.scaled_dot_product_attention(
-                q[:, :, None],
-                keys,
-                values,
-                attn_mask=mask,
-                scale=self.scale,
-                enable_gqa=self.kv_heads != self.heads,
-            )
-            x = x + nnf.linear(att.reshape(rows, -1), layer.out, layer.out_bias)
+            slots.write(k, v, cache.at)
+            att = slots.attend(q, bias, self.scale)
+            x = x + nnf.linear(att, layer.out, layer.out_bias)
             h = nnf.linear(self._rms(x, layer.norm2), layer.gate_up, layer.gate_up_bias)
             gate, up = h.chunk(2, dim=-1)
             x = x + nnf.linear(nnf.silu(gate) * up, layer.down, layer.down_bias)

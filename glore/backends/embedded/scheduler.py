@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from glore.backends.base import SamplingParams
+from glore.backends.embedded.blocks import BlockCache
 from glore.backends.embedded.lane import LANE, Lane
 from glore.backends.embedded.llama_step import LlamaStep, unsupported
 from glore.backends.embedded.sampling import pick, row_key, uniforms
@@ -108,7 +109,9 @@ class Scheduler:
         """From a submission to an idle scheduler until its loop finds nothing left to do."""
         self._rows: list[_Row] = []
         self._prefill: _Prefill | None = None
-        self._cache: SlotCache | None = None
+        self._cache: BlockCache | SlotCache | None = None
+        """Blocks for the lean step (`blocks`: attention reads them contiguously), slots for
+        the model's forward."""
         self.runs = 0
         """Times the loop started from idle (`active`): overlapping calls share a run (for tests and
         benchmarks, as are `steps`, the decode steps, and `row_steps`, the rows over them)."""
@@ -275,7 +278,8 @@ class Scheduler:
     def _join(self, job: _Prefill, logits: torch.Tensor) -> None:
         """Each prompt's KV into its rows' slots, and each row's first token."""
         if self._cache is None:
-            self._cache = SlotCache(len(job.cache.layers))
+            layers = len(job.cache.layers)
+            self._cache = BlockCache(layers) if self.lean is not None else SlotCache(layers)
         fresh: list[tuple[_Row, int]] = []
         for j, (req, (prompt, first, count)) in enumerate(job.pieces):
             if req.future.done():
@@ -318,7 +322,8 @@ class Scheduler:
         lengths = torch.tensor([r.length for r in self._rows], device=device)
         tokens = torch.tensor([[r.out[-1]] for r in self._rows], device=device)
         mask = self._cache.step(lengths, self.boolean_mask)
-        if self.lean is not None:
+        if isinstance(self._cache, BlockCache):
+            assert self.lean is not None
             logits = self.lean(tokens[:, 0], lengths, self._cache, mask)
         else:
             out = self.model(

@@ -1,4 +1,6 @@
-"""A KV cache of rows ("slots") that each have their own length, for continuous batching.
+"""A KV cache of rows ("slots") that each have their own length, for continuous batching
+through the model's own forward (the reference, and the path of models whose layers the lean
+step does not run; the lean step has its block layout, `blocks.BlockCache`).
 
 Row r holds its positions 0..lengths[r]-1 from the left; a decode step writes each row's
 new key and value at its own length, and attention reads the first `window` positions of

@@ -1,0 +1,140 @@
+"""The lean step's KV cache: rows ("slots") that each have their own length, stored in blocks
+of `BLOCK` positions so that attention reads contiguous memory.
+
+`SlotCache` keeps each layer's keys as `[slots, heads, capacity, dim]` and attention reads
+the first `window` positions of it: a strided view whose (row, head) matrices sit
+`capacity` positions apart. On this project's CPU, reading that view cost SDPA, or a
+batched matmul, two to three times what the same data cost when contiguous (ablations,
+issue 12: 1.3 against 0.6 ms a layer at 64 rows and 129 positions), and the cliff came as
+soon as the gap passed a few positions, so no capacity slack is small enough. Here a
+layer's keys are `[blocks, slots, heads, BLOCK, dim]`: block b of the running rows,
+`keys[b, :rows]`, is one contiguous tensor, and attention is one batched matmul per block
+for the scores and one for the values, over the blocks the longest row reaches. Positions
+past a row's length (the rest of its last block, and blocks it does not reach) are masked.
+
+The scheduler uses it with the lean Llama step (`llama_step`); the model's own forward, the
+reference for other layouts, keeps `SlotCache`. Rows are slots 0..rows-1 as there: a row
+that finishes is replaced by the last one, and a joining prompt is copied in after them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+BLOCK = 32
+"""Positions per block. Smaller blocks waste less of the last one and cost more matmul
+calls: 16, 32 and 64 were within 10% of each other at 129 positions, and 32 was the best
+of the three at 64 rows on two threads of this CPU (issue 12's bench notes)."""
+
+
+def blocks_for(positions: int) -> int:
+    """Blocks that hold `positions` positions."""
+    return -(-positions // BLOCK)
+
+
+class BlockLayer:
+    """One model layer's keys and values, `[blocks, slots, kv_heads, BLOCK, dim]`."""
+
+    def __init__(self) -> None:
+        self.k = self.v = torch.empty(0)
+
+    def reserve(self, like: torch.Tensor, slots: int, capacity: int) -> None:
+        """Room for `slots` rows of `capacity` positions, keeping what is there. `like` is a
+        prompt's `[kv_heads, length, dim]` keys (their dtype, device and head shape)."""
+        blocks = blocks_for(capacity)
+        if self.k.dim() == 5:
+            if self.k.shape[0] >= blocks and self.k.shape[1] >= slots:
+                return
+            blocks, slots = max(blocks, self.k.shape[0]), max(slots, self.k.shape[1])
+        shape = (blocks, slots, like.shape[0], BLOCK, like.shape[-1])
+        new_k, new_v = like.new_zeros(shape), like.new_zeros(shape)
+        if self.k.dim() == 5:
+            b, s = self.k.shape[:2]
+            new_k[:b, :s], new_v[:b, :s] = self.k, self.v
+        self.k, self.v = new_k, new_v
+
+    def load(self, slot: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """A prompt's `[kv_heads, length, dim]` keys and values into positions 0..length-1."""
+        for store, part in ((self.k, keys), (self.v, values)):
+            length = part.shape[1]
+            full = length // BLOCK
+            if full:
+                blocks = part[:, : full * BLOCK].reshape(part.shape[0], full, BLOCK, -1)
+                store[:full, slot] = blocks.transpose(0, 1)
+            if length > full * BLOCK:
+                store[full, slot, :, : length - full * BLOCK] = part[:, full * BLOCK :]
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        n = blocks_for(length)
+        self.k[:n, dst] = self.k[:n, src]
+        self.v[:n, dst] = self.v[:n, src]
+
+    def write(self, keys: torch.Tensor, values: torch.Tensor, at: BlockIndex) -> None:
+        """Each running row's new `[rows, kv_heads, dim]` key and value at its length."""
+        self.k[at.block, at.row, :, at.offset] = keys
+        self.v[at.block, at.row, :, at.offset] = values
+
+    def attend(self, q: torch.Tensor, bias: torch.Tensor, scale: float) -> torch.Tensor:
+        """Attention of each row's `[rows, heads, dim]` query over its cached positions:
+        `[rows, heads * dim]`. `bias` is `BlockCache.step`'s `[rows, 1, blocks * BLOCK]`
+        (0 where a row sees the position, -inf past its length). A query head h reads key
+        head h // (heads / kv_heads), as grouped-query attention repeats them."""
+        rows, heads, dim = q.shape
+        kv = self.k.shape[2]
+        n = bias.shape[-1] // BLOCK
+        qq = q.reshape(rows * kv, heads // kv, dim)
+        keys = [self.k[b, :rows].view(rows * kv, BLOCK, dim) for b in range(n)]
+        scores = torch.cat([torch.bmm(qq, k.transpose(1, 2)) for k in keys], dim=-1)
+        scores = scores.view(rows, heads, n * BLOCK).mul_(scale).add_(bias)
+        p = torch.softmax(scores, dim=-1).view(rows * kv, heads // kv, n * BLOCK)
+        out = torch.bmm(p[..., :BLOCK], self.v[0, :rows].view(rows * kv, BLOCK, dim))
+        for b in range(1, n):
+            v = self.v[b, :rows].view(rows * kv, BLOCK, dim)
+            out.baddbmm_(p[..., b * BLOCK : (b + 1) * BLOCK], v)
+        return out.view(rows, heads * dim)
+
+
+class BlockIndex:
+    """Where each running row's new position goes: its block, its slot, its offset."""
+
+    def __init__(self, lengths: torch.Tensor) -> None:
+        self.block = torch.div(lengths, BLOCK, rounding_mode="floor")
+        self.offset = lengths - self.block * BLOCK
+        self.row = torch.arange(lengths.shape[0], device=lengths.device)
+
+
+class BlockCache:
+    """The model's layers of blocks, and where the running rows write this step. The scheduler
+    calls `step` before each decode step; `layers[i].attend` reads what the step wrote."""
+
+    def __init__(self, layers: int) -> None:
+        self.layers = [BlockLayer() for _ in range(layers)]
+        self.rows = 0
+        self.at = BlockIndex(torch.zeros(0, dtype=torch.long))
+
+    def load(self, slot: int, prompt: Any, row: int, length: int, *, slots: int, room: int) -> None:
+        """Row `row` of a left-padded prefill cache `prompt` (its last `length` positions)
+        into `slot`, after making room for `slots` rows of `room` positions."""
+        for layer, part in zip(self.layers, prompt.layers, strict=True):
+            keys, values = part.keys[row, :, -length:], part.values[row, :, -length:]
+            layer.reserve(keys, slots, room)
+            layer.load(slot, keys, values)
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        for layer in self.layers:
+            layer.move(src, dst, length)
+
+    def step(self, lengths: torch.Tensor, boolean: bool = True) -> torch.Tensor:
+        """Set up a decode step of `len(lengths)` rows, each writing at its length: the
+        additive bias `[rows, 1, blocks * BLOCK]` that lets row r see positions
+        0..lengths[r] (its new token included). `boolean` is `SlotCache.step`'s, and this
+        layout's bias is always additive."""
+        del boolean
+        self.rows = int(lengths.shape[0])
+        self.at = BlockIndex(lengths)
+        width = blocks_for(int(lengths.max()) + 1) * BLOCK
+        seen = torch.arange(width, device=lengths.device)[None, :] <= lengths[:, None]
+        bias = torch.zeros(seen.shape, dtype=self.layers[0].k.dtype, device=lengths.device)
+        return bias.masked_fill(~seen, float("-inf"))[:, None, :]
