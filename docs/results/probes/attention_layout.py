@@ -11,7 +11,8 @@ cache of the CPU), microseconds per layer, best of five runs of 20 steps:
   over its first POSITIONS positions under the step's boolean mask (the lean step before
   the blocks);
 - `bmm, slots view (capacity C)`: the same view, scores and values by two batched matmuls,
-  for C just above POSITIONS and at 256: how far apart the (row, head) matrices may sit;
+  for C just above POSITIONS and at the power of two above it (256 for 129 positions):
+  how far apart the (row, head) matrices may sit;
 - `bmm, contiguous`: the same positions copied to a tensor of their own (no layout keeps
   them so while rows grow);
 - `blocks of B`: `BlockLayer.attend` over `[blocks, rows, heads, B, dim]`, B 16, 32, 64.
@@ -51,7 +52,7 @@ def _two_bmm(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tens
 
 
 def _slots(
-    q: torch.Tensor, bias: torch.Tensor, seen: torch.Tensor, capacity: int
+    q: torch.Tensor, bias: torch.Tensor, seen: torch.Tensor, capacity: int, *, wide: bool
 ) -> dict[str, float]:
     rows, positions = q.shape[0], bias.shape[-1]
     ks = [torch.randn(rows, HEADS, capacity, DIM)[:, :, :positions] for _ in range(LAYERS)]
@@ -61,7 +62,7 @@ def _slots(
             lambda i: _two_bmm(q, ks[i], vs[i], bias)
         )
     }
-    if capacity == 256:
+    if wide:  # the scheduler's room: a power of two above prompt and answer
         mask = seen[:, None, None, :]
         out[f"sdpa, slots view (capacity {capacity})"] = _per_layer(
             lambda i: nnf.scaled_dot_product_attention(
@@ -97,8 +98,9 @@ def main(threads: int = 2, rows: int = 64, positions: int = 129) -> None:
     bias = torch.zeros(rows, 1, positions).masked_fill(~seen[:, None], float("-inf"))
     out: dict[str, float] = {}
     with torch.inference_mode():
-        for capacity in (positions + 1, positions + 3, positions + 4, 256):
-            out |= _slots(q, bias, seen, capacity)
+        wide = 1 << positions.bit_length()
+        for capacity in (positions + 1, positions + 3, positions + 4, wide):
+            out |= _slots(q, bias, seen, capacity, wide=capacity == wide)
         for size in (16, 32, 64):
             out[f"blocks of {size}"] = _blocks(q, positions, size)
     print(f"threads {threads}, rows {rows}, positions {positions}: us per layer")

@@ -9,8 +9,9 @@ issue 12: 1.3 against 0.6 ms a layer at 64 rows and 129 positions), and the clif
 soon as the gap passed a few positions, so no capacity slack is small enough. Here a
 layer's keys are `[blocks, slots, heads, BLOCK, dim]`: block b of the running rows,
 `keys[b, :rows]`, is one contiguous tensor, and attention is one batched matmul per block
-for the scores and one for the values, over the blocks the longest row reaches. Positions
-past a row's length (the rest of its last block, and blocks it does not reach) are masked.
+for the scores and one for the values, over the blocks the longest row reaches (for a few
+rows, `GATHER_ROWS`, one over a copy of their blocks). Positions past a row's length (the
+rest of its last block, and blocks it does not reach) are masked.
 
 The scheduler uses it with the lean Llama step (`llama_step`); the model's own forward, the
 reference for other layouts, keeps `SlotCache`. Rows are slots 0..rows-1 as there: a row
@@ -27,6 +28,14 @@ BLOCK = 32
 """Positions per block. Smaller blocks waste less of the last one and cost more matmul
 calls: 16, 32 and 64 were within 10% of each other at 129 positions, and 32 was the best
 of the three at 64 rows on two threads of this CPU (issue 12's bench notes)."""
+
+
+GATHER_ROWS = 4
+"""Up to this many rows, attention copies the rows' blocks into one tensor and runs one
+batched matmul over it: for a few rows the copy is small and the calls per block cost
+more (at one row, 6 layers and 129 positions, about 0.4 ms of a 3.3 ms step); at 8 rows
+and more the copy costs several times the blocks' matmuls on this CPU
+(`docs/results/probes/attention_layout.py`'s sizes; the crossover was between 4 and 8)."""
 
 
 def blocks_for(positions: int) -> int:
@@ -82,18 +91,33 @@ class BlockLayer:
         (0 where a row sees the position, -inf past its length). A query head h reads key
         head h // (heads / kv_heads), as grouped-query attention repeats them."""
         rows, heads, dim = q.shape
-        kv = self.k.shape[2]
-        n = bias.shape[-1] // BLOCK
+        kv, n = self.k.shape[2], bias.shape[-1] // BLOCK
         qq = q.reshape(rows * kv, heads // kv, dim)
-        keys = [self.k[b, :rows].view(rows * kv, BLOCK, dim) for b in range(n)]
-        scores = torch.cat([torch.bmm(qq, k.transpose(1, 2)) for k in keys], dim=-1)
+        if rows <= GATHER_ROWS:
+            keys, values = self._gathered(self.k, rows, n), self._gathered(self.v, rows, n)
+            scores = torch.bmm(qq, keys.transpose(1, 2))
+        else:
+            blocks = [self._block(self.k, b, rows) for b in range(n)]
+            scores = torch.cat([torch.bmm(qq, k.transpose(1, 2)) for k in blocks], dim=-1)
         scores = scores.view(rows, heads, n * BLOCK).mul_(scale).add_(bias)
         p = torch.softmax(scores, dim=-1).view(rows * kv, heads // kv, n * BLOCK)
-        out = torch.bmm(p[..., :BLOCK], self.v[0, :rows].view(rows * kv, BLOCK, dim))
+        if rows <= GATHER_ROWS:
+            return torch.bmm(p, values).view(rows, heads * dim)
+        out = torch.bmm(p[..., :BLOCK], self._block(self.v, 0, rows))
         for b in range(1, n):
-            v = self.v[b, :rows].view(rows * kv, BLOCK, dim)
-            out.baddbmm_(p[..., b * BLOCK : (b + 1) * BLOCK], v)
+            out.baddbmm_(p[..., b * BLOCK : (b + 1) * BLOCK], self._block(self.v, b, rows))
         return out.view(rows, heads * dim)
+
+    @staticmethod
+    def _block(store: torch.Tensor, b: int, rows: int) -> torch.Tensor:
+        """Block b of the running rows, `[rows * kv_heads, BLOCK, dim]`: a view, contiguous."""
+        return store[b, :rows].view(rows * store.shape[2], BLOCK, store.shape[-1])
+
+    @staticmethod
+    def _gathered(store: torch.Tensor, rows: int, n: int) -> torch.Tensor:
+        """The first n blocks of the running rows, `[rows * kv_heads, n * BLOCK, dim]`: a copy."""
+        kv, dim = store.shape[2], store.shape[-1]
+        return store[:n, :rows].permute(1, 2, 0, 3, 4).reshape(rows * kv, n * BLOCK, dim)
 
 
 class BlockIndex:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as nnf
 
-from glore.backends.embedded.blocks import BLOCK, BlockCache, blocks_for
+from glore.backends.embedded.blocks import BLOCK, GATHER_ROWS, BlockCache, blocks_for
 
 
 def _prompt_cache(keys: torch.Tensor, values: torch.Tensor) -> SimpleNamespace:
@@ -31,10 +31,11 @@ def _dense_attention(
 
 
 @pytest.mark.parametrize("kv_heads", [4, 2])
-def test_attention_over_blocks_matches_dense_attention(kv_heads: int) -> None:
+@pytest.mark.parametrize("rows", [GATHER_ROWS + 1, GATHER_ROWS])  # by block; gathered
+def test_attention_over_blocks_matches_dense_attention(kv_heads: int, rows: int) -> None:
     torch.manual_seed(kv_heads)
     heads, dim = 4, 8
-    lengths = [1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 5]
+    lengths = [3 * BLOCK + 5, 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK][:rows]
     width = max(lengths)
     prompt_k = torch.randn(len(lengths), kv_heads, width, dim)
     prompt_v = torch.randn(len(lengths), kv_heads, width, dim)
