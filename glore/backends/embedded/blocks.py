@@ -4,9 +4,10 @@ of `BLOCK` positions so that attention reads contiguous memory.
 `SlotCache` keeps each layer's keys as `[slots, heads, capacity, dim]` and attention reads
 the first `window` positions of it: a strided view whose (row, head) matrices sit
 `capacity` positions apart. On this project's CPU, reading that view cost SDPA, or a
-batched matmul, two to three times what the same data cost when contiguous (ablations,
-issue 12: 1.3 against 0.6 ms a layer at 64 rows and 129 positions), and the cliff came as
-soon as the gap passed a few positions, so no capacity slack is small enough. Here a
+batched matmul, two to three times what the same data cost when contiguous
+(`docs/results/probes/attention_layout.py`, 64 rows, 129 positions, two threads: SDPA over
+the view 1.5 ms a layer, two batched matmuls over a contiguous copy 0.5), and the cliff
+came as soon as the gap passed three positions, so no capacity slack is small enough. Here a
 layer's keys are `[blocks, slots, heads, BLOCK, dim]`: block b of the running rows,
 `keys[b, :rows]`, is one contiguous tensor, and attention is one batched matmul per block
 for the scores and one for the values, over the blocks the longest row reaches (for a few
@@ -23,19 +24,22 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.nn import functional as nnf
 
 BLOCK = 32
 """Positions per block. Smaller blocks waste less of the last one and cost more matmul
-calls: 16, 32 and 64 were within 10% of each other at 129 positions, and 32 was the best
-of the three at 64 rows on two threads of this CPU (issue 12's bench notes)."""
+calls. At 64 rows on two threads of this CPU (`docs/results/probes/attention_layout.py`),
+blocks of 32 took 0.8 ms a layer at 129 positions against 0.9-1.0 for 16 and 64; at 300
+positions 32 and 64 were within noise of each other and 16 was slower."""
 
 
 GATHER_ROWS = 4
-"""Up to this many rows, attention copies the rows' blocks into one tensor and runs one
-batched matmul over it: for a few rows the copy is small and the calls per block cost
-more (at one row, 6 layers and 129 positions, about 0.4 ms of a 3.3 ms step); at 8 rows
-and more the copy costs several times the blocks' matmuls on this CPU
-(`docs/results/probes/attention_layout.py`'s sizes; the crossover was between 4 and 8)."""
+"""Up to this many rows, attention copies the rows' blocks into one tensor and runs SDPA
+over it: for a few rows the copy is small and a call per block costs more; from 8 rows
+the copy cost several times the blocks' matmuls on this CPU (the crossover was between 4
+and 8). One row still decodes about 10% slower than over the slot cache's view, which
+needed no copy (`docs/results/probes/decode_ab.py`); greedy calls of one row go to
+CTranslate2 where it is installed (`greedy_engine="auto"`)."""
 
 
 def blocks_for(positions: int) -> int:
@@ -92,17 +96,17 @@ class BlockLayer:
         head h // (heads / kv_heads), as grouped-query attention repeats them."""
         rows, heads, dim = q.shape
         kv, n = self.k.shape[2], bias.shape[-1] // BLOCK
-        qq = q.reshape(rows * kv, heads // kv, dim)
-        if rows <= GATHER_ROWS:
+        if rows <= GATHER_ROWS:  # one SDPA over a copy of the rows' blocks
             keys, values = self._gathered(self.k, rows, n), self._gathered(self.v, rows, n)
-            scores = torch.bmm(qq, keys.transpose(1, 2))
-        else:
-            blocks = [self._block(self.k, b, rows) for b in range(n)]
-            scores = torch.cat([torch.bmm(qq, k.transpose(1, 2)) for k in blocks], dim=-1)
+            out = nnf.scaled_dot_product_attention(
+                q[:, :, None], keys, values, bias[:, None], scale=scale, enable_gqa=kv != heads
+            )
+            return out.view(rows, heads * dim)
+        qq = q.reshape(rows * kv, heads // kv, dim)
+        blocks = [self._block(self.k, b, rows) for b in range(n)]
+        scores = torch.cat([torch.bmm(qq, k.transpose(1, 2)) for k in blocks], dim=-1)
         scores = scores.view(rows, heads, n * BLOCK).mul_(scale).add_(bias)
         p = torch.softmax(scores, dim=-1).view(rows * kv, heads // kv, n * BLOCK)
-        if rows <= GATHER_ROWS:
-            return torch.bmm(p, values).view(rows, heads * dim)
         out = torch.bmm(p[..., :BLOCK], self._block(self.v, 0, rows))
         for b in range(1, n):
             out.baddbmm_(p[..., b * BLOCK : (b + 1) * BLOCK], self._block(self.v, b, rows))
@@ -115,9 +119,9 @@ class BlockLayer:
 
     @staticmethod
     def _gathered(store: torch.Tensor, rows: int, n: int) -> torch.Tensor:
-        """The first n blocks of the running rows, `[rows * kv_heads, n * BLOCK, dim]`: a copy."""
+        """The first n blocks of the running rows, `[rows, kv_heads, n * BLOCK, dim]`: a copy."""
         kv, dim = store.shape[2], store.shape[-1]
-        return store[:n, :rows].permute(1, 2, 0, 3, 4).reshape(rows * kv, n * BLOCK, dim)
+        return store[:n, :rows].permute(1, 2, 0, 3, 4).reshape(rows, kv, n * BLOCK, dim)
 
 
 class BlockIndex:
