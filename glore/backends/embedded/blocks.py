@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch.nn import functional as nnf
 
+from glore.backends.embedded.slots import load_prompt
+
 BLOCK = 32
 """Positions per block. Smaller blocks waste less of the last one and cost more matmul
 calls. At 64 rows on two threads of this CPU (`docs/results/probes/attention_layout.py`),
@@ -143,12 +145,7 @@ class BlockCache:
         self.at = BlockIndex(torch.zeros(0, dtype=torch.long))
 
     def load(self, slot: int, prompt: Any, row: int, length: int, *, slots: int, room: int) -> None:
-        """Row `row` of a left-padded prefill cache `prompt` (its last `length` positions)
-        into `slot`, after making room for `slots` rows of `room` positions."""
-        for layer, part in zip(self.layers, prompt.layers, strict=True):
-            keys, values = part.keys[row, :, -length:], part.values[row, :, -length:]
-            layer.reserve(keys, slots, room)
-            layer.load(slot, keys, values)
+        load_prompt(self.layers, slot, prompt, row, length, slots=slots, room=room)
 
     def move(self, src: int, dst: int, length: int) -> None:
         for layer in self.layers:

@@ -11,6 +11,7 @@ cache's), and a joining row's prompt, prefilled on its own, is copied in after t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -65,6 +66,18 @@ class SlotLayer(DynamicLayer):  # type: ignore[no-untyped-call]
         return self.owner.window
 
 
+def load_prompt(
+    layers: Sequence[Any], slot: int, prompt: Any, row: int, length: int, *, slots: int, room: int
+) -> None:
+    """Row `row` of a left-padded prefill cache `prompt` (its last `length` positions) into
+    `slot` of each of a cache's `layers` (with `reserve` and `load`, whatever their layout),
+    after making room for `slots` rows of `room` positions."""
+    for layer, part in zip(layers, prompt.layers, strict=True):
+        keys, values = part.keys[row, :, -length:], part.values[row, :, -length:]
+        layer.reserve(keys, slots, room)
+        layer.load(slot, keys, values)
+
+
 class SlotCache(Cache):
     """The model's layers of slots, and the lengths and window of the running rows. The
     scheduler sets `lengths` (a tensor, one per running row) and `window` before each step;
@@ -83,12 +96,7 @@ class SlotCache(Cache):
         return [layer for layer in self.layers if isinstance(layer, SlotLayer)]
 
     def load(self, slot: int, prompt: Any, row: int, length: int, *, slots: int, room: int) -> None:
-        """Row `row` of a left-padded prefill cache `prompt` (its last `length` positions)
-        into `slot`, after making room for `slots` rows of `room` positions."""
-        for layer, part in zip(self.slot_layers, prompt.layers, strict=True):
-            keys, values = part.keys[row, :, -length:], part.values[row, :, -length:]
-            layer.reserve(keys, slots, room)
-            layer.load(slot, keys, values)
+        load_prompt(self.slot_layers, slot, prompt, row, length, slots=slots, room=room)
 
     def move(self, src: int, dst: int, length: int) -> None:
         for layer in self.slot_layers:
