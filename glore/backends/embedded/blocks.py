@@ -39,7 +39,7 @@ GATHER_ROWS = 4
 """Up to this many rows, attention copies the rows' blocks into one tensor and runs SDPA
 over it: for a few rows the copy is small and a call per block costs more; from 8 rows
 the copy cost several times the blocks' matmuls on this CPU (the crossover was between 4
-and 8). One row still decodes about 10% slower than over the slot cache's view, which
+and 8). One row still decodes 10-15% slower than over the slot cache's view, which
 needed no copy (`docs/results/probes/decode_ab.py`); greedy calls of one row go to
 CTranslate2 where it is installed (`greedy_engine="auto"`)."""
 
