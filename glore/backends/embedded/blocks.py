@@ -141,7 +141,6 @@ class BlockCache:
 
     def __init__(self, layers: int) -> None:
         self.layers = [BlockLayer() for _ in range(layers)]
-        self.rows = 0
         self.at = BlockIndex(torch.zeros(0, dtype=torch.long))
 
     def load(self, slot: int, prompt: Any, row: int, length: int, *, slots: int, room: int) -> None:
@@ -151,13 +150,10 @@ class BlockCache:
         for layer in self.layers:
             layer.move(src, dst, length)
 
-    def step(self, lengths: torch.Tensor, boolean: bool = True) -> torch.Tensor:
+    def step(self, lengths: torch.Tensor) -> torch.Tensor:
         """Set up a decode step of `len(lengths)` rows, each writing at its length: the
         additive bias `[rows, 1, blocks * BLOCK]` that lets row r see positions
-        0..lengths[r] (its new token included). `boolean` is `SlotCache.step`'s, and this
-        layout's bias is always additive."""
-        del boolean
-        self.rows = int(lengths.shape[0])
+        0..lengths[r] (its new token included)."""
         self.at = BlockIndex(lengths)
         width = blocks_for(int(lengths.max()) + 1) * BLOCK
         seen = torch.arange(width, device=lengths.device)[None, :] <= lengths[:, None]

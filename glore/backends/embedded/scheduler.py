@@ -100,8 +100,8 @@ class Scheduler:
         self.lean = lane.call(lambda: LlamaStep(model)) if use_lean else None
         """The decode step written out over the model's weights (`llama_step`), where the
         model has Llama's layers; else (or with `lean_step=False`) the model's forward."""
-        sdpa = getattr(model.config, "_attn_implementation", "sdpa") == "sdpa"
-        self.boolean_mask = sdpa or self.lean is not None
+        self.boolean_mask = getattr(model.config, "_attn_implementation", "sdpa") == "sdpa"
+        """The slot cache's mask for the model's forward: boolean for SDPA, else additive."""
         self.lane = lane
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
@@ -321,14 +321,13 @@ class Scheduler:
         device = self.model.device
         lengths = torch.tensor([r.length for r in self._rows], device=device)
         tokens = torch.tensor([[r.out[-1]] for r in self._rows], device=device)
-        mask = self._cache.step(lengths, self.boolean_mask)
         if isinstance(self._cache, BlockCache):
             assert self.lean is not None
-            logits = self.lean(tokens[:, 0], lengths, self._cache, mask)
+            logits = self.lean(tokens[:, 0], lengths, self._cache, self._cache.step(lengths))
         else:
             out = self.model(
                 input_ids=tokens,
-                attention_mask=mask,
+                attention_mask=self._cache.step(lengths, self.boolean_mask),
                 position_ids=lengths[:, None],
                 cache=self._cache,
                 use_cache=True,
